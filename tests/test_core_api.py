@@ -1,0 +1,176 @@
+"""The common env API (agent_gym.core) and the history wrapper, on a toy env."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import agent_gym
+from agent_gym.errors import InvalidTaskError
+from agent_gym.vector import reset_tasks
+from tests.toy_env import CorridorEnv
+from wrappers import HistoryWrapper, context_hashes, restore, snapshot
+
+TOY_ID = "AgentGymTest-Corridor-v0"
+if TOY_ID not in gym.registry:
+    gym.register(TOY_ID, entry_point="tests.toy_env:CorridorEnv", max_episode_steps=12, kwargs={"max_episode_steps": None})
+
+
+def test_registered_ids():
+    for env_id in ("ALFWorld-Text-v0", "InterCodeSQL-v0", "WebShop-Text-v0", "WebShop-Browser-v0"):
+        assert env_id in gym.registry
+    assert set(agent_gym.ENV_IDS) <= set(gym.registry)
+
+
+def test_check_env_passes():
+    check_env(CorridorEnv(), skip_render_check=True)
+
+
+def test_reset_by_id_index_and_seed():
+    env = CorridorEnv()
+    obs, info = env.reset(options={"task_id": "corridor-3"})
+    assert info["task_id"] == "corridor-3" and "cell 3" in obs
+    _, info = env.reset(options={"task_id": 0})
+    assert info["task_id"] == "corridor-2"
+    drawn = [env.reset(seed=s)[1]["task_id"] for s in range(5)]
+    assert drawn == [env.reset(seed=s)[1]["task_id"] for s in range(5)]
+    with pytest.raises(InvalidTaskError, match="unknown task id"):
+        env.reset(options={"task_id": "nope"})
+    with pytest.raises(InvalidTaskError, match="out of range"):
+        env.reset(options={"task_id": 7})
+
+
+def test_common_info_keys_and_termination():
+    env = CorridorEnv(expert=True)
+    _, info = env.reset(options={"task_id": "corridor-2"})
+    for key in agent_gym.COMMON_INFO_KEYS:
+        assert key in info
+    assert info["expert_action"] == "go right"
+    _, r, term, trunc, info = env.step("jump")
+    assert (r, term, trunc, info["action_valid"]) == (0.0, False, False, False)
+    for _ in range(2):
+        env.step("go right")
+    _, r, term, trunc, info = env.step("stop")
+    assert (r, term, trunc, info["success"]) == (1.0, True, False, True)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step("stop")
+
+
+def test_truncation_from_ctor_and_from_gym_make():
+    assert CorridorEnv().max_episode_steps == 12 and CorridorEnv(max_episode_steps=None).max_episode_steps is None
+    with pytest.raises(ValueError, match="max_episode_steps"):
+        CorridorEnv(max_episode_steps="30")
+    env = CorridorEnv(max_episode_steps=2)
+    env.reset(options={"task_id": 0})
+    assert env.step("go right")[3] is False
+    assert env.step("go left")[3] is True
+    env = gym.make(TOY_ID, max_episode_steps=3)
+    env.reset(options={"task_id": 0})
+    flags = [env.step("go right" if i % 2 == 0 else "go left")[3] for i in range(3)]
+    assert flags == [False, False, True]
+    env = gym.make(TOY_ID, max_episode_steps=20)  # larger than the env's own default
+    env.reset(options={"task_id": 0})
+    flags = [env.step("go right" if i % 2 == 0 else "go left")[3] for i in range(20)]
+    assert flags == [False] * 19 + [True]
+
+
+def test_snapshot_restore_resyncs_time_limit():
+    env = HistoryWrapper(gym.make(TOY_ID, max_episode_steps=4), max_k=2)
+    env.reset(options={"task_id": "corridor-4"})
+    env.step("go right")
+    state = snapshot(env)
+    hashes_at_snapshot = env.current_context_hashes()
+    a = [env.step("go right")[0] for _ in range(3)]
+    assert env.unwrapped.elapsed_steps == 4
+    obs = restore(env, state)
+    assert "cell 1" in obs and env.current_context_hashes() == hashes_at_snapshot
+    b = [env.step("go right")[0] for _ in range(3)]
+    assert a == b and len(env.turns) == 4
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_vector_envs_with_per_env_tasks(mode):
+    envs = gym.make_vec(TOY_ID, num_envs=3, vectorization_mode=mode)
+    try:
+        obs, info = envs.reset(options={"task_id": "corridor-3"})
+        assert list(info["task_id"]) == ["corridor-3"] * 3
+        obs, info = reset_tasks(envs, ["corridor-2", "corridor-4", 1])
+        assert list(info["task_id"]) == ["corridor-2", "corridor-4", "corridor-3"]
+        assert list(obs) == [f"Task: reach cell {n} and stop. You are at cell 0." for n in (2, 4, 3)]
+        obs, rew, term, trunc, info = envs.step(["go right", "go right", "jump"])
+        assert list(info["action_valid"]) == [True, True, False]
+        assert list(obs) == [f"Task: reach cell {n} and stop. You are at cell 1." for n in (2, 4)] + ["Nothing happens."]
+    finally:
+        envs.close()
+
+
+def test_free_text_space_accepts_any_unicode():
+    from agent_gym.spaces import FreeText
+
+    space = FreeText(max_length=10)
+    assert space.contains("héllo ☃\x00") and not space.contains("x" * 11) and not space.contains(3)
+    assert space.contains(space.sample())
+
+
+def test_async_shared_memory_roundtrip_is_lossless():
+    import multiprocessing as mp
+
+    from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
+
+    from agent_gym.spaces import FreeText
+
+    space = FreeText(max_length=64)
+    mem = create_shared_memory(space, n=2, ctx=mp)
+    texts = ["Nothing happens.\n[SEP] é ☃ 😀", ""]
+    for i, t in enumerate(texts):
+        write_to_shared_memory(space, i, t, mem)
+    assert tuple(read_from_shared_memory(space, mem, n=2)) == tuple(texts)
+
+
+# ---------------------------------------------------------------- context hashes
+def test_context_hash_levels():
+    obs = ["o0", "o1", "o2", "o3"]
+    acts = ["a0", "a1", "a2"]
+    h, trunc = context_hashes(obs, acts, max_k=4)
+    assert len(h) == 5 and all(len(x) == 32 for x in h)
+    assert trunc == [False, False, False, False, True]
+    # k=0 is the bare observation, whatever came before
+    assert context_hashes(["x", "y", "o3"], ["b", "c"], 0)[0] == [h[0]]
+    # equal last-k windows give equal level-k hashes
+    h2, _ = context_hashes(["zz", "o1", "o2", "o3"], ["zz", "a1", "a2"], max_k=4)
+    assert h2[:3] == h[:3] and h2[3] != h[3]
+    # any differing observation or action inside the window changes the hash
+    assert context_hashes(["o0", "o1", "oX", "o3"], acts, 4)[0][2] != h[2]
+    assert context_hashes(obs, ["a0", "a1", "aX"], 4)[0][1] != h[1]
+    # a short history is not confused with a full window of the same content
+    short, tr = context_hashes(["o2", "o3"], ["a2"], 2)
+    assert short[1] == h[1] and tr[2] and short[2] != h[2]
+
+
+def test_history_wrapper_matches_function_and_messages():
+    env = HistoryWrapper(CorridorEnv(), max_k=3)
+    obs, info = env.reset(options={"task_id": "corridor-3"})
+    observations, actions = [obs], []
+    for act in ["go right", "jump", "go right"]:
+        obs, *_, info = env.step(act)
+        observations.append(obs)
+        actions.append(act)
+        assert info["context_hashes"] == context_hashes(observations, actions, 3)[0]
+    msgs = env.messages()
+    assert [m["role"] for m in msgs] == ["user", "assistant"] * 3 + ["user"]
+    assert msgs[-1]["content"] == obs and msgs[1]["content"] == "go right"
+    short = env.messages(window=1)
+    assert short[0]["content"] == observations[0] and short[-2]["content"] == "go right"
+    assert len(short) == 5
+
+
+def test_hash_is_stable_across_processes():
+    # blake2b of fixed strings: a fixed value, not Python's salted hash()
+    assert context_hashes(["hello"], [], 0)[0][0] == context_hashes(["hello"], [], 0)[0][0]
+    import subprocess
+    import sys
+
+    code = "from wrappers import context_hashes; print(context_hashes(['hello'], [], 0)[0][0])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == context_hashes(["hello"], [], 0)[0][0]
