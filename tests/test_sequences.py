@@ -1,0 +1,89 @@
+"""trainers.sequences: assistant-only masks and masked log-probs on the tiny model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trainers.sequences import (
+    collate,
+    encode_conversation,
+    encode_prompt_completion,
+    masked_sequence_logprob,
+    token_logprobs,
+)
+
+CONV = [
+    {"role": "system", "content": "You are an agent."},
+    {"role": "user", "content": "You are in a room. Your task is to: put a mug on the desk."},
+    {"role": "assistant", "content": "Thought: find the mug.\nAction: go to desk 1"},
+    {"role": "user", "content": "On the desk 1, you see a mug 1."},
+    {"role": "assistant", "content": "Action: take mug 1 from desk 1"},
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainers.models import build_tiny_model
+
+    path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
+    torch.manual_seed(0)
+    return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
+
+
+def _masked_text(tok, enc):
+    return tok.decode([i for i, m in zip(enc.input_ids, enc.loss_mask) if m])
+
+
+def test_conversation_masks_exactly_assistant_turns(tiny):
+    tok, _ = tiny
+    enc = encode_conversation(tok, CONV)
+    assert len(enc.input_ids) == len(enc.loss_mask)
+    text = _masked_text(tok, enc)
+    assert "go to desk 1" in text and "take mug 1 from desk 1" in text
+    assert "You are in a room" not in text and "On the desk 1" not in text and "You are an agent" not in text
+
+
+def test_prompt_completion_masks_prompt_and_env_turns(tiny):
+    tok, _ = tiny
+    enc = encode_prompt_completion(tok, CONV[:2], CONV[2:])
+    text = _masked_text(tok, enc)
+    assert "go to desk 1" in text and "take mug 1" in text and "On the desk 1" not in text
+    later = encode_prompt_completion(tok, CONV[:4], CONV[4:])
+    assert "go to desk 1" not in _masked_text(tok, later) and "take mug 1" in _masked_text(tok, later)
+    assert later.input_ids == enc.input_ids  # same tokens, different mask
+    with pytest.raises(ValueError, match="assistant"):
+        encode_prompt_completion(tok, CONV[:2], CONV[3:])
+    cut = encode_prompt_completion(tok, CONV[:2], CONV[2:], max_length=10)
+    assert cut.truncated and len(cut.input_ids) == 10
+
+
+def test_masked_logprob_equals_manual_sum(tiny):
+    tok, model = tiny
+    a = encode_prompt_completion(tok, CONV[:2], CONV[2:])
+    b = encode_prompt_completion(tok, CONV[:4], CONV[4:])
+    batch = collate([a, b], tok.pad_token_id)
+    assert batch["input_ids"].shape == batch["loss_mask"].shape
+    with torch.no_grad():
+        got = masked_sequence_logprob(model, batch)
+        for row, enc in enumerate([a, b]):
+            ids = torch.tensor([enc.input_ids])
+            logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
+            manual = sum(logp[t - 1, enc.input_ids[t]].item() for t in range(1, len(enc)) if enc.loss_mask[t])
+            assert got[row].item() == pytest.approx(manual, rel=1e-4, abs=1e-3)
+        # padding does not change a row's token log-probs
+        alone = token_logprobs(model, torch.tensor([b.input_ids]), torch.ones(1, len(b), dtype=torch.long))
+        padded = token_logprobs(model, batch["input_ids"], batch["attention_mask"])[1, : len(b) - 1]
+        assert torch.allclose(alone[0], padded, atol=1e-4)
+
+
+def test_template_without_generation_markers_is_rejected(tiny):
+    tok, _ = tiny
+    import copy
+
+    plain = copy.copy(tok)
+    plain.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    with pytest.raises(ValueError, match="generation"):
+        encode_conversation(plain, CONV)
