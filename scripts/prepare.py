@@ -18,12 +18,15 @@ BENCHMARKS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(benchmark: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; only ``benchmark``'s module is imported (imports can be slow)."""
     parser = argparse.ArgumentParser(prog="python -m scripts.prepare", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     for name, (module, help_text) in BENCHMARKS.items():
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(_module=module)
+        if name != benchmark:
+            continue
         try:
             importlib.import_module(module).configure(p)
         except ImportError as exc:  # the benchmark's optional deps are missing
@@ -32,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen if chosen in BENCHMARKS else None).parse_args(argv)
     if getattr(args, "_import_error", None):
         print(f"error: cannot prepare {args.benchmark}: {args._import_error}", file=sys.stderr)
         return 2
