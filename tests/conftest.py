@@ -39,3 +39,6 @@ def intercode_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def webshop_data_dir() -> Path:
     return shared_data("webshop")
+
+
+from tests.model_fixtures import tiny_model_dir  # noqa: E402,F401  (session-scoped tiny model)

@@ -23,14 +23,10 @@ CONV = [
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tiny_model_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from trainers.models import build_tiny_model
-
-    path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
-    torch.manual_seed(0)
-    return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
+    return AutoTokenizer.from_pretrained(tiny_model_dir), AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
 
 
 def _masked_text(tok, enc):

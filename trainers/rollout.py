@@ -1,0 +1,786 @@
+"""The one rollout loop: many environments against one policy, batched generation.
+
+Three entry points, one engine underneath:
+
+* :func:`run_episodes` plays a task list from ``reset`` (``group_size`` rollouts
+  per task sharing the task and the reset seed: the groups of GRPO/GiGPO/HGPO),
+  with JSONL output, a progress bar and resume.
+* :class:`LiveEpisode` is one env (a :class:`wrappers.HistoryWrapper` chain) plus
+  the conversation the policy sees; it can :meth:`~LiveEpisode.snapshot` and
+  :meth:`~LiveEpisode.restore` mid-episode (through the whole wrapper chain).
+* :func:`continue_from` plays many :class:`Branch` es (a live episode, a state of
+  it, optional forced outputs, a step budget) with batched generation across
+  envs: HPL's step-level and group-level exploration and its Monte-Carlo
+  completions.
+
+How a step works: the policy's raw output (``Thought: ...\\nAction: ...``) is the
+assistant message; :func:`wrappers.prompting.parse_action` extracts the action
+and the env is stepped with it. **Unparseable output does not step the env**:
+the step is recorded with ``action=None``, ``action_valid=False``, reward 0,
+and the next observation shown to the policy is the parser's error message
+(:func:`wrappers.prompting.invalid_output_observation`). It still counts toward
+the step limit, so a policy that never produces an action is truncated.
+Context hashes are those of :class:`wrappers.HistoryWrapper` (the env-level
+history), so an unparseable attempt and the retry that follows share their
+context hashes.
+
+Conversations for training come from the same renderer as the prompts:
+:func:`step_messages` (what the policy saw at step ``t``) and
+:func:`episode_conversation` (the whole episode as one multi-turn chat).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import gymnasium as gym
+
+from trainers.policies.base import Conversation, Generation, GenerationParams, Policy
+from trainers.policies.simple import ScriptedPolicy
+from wrappers import prompting
+from wrappers.branching import restore as restore_chain
+from wrappers.branching import snapshot as snapshot_chain
+from wrappers.history import HistoryWrapper
+from wrappers.prompting import PromptConfig
+
+# ---------------------------------------------------------------------------- records
+
+
+@dataclass
+class StepRecord:
+    """One agent step.
+
+    Attributes:
+        index: step number in the episode (0-based).
+        observation: the observation the policy acted on (the last user message, untruncated).
+        context_hashes: ``K + 1`` context hashes of that state (``HistoryWrapper``).
+        raw_output: the policy's text, exactly as generated (the assistant message).
+        action: the parsed action sent to the env, ``None`` when unparseable.
+        action_valid: parsed *and* accepted by the env (``info["action_valid"]``).
+        parse_error: why the output could not be parsed (``None`` when it could).
+        reward, terminated, truncated: the env's result (0/False/... when not stepped).
+        token_ids, logprobs: generated tokens and their log-probs (when recorded).
+        expert_action: ``info["expert_action"]`` at this state (envs made with ``expert=True``).
+        forced: the output was given (e.g. an expert continuation), not sampled.
+    """
+
+    index: int
+    observation: str
+    context_hashes: list[str]
+    raw_output: str
+    action: str | None
+    action_valid: bool
+    parse_error: str | None = None
+    reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    expert_action: str | None = None
+    forced: bool = False
+
+    @property
+    def parsed(self) -> bool:
+        return self.action is not None
+
+
+@dataclass
+class EpisodeRecord:
+    """One trajectory, as written to JSONL (one JSON object per line).
+
+    Attributes:
+        episode_id: unique key in a JSONL file (resume skips ids already present).
+        env_id, task_id, task_type: what was played.
+        group_id: episodes with the same group id share task and reset seed.
+        rollout_index: index inside the group (``0 .. G-1``).
+        seed: the reset seed.
+        steps: the agent steps.
+        final_observation: the observation after the last step.
+        success: the env's ``info["success"]`` after the last step.
+        reward: the sum of step rewards (the episode return).
+        final_reward: the last step's reward (WebShop's score, ALFWorld's/SQL's 0/1).
+        terminated, truncated: how the episode ended (both False: stopped by a step budget of a branch).
+        policy: the policy's backend name.
+        prompt: the :class:`PromptConfig` used (as a dict), so trainers re-render the same prompts.
+        branch_from: number of leading steps copied from the branch's state (0 for fresh episodes).
+        meta: free-form extras (branch labels, timings, ...).
+        end_state: in-memory only (never written): :class:`EpisodeState` at the end,
+            kept when :func:`continue_from` is called with ``keep_end_state=True``.
+    """
+
+    episode_id: str
+    env_id: str
+    task_id: str
+    task_type: str
+    group_id: str
+    rollout_index: int = 0
+    seed: int | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    final_observation: str = ""
+    success: bool = False
+    reward: float = 0.0
+    final_reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+    policy: str = ""
+    prompt: dict[str, Any] = field(default_factory=dict)
+    branch_from: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+    end_state: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.steps)
+
+    @property
+    def invalid_actions(self) -> int:
+        """Steps whose output was unparseable or whose action the env rejected."""
+        return sum(not s.action_valid for s in self.steps)
+
+    @property
+    def observations(self) -> list[str]:
+        """Observations shown to the policy, plus the final one (``num_steps + 1`` entries)."""
+        return [s.observation for s in self.steps] + [self.final_observation]
+
+    @property
+    def raw_outputs(self) -> list[str]:
+        return [s.raw_output for s in self.steps]
+
+    def prompt_config(self) -> PromptConfig:
+        return PromptConfig.from_dict(self.prompt)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("end_state", None)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "EpisodeRecord":
+        known = {f.name for f in fields(cls)} - {"end_state"}
+        step_keys = {f.name for f in fields(StepRecord)}
+        d = {k: v for k, v in d.items() if k in known}
+        d["steps"] = [StepRecord(**{k: v for k, v in s.items() if k in step_keys}) for s in d.get("steps", [])]
+        return cls(**d)
+
+
+def step_messages(record: EpisodeRecord, t: int, config: PromptConfig | None = None) -> Conversation:
+    """The prompt the policy saw before step ``t`` (system, history window, current observation)."""
+    cfg = config or record.prompt_config()
+    obs = [s.observation for s in record.steps[: t + 1]]
+    if t == len(record.steps):
+        obs.append(record.final_observation)
+    return prompting.render_messages(record.env_id, obs, record.raw_outputs[:t], cfg)
+
+
+def episode_conversation(record: EpisodeRecord, config: PromptConfig | None = None) -> Conversation:
+    """The whole episode as one chat ending with the last assistant message.
+
+    Uses the record's prompt config with ``history_window=None`` unless ``config``
+    is given; every assistant message is a raw output (the trainable tokens).
+    """
+    cfg = config or record.prompt_config().replace(history_window=None)
+    obs = [s.observation for s in record.steps]
+    msgs = prompting.render_messages(record.env_id, obs, record.raw_outputs[:-1] if record.steps else [], cfg)
+    if record.steps:
+        msgs.append({"role": "assistant", "content": record.steps[-1].raw_output})
+    return msgs
+
+
+# ---------------------------------------------------------------------------- JSONL I/O
+
+
+def read_records(path: str | os.PathLike) -> list[EpisodeRecord]:
+    """Records of a JSONL file; a truncated last line (a killed run) is ignored."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records: list[EpisodeRecord] = []
+    with path.open(encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(EpisodeRecord.from_dict(json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as exc:
+            if i >= len(lines) - 2:  # last (possibly partial) line of an interrupted write
+                break
+            raise ValueError(f"{path}: line {i + 1} is not an episode record: {exc}") from exc
+    return records
+
+
+def write_records(path: str | os.PathLike, records: Iterable[EpisodeRecord]) -> None:
+    """Write records to ``path`` atomically (temp file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+class RecordWriter:
+    """Appends records to a JSONL file, one flushed line per episode.
+
+    On open, an existing file is rewritten atomically without a possibly
+    truncated last line, so a killed run resumes cleanly.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.existing = read_records(self.path)
+        write_records(self.path, self.existing)
+        self._f = self.path.open("a", encoding="utf-8")
+
+    def write(self, record: EpisodeRecord) -> None:
+        self._f.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------- live episodes
+
+
+def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, history_k: int = 4) -> HistoryWrapper:
+    """``HistoryWrapper(gym.make(env_id, **env_kwargs), max_k=history_k)``."""
+    import agent_gym  # noqa: F401  (registers the ids)
+
+    if env_id not in gym.registry:
+        known = ", ".join(sorted(k for k in gym.registry if "-v" in k and ("AgentGym" in k or k in agent_gym.ENV_IDS)))
+        raise agent_gym.InvalidTaskError(f"unknown env id {env_id!r}; known agent-gym ids: {known}")
+    return HistoryWrapper(gym.make(env_id, **dict(env_kwargs or {})), max_k=history_k)
+
+
+@dataclass(frozen=True)
+class EpisodeState:
+    """A mid-episode state of a :class:`LiveEpisode` (valid only for that same instance)."""
+
+    owner: int
+    env_state: Any
+    observations: tuple[str, ...]
+    steps: tuple[StepRecord, ...]
+    info: Mapping[str, Any]
+    done: bool
+    terminated: bool
+    truncated: bool
+    header: Mapping[str, Any]
+
+
+class LiveEpisode:
+    """One environment plus the conversation its policy sees.
+
+    Args:
+        env: an env wrapped in :class:`HistoryWrapper` (see :func:`make_env`).
+        env_id: the Gymnasium id (selects the prompt and the action parser).
+        prompt: prompt rendering options (history window, one-shot example).
+        max_steps: agent steps per episode (counting unparseable outputs);
+            default :func:`step_limit` of the env (``TimeLimit``'s or the env's own).
+    """
+
+    def __init__(self, env: gym.Env, env_id: str, prompt: PromptConfig | None = None, max_steps: int | None = None):
+        if not any(isinstance(layer, HistoryWrapper) for layer in _layers(env)):
+            raise TypeError("LiveEpisode needs an env wrapped in wrappers.HistoryWrapper (use trainers.rollout.make_env)")
+        self.env = env
+        self.env_id = env_id
+        self.prompt = prompt or PromptConfig()
+        self.max_steps = int(max_steps or step_limit(env))
+        self._history: HistoryWrapper = next(l for l in _layers(env) if isinstance(l, HistoryWrapper))
+        self.observations: list[str] = []  # shown to the policy (incl. parse-error messages)
+        self.steps: list[StepRecord] = []
+        self.info: dict[str, Any] = {}
+        self.done = True
+        self.terminated = False
+        self.truncated = False
+        self.header: dict[str, Any] = {}
+
+    # -- lifecycle
+    def reset(
+        self,
+        task_id: str | int,
+        *,
+        seed: int | None = None,
+        group_id: str | None = None,
+        rollout_index: int = 0,
+        episode_id: str | None = None,
+    ) -> str:
+        """Start ``task_id``; returns the first observation."""
+        obs, info = self.env.reset(seed=seed, options={"task_id": task_id})
+        tid = info.get("task_id") or str(task_id)
+        self.observations = [obs]
+        self.steps = []
+        self.info = dict(info)
+        self.done = self.terminated = self.truncated = False
+        gid = group_id or f"{tid}@{seed}"
+        self.header = {
+            "episode_id": episode_id or f"{gid}/r{rollout_index}",
+            "task_id": tid,
+            "task_type": info.get("task_type", ""),
+            "group_id": gid,
+            "rollout_index": rollout_index,
+            "seed": seed,
+        }
+        return obs
+
+    @property
+    def observation(self) -> str:
+        return self.observations[-1] if self.observations else ""
+
+    def messages(self) -> Conversation:
+        """The prompt for the next step (same renderer as :func:`step_messages`)."""
+        return prompting.render_messages(self.env_id, self.observations, [s.raw_output for s in self.steps], self.prompt)
+
+    def apply(self, generation: Generation | str, *, forced: bool = False) -> StepRecord:
+        """Parse one policy output, step the env with it (if parseable), record the step."""
+        if self.done:
+            raise RuntimeError("the episode is over; reset() or restore() it first")
+        gen = generation if isinstance(generation, Generation) else Generation(text=generation, finish_reason="scripted")
+        parsed = prompting.parse_action(self.env_id, gen.text)
+        hashes = list(self.info.get("context_hashes") or self._history.current_context_hashes())
+        step = StepRecord(
+            index=len(self.steps),
+            observation=self.observation,
+            context_hashes=hashes,
+            raw_output=gen.text,
+            action=parsed.action,
+            action_valid=False,
+            parse_error=parsed.error,
+            token_ids=gen.token_ids,
+            logprobs=gen.logprobs,
+            expert_action=self.info.get("expert_action"),
+            forced=forced,
+        )
+        if parsed.action is None:
+            next_obs = prompting.invalid_output_observation(self.env_id, parsed)
+        else:
+            next_obs, reward, terminated, truncated, info = self.env.step(parsed.action)
+            step.reward = float(reward)
+            step.terminated, step.truncated = bool(terminated), bool(truncated)
+            step.action_valid = bool(info.get("action_valid", True))
+            self.info = dict(info)
+        self.steps.append(step)
+        self.observations.append(next_obs)
+        if not step.terminated and len(self.steps) >= self.max_steps:
+            step.truncated = True
+        self.terminated, self.truncated = step.terminated, step.truncated
+        self.done = self.terminated or self.truncated
+        return step
+
+    # -- branching
+    def snapshot(self) -> EpisodeState:
+        """The current state (env, wrappers, conversation); restore with :meth:`restore`."""
+        return EpisodeState(
+            owner=id(self),
+            env_state=snapshot_chain(self.env),
+            observations=tuple(self.observations),
+            steps=tuple(copy.copy(s) for s in self.steps),
+            info=copy.deepcopy(self.info),
+            done=self.done,
+            terminated=self.terminated,
+            truncated=self.truncated,
+            header=dict(self.header),
+        )
+
+    def restore(self, state: EpisodeState) -> str:
+        """Return to a :meth:`snapshot` of this same instance; returns the current observation."""
+        if not isinstance(state, EpisodeState) or state.owner != id(self):
+            raise ValueError("restore() takes an EpisodeState made by this same LiveEpisode")
+        restore_chain(self.env, state.env_state)
+        self.observations = list(state.observations)
+        self.steps = [copy.copy(s) for s in state.steps]
+        self.info = copy.deepcopy(dict(state.info))
+        self.done, self.terminated, self.truncated = state.done, state.terminated, state.truncated
+        self.header = dict(state.header)
+        return self.observation
+
+    def record(self, policy: str = "", branch_from: int = 0, meta: Mapping[str, Any] | None = None) -> EpisodeRecord:
+        """The episode so far as an :class:`EpisodeRecord`."""
+        last = self.steps[-1] if self.steps else None
+        return EpisodeRecord(
+            **self.header,
+            env_id=self.env_id,
+            steps=[copy.copy(s) for s in self.steps],
+            final_observation=self.observation,
+            success=bool(self.info.get("success", False)) if last is not None else False,
+            reward=float(sum(s.reward for s in self.steps)),
+            final_reward=float(last.reward) if last is not None else 0.0,
+            terminated=self.terminated,
+            truncated=self.truncated,
+            policy=policy,
+            prompt=self.prompt.to_dict(),
+            branch_from=branch_from,
+            meta=dict(meta or {}),
+        )
+
+    def close(self) -> None:
+        self.env.close()
+
+
+#: Agent-step limit when neither the caller, a ``TimeLimit`` wrapper nor the env sets one.
+FALLBACK_STEP_LIMIT = 50
+
+
+def step_limit(env: gym.Env) -> int:
+    """The step limit in force for ``env``: its ``TimeLimit`` wrapper's, else the env's own, else 50."""
+    for layer in _layers(env):
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            return int(layer._max_episode_steps)
+    own = getattr(env.unwrapped, "max_episode_steps", None)
+    return int(own) if own else FALLBACK_STEP_LIMIT
+
+
+def _layers(env: gym.Env) -> Iterator[gym.Env]:
+    while True:
+        yield env
+        if not isinstance(env, gym.Wrapper):
+            return
+        env = env.env
+
+
+# ---------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class Branch:
+    """A job for :func:`continue_from`: continue ``episode`` from ``state``.
+
+    Attributes:
+        episode: the live episode (env instance) to play in; branches of the same
+            episode run one after another, branches of different episodes in parallel.
+        state: where to start (``None``: the episode's current state, unchanged).
+        forced_outputs: raw outputs applied first, without calling the policy
+            (e.g. the expert's group, or a prefix to replay).
+        max_steps: agent steps to play after the forced outputs (``None``: to the end).
+        meta: copied into the resulting record's ``meta``.
+    """
+
+    episode: LiveEpisode
+    state: EpisodeState | None = None
+    forced_outputs: Sequence[str] = ()
+    max_steps: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Job:
+    start: Callable[[LiveEpisode], None]
+    forced: list[str]
+    budget: int | None
+    finish: Callable[[LiveEpisode, int], None]
+    branch_from: int = 0
+
+
+def _drive(
+    slots: Sequence[LiveEpisode],
+    queues: Sequence[list[_Job]],
+    policy: Policy,
+    params: GenerationParams,
+    env_id: str,
+    on_done: Callable[[], None] | None = None,
+) -> dict[str, int]:
+    """Run per-slot job queues; one batched ``policy.act`` per round over all busy slots."""
+    queues = [list(q) for q in queues]
+    current: list[_Job | None] = [None] * len(slots)
+    played = [0] * len(slots)
+    stats = {"llm_calls": 0, "generated_tokens": 0, "env_steps": 0, "rounds": 0}
+    call = 0
+
+    def next_job(i: int) -> None:
+        while queues[i]:
+            job = queues[i].pop(0)
+            job.start(slots[i])
+            job.branch_from = len(slots[i].steps)
+            for text in job.forced:
+                if slots[i].done:
+                    break
+                slots[i].apply(text, forced=True)
+                stats["env_steps"] += 1
+            played[i] = 0
+            if slots[i].done or job.budget == 0:
+                job.finish(slots[i], job.branch_from)
+                if on_done:
+                    on_done()
+                continue
+            current[i] = job
+            return
+        current[i] = None
+
+    for i in range(len(slots)):
+        next_job(i)
+    while any(j is not None for j in current):
+        busy = [i for i, j in enumerate(current) if j is not None]
+        seed = None if params.seed is None else params.seed + call
+        call += 1
+        gens = policy.act(
+            [slots[i].messages() for i in busy],
+            [slots[i].info for i in busy],
+            params.with_(n=1, seed=seed),
+            env_id=env_id,
+        )
+        if len(gens) != len(busy):
+            raise RuntimeError(f"{type(policy).__name__}.act returned {len(gens)} generations for {len(busy)} prompts")
+        stats["llm_calls"] += 0 if isinstance(policy, ScriptedPolicy) else len(busy)
+        stats["rounds"] += 1
+        for i, gen in zip(busy, gens):
+            stats["generated_tokens"] += gen.num_tokens
+            slots[i].apply(gen)
+            stats["env_steps"] += 1
+            played[i] += 1
+            job = current[i]
+            assert job is not None
+            if slots[i].done or (job.budget is not None and played[i] >= job.budget):
+                job.finish(slots[i], job.branch_from)
+                if on_done:
+                    on_done()
+                next_job(i)
+    return stats
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ep", disable=not enabled, dynamic_ncols=True)
+
+
+def run_episodes(
+    policy: Policy,
+    env_id: str,
+    tasks: Sequence[str | int] | None = None,
+    *,
+    group_size: int = 1,
+    env_kwargs: Mapping[str, Any] | None = None,
+    num_envs: int = 8,
+    params: GenerationParams | None = None,
+    prompt: PromptConfig | None = None,
+    history_k: int | None = None,
+    seed: int | None = 0,
+    max_steps: int | None = None,
+    out_path: str | os.PathLike | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    envs: Sequence[gym.Env] | None = None,
+    stats: dict[str, int] | None = None,
+) -> list[EpisodeRecord]:
+    """Play ``group_size`` episodes of each task with batched generation.
+
+    Args:
+        policy: any :class:`Policy`.
+        env_id: a registered id (``import agent_gym`` registers the benchmarks).
+        tasks: task ids or indices (``None``: every task of the split). A task
+            listed twice gets two groups.
+        group_size: G rollouts per task; they share the task and the reset
+            ``seed`` and have the same ``group_id``.
+        env_kwargs: passed to ``gym.make`` (``data_dir``, ``split``, ``expert``, ...).
+        num_envs: env instances played in parallel (one batched generation per round).
+        params: sampling parameters; ``params.seed`` (if set) is offset per round.
+        prompt: prompt options; ``history_window`` defaults to ``history_k``.
+        history_k: context-hash levels K of the :class:`HistoryWrapper` (default:
+            the prompt's history window, or 4).
+        seed: reset seed shared by a group (``None``: unseeded).
+        max_steps: agent steps per episode (default: the env's step limit, see :func:`step_limit`).
+        out_path: JSONL file; records are appended as episodes finish.
+        resume: skip episodes whose ``episode_id`` is already in ``out_path``.
+        progress: show a tqdm bar.
+        envs: reuse already made envs (each wrapped in ``HistoryWrapper``) instead
+            of making ``num_envs`` new ones; they are not closed.
+        stats: if given, updated with counters ``llm_calls`` (prompts sent to a
+            model; 0 for oracle/random), ``generated_tokens``, ``env_steps``
+            (applied outputs, forced ones included) and ``rounds`` (batched policy calls).
+
+    Returns:
+        The records in task order (group members consecutive), including the
+        ones loaded from ``out_path`` on resume.
+    """
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    params = params or GenerationParams()
+    prompt = prompt or PromptConfig()
+    k = history_k if history_k is not None else (prompt.history_window if prompt.history_window is not None else 4)
+    own_envs = envs is None
+    if envs is None:
+        first = make_env(env_id, env_kwargs, k)
+        env_list: list[gym.Env] = [first]
+    else:
+        env_list = list(envs)
+        if not env_list:
+            raise ValueError("envs must not be empty")
+    try:
+        task_ids = list(env_list[0].unwrapped.task_ids) if tasks is None else [
+            env_list[0].unwrapped.resolve_task_id(t) for t in tasks
+        ]
+        specs = []
+        seen: dict[str, int] = {}
+        for tid in task_ids:
+            n = seen.get(tid, 0)
+            seen[tid] = n + 1
+            gid = f"{tid}@{seed}" + (f"#{n}" if n else "")
+            for r in range(group_size):
+                specs.append((tid, gid, r, f"{gid}/r{r}"))
+        done: dict[str, EpisodeRecord] = {}
+        writer = None
+        if out_path is not None:
+            if not resume and Path(out_path).exists():
+                Path(out_path).unlink()
+            writer = RecordWriter(out_path)
+            done = {r.episode_id: r for r in writer.existing}
+        todo = [s for s in specs if s[3] not in done]
+        n_slots = min(num_envs, len(todo)) if own_envs else len(env_list)
+        if own_envs:
+            while len(env_list) < n_slots:
+                env_list.append(make_env(env_id, env_kwargs, k))
+        slots = [LiveEpisode(e, env_id, prompt, max_steps) for e in env_list[: max(n_slots, 1)]]
+        results: dict[str, EpisodeRecord] = dict(done)
+        bar = _progress(len(specs), f"{env_id} {policy.name}", progress)
+        bar.update(len(specs) - len(todo))
+        successes = [sum(r.success for r in done.values())]
+
+        def job_for(spec: tuple[str, str, int, str]) -> _Job:
+            tid, gid, r, eid = spec
+
+            def start(ep: LiveEpisode) -> None:
+                ep.reset(tid, seed=seed, group_id=gid, rollout_index=r, episode_id=eid)
+
+            def finish(ep: LiveEpisode, branch_from: int) -> None:
+                rec = ep.record(policy.name)
+                results[eid] = rec
+                if writer is not None:
+                    writer.write(rec)
+                successes[0] += rec.success
+                bar.update(1)
+                bar.set_postfix(success=f"{successes[0] / max(len(results), 1):.2f}")
+
+            return _Job(start, [], None, finish)
+
+        queues: list[list[_Job]] = [[] for _ in slots]
+        for i, spec in enumerate(todo):
+            queues[i % len(slots)].append(job_for(spec))
+        try:
+            run_stats = _drive(slots, queues, policy, params, env_id)
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+        if stats is not None:
+            for key, value in run_stats.items():
+                stats[key] = stats.get(key, 0) + value
+        return [results[s[3]] for s in specs]
+    finally:
+        if own_envs:
+            for e in env_list:
+                e.close()
+
+
+def continue_from(
+    branches: Sequence[Branch],
+    policy: Policy,
+    params: GenerationParams | None = None,
+    *,
+    keep_end_state: bool = False,
+    progress: bool = False,
+    stats: dict[str, int] | None = None,
+) -> list[EpisodeRecord]:
+    """Play each :class:`Branch` and return one record per branch (same order).
+
+    Each record holds the whole episode: the ``branch_from`` steps that were
+    already in the branch's state, then the forced outputs and the policy's
+    steps. Branches on different :class:`LiveEpisode` s are generated in one
+    batch per round; branches sharing an episode run in sequence (a snapshot
+    is only valid in its own env instance). With ``keep_end_state=True`` each
+    record's ``end_state`` holds the :class:`EpisodeState` where it stopped
+    (e.g. to start Monte-Carlo completions after a sampled action group).
+    ``stats`` (if given) is updated as in :func:`run_episodes`.
+    """
+    params = params or GenerationParams()
+    if not branches:
+        return []
+    env_ids = {b.episode.env_id for b in branches}
+    if len(env_ids) != 1:
+        raise ValueError(f"all branches must play the same env id, got {sorted(env_ids)}")
+    order: dict[int, int] = {}
+    slots: list[LiveEpisode] = []
+    queues: list[list[_Job]] = []
+    results: list[EpisodeRecord | None] = [None] * len(branches)
+    bar = _progress(len(branches), f"branches {policy.name}", progress)
+
+    for idx, br in enumerate(branches):
+        key = id(br.episode)
+        if key not in order:
+            order[key] = len(slots)
+            slots.append(br.episode)
+            queues.append([])
+
+        def start(ep: LiveEpisode, br: Branch = br) -> None:
+            if br.state is not None:
+                ep.restore(br.state)
+            elif ep.done and not ep.steps and not ep.observations:
+                raise RuntimeError("branch on an episode that was never reset; reset() it or pass a state")
+
+        def finish(ep: LiveEpisode, branch_from: int, idx: int = idx, br: Branch = br) -> None:
+            rec = ep.record(policy.name, branch_from=branch_from, meta=br.meta)
+            if keep_end_state:
+                rec.end_state = ep.snapshot()
+            results[idx] = rec
+            bar.update(1)
+
+        queues[order[key]].append(_Job(start, list(br.forced_outputs), br.max_steps, finish))
+    try:
+        run_stats = _drive(slots, queues, policy, params, next(iter(env_ids)))
+    finally:
+        bar.close()
+    if stats is not None:
+        for key, value in run_stats.items():
+            stats[key] = stats.get(key, 0) + value
+    return [r for r in results if r is not None]
+
+
+def expert_example(
+    env_id: str, env_kwargs: Mapping[str, Any] | None = None, task: str | int = 0, max_chars: int = 4000
+) -> str:
+    """A one-shot example text (for ``PromptConfig.one_shot``) from the oracle playing ``task``.
+
+    The env is made with ``expert=True``; raises ``ValueError`` when the oracle fails the task.
+    """
+    from trainers.policies.simple import OraclePolicy
+
+    kwargs = dict(env_kwargs or {})
+    kwargs["expert"] = True
+    rec = run_episodes(
+        OraclePolicy(env_id), env_id, [task], env_kwargs=kwargs, num_envs=1, progress=False,
+        prompt=PromptConfig(history_window=None),
+    )[0]
+    if not rec.success:
+        raise ValueError(f"the oracle did not solve {rec.task_id!r}; pick another task for the one-shot example")
+    return prompting.format_example(env_id, rec.observations, rec.raw_outputs, max_chars=max_chars)
+
+
+__all__ = [
+    "Branch",
+    "EpisodeRecord",
+    "EpisodeState",
+    "LiveEpisode",
+    "RecordWriter",
+    "StepRecord",
+    "continue_from",
+    "episode_conversation",
+    "expert_example",
+    "make_env",
+    "read_records",
+    "run_episodes",
+    "step_limit",
+    "step_messages",
+    "write_records",
+]
