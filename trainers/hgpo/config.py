@@ -1,0 +1,205 @@
+"""Configuration of the HGPO/GiGPO/GRPO trainer: one flat dataclass, loaded from YAML.
+
+``load_config(path, overrides)`` reads a YAML mapping whose keys are the field
+names of :class:`HGPOConfig`; unknown keys and wrong types are reported with
+the list of valid keys. ``overrides`` are ``"key=value"`` strings (values parsed
+as YAML), e.g. ``["iterations=3", "method=gigpo"]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from trainers.advantages import METHODS, MODES
+
+
+@dataclass
+class HGPOConfig:
+    """All settings of one training run (defaults follow the HGPO paper where it states them)."""
+
+    # -- model and backend
+    model: str = "tiny"  #: model folder / hub id; "tiny" builds trainers.models.build_tiny_model in the cache
+    backend: str = "hf"  #: rollout backend: "hf" (generate with the training model) or "vllm" (weights synced)
+    device: str | None = None  #: training device (default: cuda if available, else cpu)
+    dtype: str | None = None  #: torch dtype name for loading (default: the checkpoint's)
+    vllm_kwargs: dict[str, Any] = field(default_factory=dict)  #: extra VLLMPolicy arguments
+    use_accelerate: bool = False  #: wrap model/optimizer with accelerate (multi-GPU data parallel)
+
+    # -- environment
+    env_id: str = "ALFWorld-Text-v0"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  #: gym.make arguments for training
+    train_tasks: list[Any] | None = None  #: task ids/indices to train on (None: the whole split)
+    max_steps: int | None = None  #: agent steps per episode (None: the env's limit)
+    num_envs: int = 8  #: env instances stepped in parallel during rollouts
+
+    # -- advantage estimator
+    method: str = "hgpo"  #: "grpo", "gigpo" or "hgpo"
+    history_k: int = 4  #: K: context-hash levels and the prompt's history window
+    alpha: float = 1.0
+    gamma: float = 0.95
+    omega: float = 1.0
+    mode: str = "mean_std_norm"
+    invalid_penalty: float = 0.1
+    level_offset: int = 0
+    drop_zero: bool = False
+    episode_term: bool = False
+
+    # -- rollouts
+    group_size: int = 8  #: G rollouts per task (same task and reset seed)
+    tasks_per_iteration: int = 2
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 128
+
+    # -- optimisation
+    iterations: int = 100
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    clip_ratio_low: float = 0.2
+    clip_ratio_high: float = 0.2
+    kl_coef: float = 0.01  #: weight of the k3 KL to the frozen reference (0 disables the reference)
+    ppo_epochs: int = 1
+    mini_batch_size: int | None = None  #: step samples per optimizer step (None: all of the iteration)
+    micro_batch_size: int = 8  #: step samples per forward/backward (gradient accumulation inside a mini batch)
+    max_length: int | None = 4096  #: tokens per step sample (longer ones are cut, losing completion tokens)
+    skip_zero_advantage: bool = False  #: drop step samples whose advantage is exactly 0 (KL-only samples)
+    gradient_checkpointing: bool = False  #: trade compute for memory in the update (large models)
+
+    # -- evaluation, checkpoints, logging
+    eval_every: int = 0  #: iterations between evaluations (0: never)
+    eval_episodes: int | None = 20
+    eval_env_kwargs: dict[str, Any] | None = None  #: default: env_kwargs
+    save_every: int = 10
+    keep_checkpoints: int = 2
+    run_dir: str = "runs/hgpo"
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> "HGPOConfig":
+        """Check values; raises ``ValueError`` naming the field."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.backend not in ("hf", "vllm"):
+            raise ValueError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
+        positive = ("group_size", "tasks_per_iteration", "max_new_tokens", "micro_batch_size", "ppo_epochs", "num_envs")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {self.iterations}")
+        if self.history_k < 0:
+            raise ValueError(f"history_k must be >= 0, got {self.history_k}")
+        if self.mini_batch_size is not None and self.mini_batch_size < 1:
+            raise ValueError(f"mini_batch_size must be >= 1 or null, got {self.mini_batch_size}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.kl_coef < 0:
+            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be > 0 for on-policy RL (sampling, not greedy decoding)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def advantage_options(self) -> dict[str, Any]:
+        """Keyword options for :func:`trainers.advantages.compute_advantages`."""
+        return {
+            "gamma": self.gamma,
+            "alpha": self.alpha,
+            "omega": self.omega,
+            "mode": self.mode,
+            "invalid_penalty": self.invalid_penalty,
+            "level_offset": self.level_offset,
+            "drop_zero": self.drop_zero,
+            "episode_term": self.episode_term,
+        }
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(HGPOConfig)}
+
+
+def _check_type(name: str, value: Any) -> Any:
+    default = HGPOConfig.__dataclass_fields__[name]
+    annotation = str(default.type)
+    if value is None:
+        if "None" not in annotation:
+            raise ValueError(f"config key {name!r} cannot be null")
+        return value
+    if annotation.startswith("int") and not isinstance(value, bool):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise ValueError(f"config key {name!r} must be an integer, got {value!r}")
+    elif annotation.startswith("float"):
+        if isinstance(value, str):  # YAML 1.1 reads 3e-6 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"config key {name!r} must be a number, got {value!r}")
+        value = float(value)
+    elif annotation.startswith("bool") and not isinstance(value, bool):
+        raise ValueError(f"config key {name!r} must be true or false, got {value!r}")
+    elif annotation.startswith("str") and not isinstance(value, str):
+        raise ValueError(f"config key {name!r} must be a string, got {value!r}")
+    elif annotation.startswith("dict") and not isinstance(value, dict):
+        raise ValueError(f"config key {name!r} must be a mapping, got {value!r}")
+    elif annotation.startswith("list") and not isinstance(value, list):
+        raise ValueError(f"config key {name!r} must be a list, got {value!r}")
+    return value
+
+
+def config_from_dict(data: Mapping[str, Any]) -> HGPOConfig:
+    """Build and validate a config from a mapping of field names."""
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {unknown}; valid keys: {', '.join(sorted(FIELDS))}")
+    values = {k: _check_type(k, v) for k, v in data.items()}
+    return HGPOConfig(**values).validate()
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` -> dict (values parsed as YAML: numbers, booleans, lists, null)."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not KEY=VALUE")
+        key, raw = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] | Mapping[str, Any] = ()) -> HGPOConfig:
+    """Read a YAML config (or start from defaults when ``path`` is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file {p} not found (examples: assets/configs/hgpo_*.yaml)")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{p} is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{p} must hold a mapping of config keys, got {type(loaded).__name__}")
+        data.update(loaded)
+    data.update(dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides))
+    return config_from_dict(data)
+
+
+__all__ = ["HGPOConfig", "config_from_dict", "load_config", "parse_overrides"]

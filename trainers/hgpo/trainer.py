@@ -1,0 +1,476 @@
+"""The online group-RL loop of HGPO (and its bases GRPO and GiGPO).
+
+One iteration:
+
+1. sample ``tasks_per_iteration`` tasks (a NumPy generator seeded by
+   ``(seed, iteration)``, so a resumed run draws the same tasks);
+2. play ``group_size`` episodes of each with the current policy through
+   :func:`trainers.rollout.run_episodes` (prompt history window = ``history_k``
+   = the grouping depth K; the G episodes of a task share the reset seed);
+3. compute one advantage per step with :func:`trainers.advantages.compute_advantages`;
+4. tokenise each step (prompt masked, the step's output trained) with
+   :mod:`trainers.sequences` and take PPO-clip steps on the token-mean loss with
+   a k3 KL penalty to the frozen initial model, accumulating gradients over
+   micro batches;
+5. sync weights into the rollout backend (vLLM), log metrics, evaluate and
+   checkpoint on schedule.
+
+Old log-probs: when the batch feeds a single optimizer step (``ppo_epochs=1``
+and one mini batch) the sampling policy *is* the current model, so the ratio is
+1 and the detached current log-probs are used; otherwise they are recomputed
+once with a no-grad forward pass before the first update. The backend's
+sampled log-probs are not used (they would need the exact generated tokens;
+the training sequence is re-rendered through the chat template).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from trainers.hgpo.checkpoint import latest_checkpoint, load_optimizer_and_rng, read_state, save_checkpoint
+from trainers.hgpo.config import HGPOConfig
+from trainers.hgpo.loss import ppo_clip_loss
+from trainers.hgpo.metrics import MetricsLog, plot_metrics
+from trainers.hgpo.samples import StepSample, build_samples, step_advantages
+from trainers.policies.base import GenerationParams, Policy
+from trainers.rollout import EpisodeRecord, make_env, run_episodes
+from trainers.sequences import collate, token_logprobs
+from wrappers.prompting import PromptConfig
+
+#: Config fields that may change between a checkpoint and its resume without a warning.
+RESUMABLE_CHANGES = {"iterations", "progress", "eval_every", "eval_episodes", "save_every", "keep_checkpoints", "run_dir"}
+
+
+def resolve_model_path(model: str) -> str:
+    """``"tiny"`` -> the cached tiny test model (built on first use); anything else unchanged."""
+    if model == "tiny":
+        from agent_gym.paths import cache_dir
+        from trainers.models import build_tiny_model
+
+        return str(build_tiny_model(cache_dir("models") / "tiny-qwen2"))
+    return model
+
+
+class HGPOTrainer:
+    """Runs :class:`HGPOConfig` end to end; ``train()`` resumes from the run's latest checkpoint.
+
+    Args:
+        config: the run's settings (validated).
+        resume: continue from ``RUN/checkpoints`` when there is one (else start fresh).
+        log: a ``print``-like callable for one-line progress messages.
+    """
+
+    def __init__(self, config: HGPOConfig, *, resume: bool = True, log: Callable[[str], None] = print):
+        from trainers.policies.hf import load_model_and_tokenizer
+
+        self.config = config.validate()
+        self.log = log
+        self.run_dir = Path(config.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed % (2**32))
+
+        # environments first: a wrong env id or missing data fails before any model is loaded
+        self.envs = [make_env(config.env_id, config.env_kwargs, config.history_k) for _ in range(config.num_envs)]
+        ids = list(self.envs[0].unwrapped.task_ids)
+        if config.train_tasks is not None:
+            ids = [self.envs[0].unwrapped.resolve_task_id(t) for t in config.train_tasks]
+        if not ids:
+            raise ValueError(f"{config.env_id} has no training tasks (check env_kwargs / train_tasks)")
+        self.train_task_ids = ids
+
+        self.accelerator = None
+        if config.use_accelerate:
+            from agent_gym.errors import require
+
+            accelerate = require("accelerate", "train")
+            self.accelerator = accelerate.Accelerator(cpu=(config.device == "cpu"))
+        device = str(self.accelerator.device) if self.accelerator else config.device
+        if self.accelerator is not None and config.tasks_per_iteration < self.accelerator.num_processes:
+            raise ValueError(
+                f"tasks_per_iteration ({config.tasks_per_iteration}) must be >= the number of processes "
+                f"({self.accelerator.num_processes}): each process plays whole groups"
+            )
+
+        self.base_model_path = resolve_model_path(config.model)
+        if not resume and self.is_main:
+            _set_aside_old_checkpoints(self.run_dir, self.log)
+        ckpt = latest_checkpoint(self.run_dir) if resume else None
+        if ckpt is not None:
+            saved = read_state(ckpt).get("config", {})
+            changed = sorted(k for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k, v) != v)
+            if changed:
+                self.log(f"warning: resuming {ckpt} with changed settings: {', '.join(changed)}")
+        load_from = str(ckpt) if ckpt is not None else self.base_model_path
+        self.model, self.tokenizer = load_model_and_tokenizer(load_from, device, config.dtype)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = next(self.model.parameters()).device
+        if config.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+            self.model.config.use_cache = False
+
+        self.ref_model = None
+        if config.kl_coef > 0:
+            if ckpt is None:
+                self.ref_model = copy.deepcopy(self.model)
+            else:
+                self.ref_model, _ = load_model_and_tokenizer(self.base_model_path, str(self.device), config.dtype)
+            self.ref_model.eval()
+            self.ref_model.requires_grad_(False)
+
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.start_iteration = 0
+        if ckpt is not None:
+            load_optimizer_and_rng(ckpt, self.optimizer)
+            self.start_iteration = int(read_state(ckpt)["iteration"]) + 1
+            self.log(f"resuming from {ckpt} at iteration {self.start_iteration}")
+        if self.is_main:
+            self.metrics.truncate(self.start_iteration - 1)
+        if self.accelerator is not None:
+            self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+
+        self.prompt = PromptConfig(history_window=config.history_k)
+        self.policy = self._make_policy()
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator is None or self.accelerator.is_main_process
+
+    @property
+    def unwrapped_model(self) -> Any:
+        return self.accelerator.unwrap_model(self.model) if self.accelerator else self.model
+
+    def _make_policy(self) -> Policy:
+        if self.config.backend == "hf":
+            from trainers.policies.hf import HFPolicy
+
+            return HFPolicy(self.unwrapped_model, self.tokenizer, batch_size=max(self.config.num_envs, 1))
+        from trainers.policies import make_policy
+
+        policy = make_policy("vllm", model=self.base_model_path, tokenizer=self.tokenizer, **self.config.vllm_kwargs)
+        policy.load_weights(self.unwrapped_model)
+        return policy
+
+    def sample_tasks(self, iteration: int) -> list[str]:
+        """The tasks of ``iteration`` (deterministic in ``(seed, iteration)``); sharded per process."""
+        rng = np.random.default_rng([self.config.seed, iteration])
+        n = self.config.tasks_per_iteration
+        ids = self.train_task_ids
+        picks = rng.choice(len(ids), size=n, replace=n > len(ids))
+        tasks = [ids[int(i)] for i in picks]
+        if self.accelerator is not None and self.accelerator.num_processes > 1:
+            tasks = tasks[self.accelerator.process_index :: self.accelerator.num_processes]
+        return tasks
+
+    def generation_params(self, iteration: int) -> GenerationParams:
+        c = self.config
+        rank = self.accelerator.process_index if self.accelerator else 0
+        return GenerationParams(
+            temperature=c.temperature,
+            top_p=c.top_p,
+            max_new_tokens=c.max_new_tokens,
+            seed=(c.seed * 1_000_003 + iteration * 1009 + rank * 7919) % (2**31),
+        )
+
+    # ------------------------------------------------------------------ one iteration
+    def rollout(self, iteration: int) -> list[EpisodeRecord]:
+        c = self.config
+        tasks = self.sample_tasks(iteration)
+        if not tasks:
+            return []
+        return run_episodes(
+            self.policy,
+            c.env_id,
+            tasks,
+            group_size=c.group_size,
+            params=self.generation_params(iteration),
+            prompt=self.prompt,
+            history_k=c.history_k,
+            seed=c.seed * 100_000 + iteration,
+            max_steps=c.max_steps,
+            progress=False,
+            envs=self.envs,
+        )
+
+    def _forward_logprobs(self, model: Any, samples: Sequence[StepSample]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        batch = collate([s.encoded for s in samples], self.tokenizer.pad_token_id)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        lp = token_logprobs(model, batch["input_ids"], batch["attention_mask"])
+        return lp, batch
+
+    def update(self, samples: list[StepSample], iteration: int) -> dict[str, float]:
+        """PPO-clip epochs over ``samples``; returns loss statistics (token means)."""
+        c = self.config
+        stats = {"pg": 0.0, "kl": 0.0, "clipped": 0.0, "approx_kl": 0.0, "tokens": 0.0, "grad_norm": 0.0, "steps": 0}
+        if not samples:
+            return self._loss_metrics(stats)
+        rng = np.random.default_rng([c.seed, iteration, 1])
+        n_mb = 1 if c.mini_batch_size is None else math.ceil(len(samples) / c.mini_batch_size)
+        if self.accelerator is not None and self.accelerator.num_processes > 1:
+            counts = self.accelerator.gather(torch.tensor([n_mb], device=self.device))
+            n_mb = int(counts.max())
+        multi_step = c.ppo_epochs * n_mb > 1
+        self.model.eval()  # no dropout: sampling, old and new log-probs use the same network function
+        old: dict[int, torch.Tensor] = {}
+        if multi_step:
+            with torch.no_grad():
+                for chunk in _chunks(list(range(len(samples))), c.micro_batch_size):
+                    lp, batch = self._forward_logprobs(self.model, [samples[i] for i in chunk])
+                    for row, i in enumerate(chunk):
+                        old[i] = lp[row, : len(samples[i].encoded) - 1].detach().cpu()
+        for _epoch in range(c.ppo_epochs):
+            order = rng.permutation(len(samples))
+            for mb in np.array_split(order, n_mb):
+                mb_idx = sorted(mb.tolist(), key=lambda i: len(samples[i].encoded))
+                denom = float(sum(samples[i].encoded.num_loss_tokens for i in mb_idx)) or 1.0
+                micro = _chunks(mb_idx, c.micro_batch_size) or [[]]
+                for m, chunk in enumerate(micro):
+                    last = m == len(micro) - 1
+                    with self._maybe_no_sync(not last):
+                        self._micro_step(samples, chunk, old if multi_step else None, denom, stats)
+                if self.accelerator is not None:
+                    norm = self.accelerator.clip_grad_norm_(self.model.parameters(), c.max_grad_norm)
+                else:
+                    norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm)
+                stats["grad_norm"] = max(stats["grad_norm"], float(norm))
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                stats["steps"] += 1
+        return self._loss_metrics(stats)
+
+    def _maybe_no_sync(self, skip_sync: bool):
+        import contextlib
+
+        if self.accelerator is not None and skip_sync:
+            return self.accelerator.no_sync(self.model)
+        return contextlib.nullcontext()
+
+    def _micro_step(self, samples, chunk, old, denom, stats) -> None:
+        c = self.config
+        if not chunk:  # an empty mini batch on this process (keeps DDP processes in step)
+            lp, batch = self._forward_logprobs(self.model, samples[:1])
+            loss = lp.sum() * 0.0
+            self._backward(loss)
+            return
+        lp, batch = self._forward_logprobs(self.model, [samples[i] for i in chunk])
+        mask = batch["loss_mask"][:, 1:].float()
+        if old is not None:
+            old_lp = torch.zeros_like(lp)
+            for row, i in enumerate(chunk):
+                n = old[i].shape[0]
+                old_lp[row, :n] = old[i].to(lp.device)
+        else:
+            old_lp = lp.detach()
+        ref_lp = None
+        if self.ref_model is not None:
+            with torch.no_grad():
+                ref_lp, _ = self._forward_logprobs(self.ref_model, [samples[i] for i in chunk])
+        adv = torch.tensor([samples[i].advantage for i in chunk], dtype=lp.dtype, device=lp.device)
+        parts = ppo_clip_loss(
+            lp, old_lp, adv, mask, ref_logp=ref_lp, kl_coef=c.kl_coef,
+            clip_low=c.clip_ratio_low, clip_high=c.clip_ratio_high, denom=denom,
+        )
+        if not torch.isfinite(parts.loss):
+            raise FloatingPointError(f"non-finite loss {float(parts.loss)}; lower lr or check the model dtype")
+        self._backward(parts.loss)
+        stats["pg"] += parts.pg_sum
+        stats["kl"] += parts.kl_sum
+        stats["clipped"] += parts.clipped_tokens
+        stats["approx_kl"] += parts.approx_kl_sum
+        stats["tokens"] += parts.tokens
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        if self.accelerator is not None:
+            self.accelerator.backward(loss)
+        else:
+            loss.backward()
+
+    @staticmethod
+    def _loss_metrics(stats: dict[str, float]) -> dict[str, float]:
+        t = max(stats["tokens"], 1.0)
+        return {
+            "loss/pg": stats["pg"] / t,
+            "loss/kl": stats["kl"] / t,
+            "loss/clip_frac": stats["clipped"] / t,
+            "loss/approx_kl": stats["approx_kl"] / t,
+            "loss/tokens": stats["tokens"],
+            "loss/grad_norm": stats["grad_norm"],
+            "loss/optimizer_steps": stats["steps"],
+        }
+
+    def iteration(self, iteration: int) -> dict[str, Any]:
+        """Rollout, advantages, update, weight sync; returns the metrics row."""
+        c = self.config
+        t0 = time.perf_counter()
+        records = self.rollout(iteration)
+        t1 = time.perf_counter()
+        adv, group_stats = step_advantages(records, c.method, **c.advantage_options())
+        samples, counts = build_samples(
+            records, adv, self.tokenizer, max_length=c.max_length, skip_zero_advantage=c.skip_zero_advantage
+        )
+        loss_stats = self.update(samples, iteration)
+        if c.backend == "vllm":
+            self.policy.load_weights(self.unwrapped_model)
+        t2 = time.perf_counter()
+        row: dict[str, Any] = {"iteration": iteration}
+        row.update(_rollout_metrics(records))
+        row.update(_advantage_metrics(adv))
+        row.update({f"groups/{k}": v for k, v in group_stats.items()})
+        row.update(loss_stats)
+        row.update({f"samples/{k}": v for k, v in counts.items()})
+        row["samples/trained"] = len(samples)
+        row.update({"time/rollout_s": t1 - t0, "time/update_s": t2 - t1})
+        return row
+
+    # ------------------------------------------------------------------ evaluation, checkpoints
+    def evaluate(self, iteration: int) -> dict[str, float]:
+        """Greedy evaluation through :func:`trainers.evaluation.evaluate_policy` (the code ``scripts.evaluate`` uses)."""
+        from trainers.evaluation import evaluate_policy
+
+        c = self.config
+        report = evaluate_policy(
+            self.policy,
+            c.env_id,
+            env_kwargs=c.eval_env_kwargs if c.eval_env_kwargs is not None else c.env_kwargs,
+            episodes=c.eval_episodes,
+            seed=c.seed,
+            params=GenerationParams(temperature=0.0, max_new_tokens=c.max_new_tokens),
+            prompt=self.prompt,
+            num_envs=c.num_envs,
+            max_steps=c.max_steps,
+            out=self.run_dir / "eval" / f"iter_{iteration:06d}.json",
+            resume=False,
+            progress=False,
+        )
+        return {
+            "eval/success_rate": report["success_rate"],
+            "eval/avg_reward": report["avg_reward"],
+            "eval/avg_steps": report["avg_steps"],
+            "eval/invalid_action_rate": report["invalid_action_rate"],
+        }
+
+    def save(self, iteration: int) -> Path | None:
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
+        if not self.is_main:
+            return None
+        return save_checkpoint(
+            self.run_dir,
+            iteration,
+            self.unwrapped_model,
+            self.tokenizer,
+            self.optimizer,
+            {"config": self.config.to_dict(), "base_model": self.base_model_path},
+            keep=self.config.keep_checkpoints,
+        )
+
+    def train(self) -> list[dict[str, Any]]:
+        """Run iterations ``start_iteration .. iterations-1``; returns their metrics rows."""
+        from tqdm.auto import tqdm
+
+        c = self.config
+        rows: list[dict[str, Any]] = []
+        bar = tqdm(
+            range(self.start_iteration, c.iterations), desc=f"{c.method} {c.env_id}", unit="it",
+            disable=not (c.progress and self.is_main), initial=self.start_iteration, total=c.iterations,
+        )
+        try:
+            for it in bar:
+                t0 = time.perf_counter()
+                row = self.iteration(it)
+                if self.accelerator is not None and self.accelerator.num_processes > 1:
+                    row = _mean_over_processes(self.accelerator, row)
+                last = it == c.iterations - 1
+                if c.eval_every and ((it + 1) % c.eval_every == 0 or last):
+                    if self.is_main:
+                        row.update(self.evaluate(it))
+                    if self.accelerator is not None:
+                        self.accelerator.wait_for_everyone()
+                row["time/iteration_s"] = time.perf_counter() - t0
+                if (c.save_every and (it + 1) % c.save_every == 0) or last:
+                    self.save(it)
+                if self.is_main:
+                    self.metrics.append(row)
+                    plot_metrics(self.metrics.read(), self.run_dir / "metrics.png", f"{c.method} on {c.env_id}")
+                rows.append(row)
+                bar.set_postfix(reward=f"{row['train/reward_mean']:.3f}", succ=f"{row['train/success_rate']:.2f}")
+        finally:
+            bar.close()
+        return rows
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.policy.close()
+
+
+# ---------------------------------------------------------------------- module helpers
+def _set_aside_old_checkpoints(run_dir: Path, log: Callable[[str], None]) -> None:
+    """A fresh start keeps earlier checkpoints but moves them out of the resume path."""
+    old = run_dir / "checkpoints"
+    if old.is_dir() and any(old.iterdir()):
+        dest = run_dir / f"checkpoints.old-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.replace(old, dest)
+        log(f"starting over: earlier checkpoints moved to {dest}")
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _rollout_metrics(records: Sequence[EpisodeRecord]) -> dict[str, float]:
+    if not records:
+        return {"train/episodes": 0, "train/reward_mean": 0.0, "train/success_rate": 0.0}
+    steps = sum(r.num_steps for r in records)
+    return {
+        "train/episodes": len(records),
+        "train/reward_mean": float(np.mean([r.reward for r in records])),
+        "train/final_reward_mean": float(np.mean([r.final_reward for r in records])),
+        "train/success_rate": float(np.mean([r.success for r in records])),
+        "train/steps_mean": float(np.mean([r.num_steps for r in records])),
+        "train/invalid_rate": float(sum(r.invalid_actions for r in records) / max(steps, 1)),
+        "train/unparseable_rate": float(sum(not s.parsed for r in records for s in r.steps) / max(steps, 1)),
+    }
+
+
+def _advantage_metrics(adv: np.ndarray) -> dict[str, float]:
+    if adv.size == 0:
+        return {"adv/mean": 0.0, "adv/std": 0.0, "adv/abs_mean": 0.0, "adv/zero_frac": 1.0, "adv/min": 0.0, "adv/max": 0.0}
+    return {
+        "adv/mean": float(adv.mean()),
+        "adv/std": float(adv.std()),
+        "adv/abs_mean": float(np.abs(adv).mean()),
+        "adv/zero_frac": float((adv == 0).mean()),
+        "adv/min": float(adv.min()),
+        "adv/max": float(adv.max()),
+    }
+
+
+def _mean_over_processes(accelerator: Any, row: dict[str, Any]) -> dict[str, Any]:
+    keys = sorted(k for k, v in row.items() if isinstance(v, (int, float)) and k != "iteration")
+    vals = torch.tensor([float(row[k]) for k in keys], device=accelerator.device)
+    mean = accelerator.gather(vals[None, :]).mean(0).tolist()
+    return {**row, **dict(zip(keys, mean))}
+
+
+def train(config: HGPOConfig, *, resume: bool = True, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Build a :class:`HGPOTrainer`, train, close; returns the metrics rows of this call."""
+    trainer = HGPOTrainer(config, resume=resume, log=log)
+    try:
+        return trainer.train()
+    finally:
+        trainer.close()
+
+
+__all__ = ["HGPOTrainer", "resolve_model_path", "train"]
