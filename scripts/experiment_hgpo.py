@@ -26,8 +26,6 @@ are printed and summarised; each run resumes if interrupted.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 import gymnasium as gym
 
 from agent_gym.core import StepResult, TextEnv
+from agent_gym.fileio import atomic_dir, atomic_path, atomic_write_json
 
 ENV_ID = "HGPOExperimentCorridor-v0"
 
@@ -133,10 +132,9 @@ def warm_start(model_dir: Path, out_dir: Path, *, history_k: int, steps: int, se
         opt.step()
         if step % 50 == 0 or step == steps - 1:
             log(f"warm start step {step}: token NLL {float(loss.detach()):.3f}")
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    os.replace(tmp, out_dir)
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
     return out_dir
 
 
@@ -179,9 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "wall_s_this_call": round(time.perf_counter() - t1, 1),
         }
     _plot(summary, out / "reward.png")
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out / "summary.json")
+    atomic_write_json(out / "summary.json", summary, indent=2)
     return summary
 
 
@@ -200,10 +196,9 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

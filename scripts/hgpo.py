@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = train(config, resume=not args.no_resume)
     except (AgentGymError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     if rows:
         last = rows[-1]
         print(

@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     from trainers.models import build_tiny_model
 
     out = Path(args.out_dir)
+    for name in ("vocab_size", "hidden_size", "layers"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if out.exists() and not out.is_dir():
+        print(f"error: {out} is a file; choose an empty or new folder", file=sys.stderr)
+        return 2
     if out.exists() and any(out.iterdir()):
         if not args.force and (out / "config.json").exists():
             print(f"{out} already holds a model (use --force to rebuild)")
@@ -41,9 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import PreTrainedTokenizerFast, Qwen2ForCausalLM  # noqa: F401  (timed apart: it dominates)
 
     t0 = time.perf_counter()
-    path = build_tiny_model(
-        out, seed=args.seed, vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.layers
-    )
+    try:
+        path = build_tiny_model(
+            out, seed=args.seed, vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.layers
+        )
+    except OSError as exc:
+        print(f"error: cannot write the model to {out}: {exc}; choose a writable folder", file=sys.stderr)
+        return 2
     size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
     print(
         f"tiny model written to {path} ({size:.1f} MB, built in {time.perf_counter() - t0:.2f} s "

@@ -7,6 +7,7 @@ gets a goal chosen from its hash). The purchase page shows the reward.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 
@@ -21,6 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_can_listen(host: str, port: int) -> None:
+    """Raise ``OSError`` when ``host:port`` cannot be bound (port taken, unknown host)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from werkzeug.serving import make_server
@@ -31,15 +40,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         shop = load_shop(args.data_dir, args.num_products, args.seed)
-    except AgentGymError as exc:
+    except (AgentGymError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     app = create_app(shop, max_sessions=args.max_sessions)
     try:
+        _check_can_listen(args.host, args.port)  # werkzeug would print its own message and sys.exit(1)
         server = make_server(args.host, args.port, app, threaded=True)
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}; pick another --port", file=sys.stderr)
-        return 1
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}; pick another --port or check --host", file=sys.stderr)
+        return 2
     print(f"WebShop ({shop.source}, {len(shop.products)} products, {len(shop.goals)} goals) on "
           f"http://{args.host}:{server.server_port}/?session=fixed_0  (Ctrl-C stops)", flush=True)
     try:

@@ -86,7 +86,13 @@ def test_user_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert main(["--env", "Nope-v0", "--policy", "oracle", "--out", str(tmp_path / "x.json"), "--quiet"]) == 2
     assert "unknown env id 'Nope-v0'" in capsys.readouterr().err
     assert main(["--env", TOY, "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "y.json"), "--quiet"]) == 2
-    assert "make_tiny_model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "make_tiny_model" in err and len(err.strip().splitlines()) == 1
+    bad_kwarg = ["--env", TOY, "--policy", "oracle", "--env-arg", "bogus=1", "--out", str(tmp_path / "k.json"), "--quiet"]
+    assert main(bad_kwarg) == 2
+    err = capsys.readouterr().err
+    assert "does not accept bogus" in err and "it takes:" in err
+    assert not (tmp_path / "k.trajectories.jsonl").exists()
     assert main(["--env", TOY, "--policy", "oracle", "--task-ids", "corridor-9", "--out", str(tmp_path / "z.json"), "--quiet"]) == 2
     assert "unknown task id" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -48,6 +48,12 @@ def test_config_errors_are_clear(tmp_path):
     bad.write_text("- a list\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(bad)
+    bad.write_text("iterations: [1\n")
+    with pytest.raises(ValueError, match=r"not valid YAML at line 2, column 1: expected ','") as info:
+        load_config(bad)
+    assert "\n" not in str(info.value)  # one line, not PyYAML's multi-line report
+    with pytest.raises(ValueError, match="override 'train_tasks=.1' is not a valid YAML value"):
+        parse_overrides(["train_tasks=[1"])
     assert parse_overrides(["train_tasks=[0, 1]", "device=null"]) == {"train_tasks": [0, 1], "device": None}
     cfg = load_config(None, ["iterations=2", "lr=3e-6"])  # YAML reads 3e-6 as a string; the config converts it
     assert cfg.iterations == 2 and cfg.lr == 3e-6 and isinstance(cfg, HGPOConfig)
@@ -272,5 +278,9 @@ def test_cli_unknown_env_fails_cleanly(tmp_path, capsys):
     from scripts.hgpo import main
 
     code = main(["--set", "env_id=NoSuchEnv-v9", "--run-dir", str(tmp_path / "run"), "--set", "model=unused"])
-    assert code == 1
+    assert code == 2
     assert "unknown env id" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # a typo leaves no empty run folder behind
+    code = main(["--set", "env_id=InterCodeSQL-v0", "--run-dir", str(tmp_path / "run"), "--set", f"model={tmp_path / 'nope'}"])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "run").exists()

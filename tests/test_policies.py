@@ -152,8 +152,28 @@ def test_hf_policy_load_weights_changes_outputs(tiny_model_dir, hf_policy):
 def test_hf_missing_model_is_a_clear_error(tmp_path):
     from agent_gym.errors import AgentGymError
 
-    with pytest.raises(AgentGymError, match="make_tiny_model"):
+    with pytest.raises(AgentGymError, match="make_tiny_model") as info:
         make_policy("hf", model=str(tmp_path / "no-such-model"))
+    assert "does not exist" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_hf_bad_dtype_is_a_clear_error(tiny_model_dir):
+    from trainers.policies.hf import load_model_and_tokenizer
+
+    with pytest.raises(ValueError, match="unknown dtype 'float33'"):
+        load_model_and_tokenizer(tiny_model_dir, "cpu", "float33")
+
+
+def test_make_tiny_model_user_errors(tmp_path, capsys):
+    from scripts.make_tiny_model import main
+
+    (tmp_path / "a_file").write_text("")
+    assert main([str(tmp_path / "a_file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert main([str(tmp_path / "a_file" / "model")]) == 2
+    assert "cannot write the model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "m"), "--layers", "0"])
 
 
 def test_hf_rejects_malformed_conversations(hf_policy):

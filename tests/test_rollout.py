@@ -127,6 +127,12 @@ def test_unknown_ids_are_clear_errors():
         run_episodes(RandomPolicy(), TOY, tasks=["corridor-99"], progress=False)
     with pytest.raises(TypeError, match="HistoryWrapper"):
         LiveEpisode(gym.make(TOY), TOY)
+    with pytest.raises(ValueError, match="does not accept bogus .it takes: .*lengths"):
+        make_env(TOY, {"bogus": 1})
+    with pytest.raises(ValueError, match="num_envs must be >= 1"):
+        run_episodes(RandomPolicy(), TOY, num_envs=0, progress=False)
+    with pytest.raises(ValueError, match="max_steps must be >= 1"):
+        run_episodes(RandomPolicy(), TOY, max_steps=0, progress=False)
 
 
 # ---------------------------------------------------------------- branching

@@ -150,6 +150,9 @@ def test_bad_arguments():
         InterCodeSQLEnv(backend="postgres")
     with pytest.raises(agent_gym.DataNotFoundError, match="scripts.prepare intercode"):
         InterCodeSQLEnv(data_dir="/nonexistent/intercode", backend="sqlite")
+    pytest.importorskip("mysql.connector")
+    with pytest.raises(ValueError, match="port must be an integer"):
+        InterCodeSQLEnv(backend="mysql", host="127.0.0.1", port="abc", user="u")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -34,6 +34,9 @@ def test_prepare_reports_missing_sources(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["intercode", "--from", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 1
     assert "ic_spider_dev.json not found" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert main(["intercode", "--from", str(tmp_path / "empty"), "--out", str(tmp_path / "a_file" / "o")]) == 1
+    assert "a_file" in capsys.readouterr().err  # an unwritable --out is a message, not a traceback
 
 
 def test_prepare_then_check_on_sqlite(tmp_path):

@@ -89,3 +89,22 @@ def test_every_user_string_is_escaped(client):
     ]:
         body = c.get(path, query_string=params).get_data(as_text=True)
         assert "<script>" not in body, path
+
+
+def test_bad_catalog_size_is_refused():
+    with pytest.raises(ValueError, match="num_products must be a positive int"):
+        load_shop(None, 0)
+
+
+def test_serve_webshop_taken_port_is_a_message(capsys):
+    import socket
+
+    from scripts.serve_webshop import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["--port", str(port), "--num-products", "50"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "pick another --port" in err

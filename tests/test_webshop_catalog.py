@@ -151,4 +151,7 @@ def test_prepare_command(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "40 products" in text and "split sizes" in text
     assert main(["webshop", "--check", str(tmp_path / "missing")]) == 1
-    assert "does not exist" in capsys.readouterr().out
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert main(["webshop", "--out", str(tmp_path / "a_file" / "gen"), "--num-products", "40"]) == 1
+    assert "a_file" in capsys.readouterr().err  # an unwritable --out is a message, not a traceback

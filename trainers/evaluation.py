@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from agent_gym.fileio import atomic_path, atomic_write_bytes
 from trainers.policies.base import GenerationParams, Policy
 from trainers.rollout import EpisodeRecord, read_records, run_episodes
 from wrappers.prompting import PromptConfig
@@ -81,13 +82,6 @@ def report_paths(out: str | os.PathLike) -> dict[str, Path]:
     }
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def markdown(report: Mapping[str, Any]) -> str:
     """A Markdown summary of a report."""
     lines = [
@@ -137,17 +131,16 @@ def plot(report: Mapping[str, Any], path: Path) -> None:
     ax.set_ylabel("success rate")
     ax.set_title(f"{report['env']}: {report['success_rate']:.2f} overall ({report['episodes']} episodes)", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def write_report(report: Mapping[str, Any], out: str | os.PathLike) -> dict[str, Path]:
     """Write ``REPORT.json``, ``REPORT.md`` and ``REPORT.png``; returns the paths."""
     paths = report_paths(out)
-    _atomic_write(paths["json"], (json.dumps(report, indent=2) + "\n").encode())
-    _atomic_write(paths["md"], markdown(report).encode())
+    atomic_write_bytes(paths["json"], (json.dumps(report, indent=2) + "\n").encode())
+    atomic_write_bytes(paths["md"], markdown(report).encode())
     plot(report, paths["png"])
     return paths
 
@@ -220,7 +213,7 @@ def evaluate_policy(
             for key in ("trajectories", "config"):
                 if paths[key].exists():
                     paths[key].unlink()
-        _atomic_write(paths["config"], json.dumps(settings, indent=2, default=str).encode())
+        atomic_write_bytes(paths["config"], json.dumps(settings, indent=2, default=str).encode())
     stats: dict[str, int] = {}
     t0 = time.perf_counter()
     records = run_episodes(

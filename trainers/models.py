@@ -14,9 +14,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from agent_gym.fileio import atomic_dir
 
 #: ChatML with ``{% generation %}`` around assistant content + end-of-turn token.
 #: Prefix-stable: earlier messages render the same whatever follows.
@@ -121,9 +121,7 @@ def build_tiny_model(
     out = Path(out_dir)
     if (out / "config.json").exists() and (out / "tokenizer.json").exists():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         tok = PreTrainedTokenizerFast(
             tokenizer_object=train_tiny_tokenizer(vocab_size),
             eos_token="<|im_end|>",
@@ -158,12 +156,6 @@ def build_tiny_model(
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         _force_tokenizer_config(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -229,16 +221,10 @@ def load_smollm2(out_dir: str | os.PathLike | None = None) -> Path:
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp", dir=out.parent))
-    try:
+    with atomic_dir(out, replace=False) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         _force_tokenizer_config_smol(tmp, tok)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import gymnasium as gym
 
+from agent_gym.fileio import atomic_write_jsonl
 from trainers.policies.base import Conversation, Generation, GenerationParams, Policy
 from trainers.policies.simple import ScriptedPolicy
 from wrappers import prompting
@@ -216,13 +217,7 @@ def read_records(path: str | os.PathLike) -> list[EpisodeRecord]:
 
 def write_records(path: str | os.PathLike, records: Iterable[EpisodeRecord]) -> None:
     """Write records to ``path`` atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_jsonl(path, (r.to_dict() for r in records), ensure_ascii=False)
 
 
 class RecordWriter:
@@ -263,7 +258,29 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, history_k
     if env_id not in gym.registry:
         known = ", ".join(sorted(k for k in gym.registry if "-v" in k and ("AgentGym" in k or k in agent_gym.ENV_IDS)))
         raise agent_gym.InvalidTaskError(f"unknown env id {env_id!r}; known agent-gym ids: {known}")
-    return HistoryWrapper(gym.make(env_id, **dict(env_kwargs or {})), max_k=history_k)
+    kwargs = dict(env_kwargs or {})
+    try:
+        env = gym.make(env_id, **kwargs)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ValueError(f"{env_id} does not accept {_unknown_env_kwargs(env_id, kwargs)}") from exc
+    return HistoryWrapper(env, max_k=history_k)
+
+
+def _unknown_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> str:
+    """``"bogus=...; it takes: a, b, c"`` for an error message about ``gym.make(env_id, **kwargs)``."""
+    import inspect
+
+    from gymnasium.envs.registration import load_env_creator
+
+    try:
+        params = inspect.signature(load_env_creator(gym.registry[env_id].entry_point)).parameters
+    except (TypeError, ValueError, ImportError, AttributeError):  # pragma: no cover - unusual entry points
+        return "these arguments"
+    accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"]
+    unknown = sorted(set(kwargs) - set(accepted) - {"max_episode_steps", "disable_env_checker"})
+    return f"{', '.join(unknown) or 'an argument'} (it takes: {', '.join(accepted)})"
 
 
 @dataclass(frozen=True)
@@ -607,6 +624,10 @@ def run_episodes(
     """
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size}")
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1 (or None for the env's limit), got {max_steps}")
     params = params or GenerationParams()
     prompt = prompt or PromptConfig()
     k = history_k if history_k is not None else (prompt.history_window if prompt.history_window is not None else 4)

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import shutil
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
+from agent_gym.fileio import atomic_path
 from agent_gym.paths import cache_dir
 from agent_gym.sql.tasks import DUMP_FILE, SPLIT_FILES
 
@@ -45,21 +44,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def _download(url: str, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            shutil.copyfileobj(resp, out)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(dst) as tmp, tmp.open("wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+        shutil.copyfileobj(resp, out)
 
 
 def _search_roots(source: str) -> list[Path]:
@@ -99,9 +90,9 @@ def _validate(tasks: Path, dump: Path) -> str:
 def main(args: argparse.Namespace) -> int:
     """Gather the files into ``--out``; returns a process exit code."""
     out = Path(args.out).expanduser() if args.out else cache_dir("intercode")
-    out.mkdir(parents=True, exist_ok=True)
     wanted = {SPLIT_FILES["dev"]: args.tasks_url, DUMP_FILE: args.dump_url}
     try:
+        out.mkdir(parents=True, exist_ok=True)
         roots = _search_roots(args.source) if args.source else []
         for name, url in wanted.items():
             dst = out / name

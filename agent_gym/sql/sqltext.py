@@ -8,6 +8,40 @@ refuse multi-statement input and to cut a dump file into statements.
 from __future__ import annotations
 
 import re
+from typing import Iterator
+
+
+_PLAIN_RUN_RE = re.compile(r"[^'\"`#/;-]+")  # text with no quote, comment start or ``;``
+
+
+def _lex(text: str, exec_comments_are_code: bool) -> Iterator[tuple[str, int, int]]:
+    """Cut ``text`` into ``(kind, start, end)`` pieces: ``"quoted"``, ``"comment"`` or ``"code"``.
+
+    Comments are ``-- `` and ``#`` (to the end of the line, newline included) and
+    ``/* */``. With ``exec_comments_are_code`` MySQL's executable ``/*! ... */``
+    comments are not comments: their characters are lexed as code. A ``;`` is
+    always a piece of its own.
+    """
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in ("'", '"', "`"):
+            j = _skip_quoted(text, i, c)
+            kind = "quoted"
+        elif (c == "-" and text.startswith("--", i) and (i + 2 >= n or text[i + 2] in " \t\r\n")) or c == "#":
+            j = text.find("\n", i)
+            j = n if j < 0 else j + 1
+            kind = "comment"
+        elif c == "/" and text.startswith("/*", i) and not (exec_comments_are_code and text.startswith("/*!", i)):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            kind = "comment"
+        else:
+            m = _PLAIN_RUN_RE.match(text, i)
+            j = m.end() if m else i + 1
+            kind = "code"
+        yield kind, i, j
+        i = j
 
 
 def split_statements(text: str) -> list[str]:
@@ -19,31 +53,12 @@ def split_statements(text: str) -> list[str]:
     """
     out: list[str] = []
     start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c in ("'", '"', "`"):
-            i = _skip_quoted(text, i, c)
-            continue
-        if c == "-" and text.startswith("--", i) and (i + 2 >= n or text[i + 2] in " \t\r\n"):
-            j = text.find("\n", i)
-            i = n if j < 0 else j + 1
-            continue
-        if c == "#":
-            j = text.find("\n", i)
-            i = n if j < 0 else j + 1
-            continue
-        if c == "/" and text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-            continue
-        if c == ";":
+    for kind, i, j in _lex(text, exec_comments_are_code=False):
+        if kind == "code" and text[i] == ";":
             piece = text[start:i].strip()
             if piece and not _only_comments(piece):
                 out.append(piece)
-            start = i + 1
-        i += 1
+            start = j
     piece = text[start:].strip()
     if piece and not _only_comments(piece):
         out.append(piece)
@@ -70,28 +85,7 @@ def _skip_quoted(text: str, i: int, quote: str) -> int:
 
 def strip_comments(text: str) -> str:
     """``text`` without ``--``, ``#`` and plain ``/* */`` comments; executable ``/*!`` comments and quotes stay."""
-    parts: list[str] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c in ("'", '"', "`"):
-            j = _skip_quoted(text, i, c)
-            parts.append(text[i:j])
-            i = j
-            continue
-        if (c == "-" and text.startswith("--", i) and (i + 2 >= n or text[i + 2] in " \t\r\n")) or c == "#":
-            j = text.find("\n", i)
-            i = n if j < 0 else j + 1
-            parts.append(" ")
-            continue
-        if c == "/" and text.startswith("/*", i) and not text.startswith("/*!", i):
-            j = text.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-            parts.append(" ")
-            continue
-        parts.append(c)
-        i += 1
+    parts = [" " if kind == "comment" else text[i:j] for kind, i, j in _lex(text, exec_comments_are_code=True)]
     return "".join(parts).strip()
 
 

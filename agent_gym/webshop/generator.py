@@ -10,13 +10,14 @@ always gives byte-identical files.
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from agent_gym.fileio import atomic_write_json
 from agent_gym.webshop import vocab
+
+_COMPACT: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
 
 #: Bump when the generator's output changes, so caches are rebuilt.
 GENERATOR_VERSION = 1
@@ -141,18 +142,6 @@ def generate(num_products: int = 1000, seed: int = 0, goals_per_product: int = 3
     return {"products": products, "attributes": attributes, "instructions": instructions}
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_catalog(out_dir: Path, num_products: int = 1000, seed: int = 0, goals_per_product: int = 3) -> Path:
     """Generate a catalog into ``out_dir`` (official file names with ``_generated``); skips work if already there."""
     out_dir = Path(out_dir)
@@ -167,10 +156,10 @@ def write_catalog(out_dir: Path, num_products: int = 1000, seed: int = 0, goals_
         except ValueError:
             pass
     data = generate(num_products, seed, goals_per_product)
-    _write_json_atomic(out_dir / PRODUCTS_FILE, data["products"])
-    _write_json_atomic(out_dir / ATTRIBUTES_FILE, data["attributes"])
-    _write_json_atomic(out_dir / INSTRUCTIONS_FILE, data["instructions"])
-    _write_json_atomic(meta_path, meta)  # last: marks the folder complete
+    atomic_write_json(out_dir / PRODUCTS_FILE, data["products"], **_COMPACT)
+    atomic_write_json(out_dir / ATTRIBUTES_FILE, data["attributes"], **_COMPACT)
+    atomic_write_json(out_dir / INSTRUCTIONS_FILE, data["instructions"], **_COMPACT)
+    atomic_write_json(meta_path, meta, **_COMPACT)  # last: marks the folder complete
     return out_dir
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from agent_gym.errors import AgentGymError
@@ -54,6 +55,6 @@ def main(args: argparse.Namespace) -> int:
         if args.out is not None:
             print(f"use it with: gym.make('WebShop-Text-v0', data_dir={str(out)!r})")
         return 0
-    except (AgentGymError, ValueError) as exc:
-        print(f"error: {exc}")
+    except (AgentGymError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -80,6 +80,8 @@ def load_shop(data_dir: str | Path | None = None, num_products: int | None = Non
     Cached per process; a data folder's cache entry is keyed by its JSON files' names, sizes and
     modification times, so changed files are reloaded.
     """
+    if num_products is not None and (isinstance(num_products, bool) or not isinstance(num_products, int) or num_products < 1):
+        raise ValueError(f"num_products must be a positive int or None (default 1000), got {num_products!r}")
     key: tuple = (None, num_products, seed)
     if data_dir is not None:
         folder = Path(data_dir).resolve()

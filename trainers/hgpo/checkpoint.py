@@ -11,13 +11,13 @@ import json
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
+from agent_gym.fileio import atomic_dir
 STATE_FILE = "trainer_state.json"
 
 
@@ -50,9 +50,7 @@ def save_checkpoint(
 ) -> Path:
     """Write ``iter_<iteration>`` atomically and prune old checkpoints; returns its path."""
     final = checkpoint_dir(run_dir, iteration)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{final.name}_", dir=final.parent))
-    try:
+    with atomic_dir(final) as tmp:  # hidden name: list_checkpoints never sees a half-written folder
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if optimizer is not None:
@@ -62,12 +60,6 @@ def save_checkpoint(
             tmp / "rng.pt",
         )
         (tmp / STATE_FILE).write_text(json.dumps(dict(state, iteration=iteration), indent=2, default=str))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     if keep > 0:
         for old in list_checkpoints(run_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)

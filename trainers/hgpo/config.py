@@ -11,12 +11,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from trainers.advantages import METHODS, MODES
+from trainers.configfile import parse_yaml_value, read_yaml_mapping
 
 
 @dataclass
@@ -178,7 +176,7 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
         if "=" not in item:
             raise ValueError(f"override {item!r} is not KEY=VALUE")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        out[key.strip()] = parse_yaml_value(raw, f"override {item!r}")
     return out
 
 
@@ -186,18 +184,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     """Read a YAML config (or start from defaults when ``path`` is None) and apply overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config file {p} not found (examples: assets/configs/hgpo_*.yaml)")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{p} is not valid YAML: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{p} must hold a mapping of config keys, got {type(loaded).__name__}")
-        data.update(loaded)
+        data.update(read_yaml_mapping(path, "assets/configs/hgpo_*.yaml"))
     data.update(dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides))
     return config_from_dict(data)
 

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from agent_gym.fileio import atomic_path, atomic_write_jsonl
+
 PLOT_PANELS = (
     ("reward", ("train/reward_mean", "eval/avg_reward"), "episode reward"),
     ("success", ("train/success_rate", "eval/success_rate"), "success rate"),
@@ -42,9 +44,7 @@ class MetricsLog:
 
     def truncate(self, after: int) -> None:
         rows = [r for r in self.read() if int(r.get("iteration", -1)) <= after]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_jsonl(self.path, rows)
 
     def append(self, row: Mapping[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
@@ -79,10 +79,9 @@ def plot_metrics(rows: list[Mapping[str, Any]], path: str | os.PathLike, title: 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

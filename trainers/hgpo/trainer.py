@@ -69,13 +69,11 @@ class HGPOTrainer:
     """
 
     def __init__(self, config: HGPOConfig, *, resume: bool = True, log: Callable[[str], None] = print):
-        from trainers.policies.hf import load_model_and_tokenizer
+        from trainers.policies.hf import check_model_source, load_model_and_tokenizer
 
         self.config = config.validate()
         self.log = log
         self.run_dir = Path(config.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % (2**32))
 
@@ -102,6 +100,10 @@ class HGPOTrainer:
             )
 
         self.base_model_path = resolve_model_path(config.model)
+        check_model_source(self.base_model_path)
+        # the run folder is made only once the settings checked out (no empty folders from typos)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         if not resume and self.is_main:
             _set_aside_old_checkpoints(self.run_dir, self.log)
         ckpt = latest_checkpoint(self.run_dir) if resume else None

@@ -136,6 +136,14 @@ class Policy(ABC):
         """The backend's tokenizer (``None`` for backends without one)."""
         return None
 
+    def prompt_ids(self, conversation: Conversation) -> list[int]:
+        """Token ids the model is fed for a conversation (the chat template with generation prompt)."""
+        if self.tokenizer is None:
+            raise NotImplementedError(f"{type(self).__name__} has no tokenizer, so no prompt token ids")
+        from trainers.sequences import prompt_ids
+
+        return prompt_ids(self.tokenizer, conversation)
+
     def load_weights(self, model_or_path: Any) -> None:
         """Replace the weights in place (HGPO syncs weights after each update).
 
@@ -158,6 +166,15 @@ class Policy(ABC):
         return {"backend": self.name}
 
 
+def left_truncate(prompts: Sequence[list[int]], limit: int | None) -> tuple[list[list[int]], int]:
+    """Cut prompts longer than ``limit`` tokens from the left (the newest turns stay); returns them and how many were cut."""
+    if limit is None:
+        return list(prompts), 0
+    limit = max(1, limit)
+    out = [p[-limit:] if len(p) > limit else p for p in prompts]
+    return out, sum(len(p) > limit for p in prompts)
+
+
 def check_conversations(conversations: Sequence[Conversation]) -> None:
     """Raise a clear ``ValueError`` for malformed conversation batches."""
     if isinstance(conversations, (str, dict)):
@@ -170,4 +187,4 @@ def check_conversations(conversations: Sequence[Conversation]) -> None:
                 raise ValueError(f"conversation {i} has a message without 'role'/'content': {m!r}")
 
 
-__all__ = ["Conversation", "Generation", "GenerationParams", "Message", "Policy", "check_conversations"]
+__all__ = ["Conversation", "Generation", "GenerationParams", "Message", "Policy", "check_conversations", "left_truncate"]

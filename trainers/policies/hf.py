@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
-from trainers.policies.base import Conversation, Generation, GenerationParams, Policy, check_conversations
+from trainers.policies.base import Conversation, Generation, GenerationParams, Policy, check_conversations, left_truncate
 
 
 def _pick_device(device: str | None) -> str:
@@ -17,24 +18,58 @@ def _pick_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _looks_like_local_path(src: str) -> bool:
+    """True for ``/abs``, ``./rel``, ``~/x``, ``a/b/c`` (hub ids are ``name`` or ``org/name``)."""
+    return src.startswith(("/", ".", "~")) or src.count("/") > 1 or "\\" in src
+
+
+def model_load_error(src: str, exc: BaseException | None = None) -> Exception:
+    """The one-line :class:`AgentGymError` for a model folder / hub id that cannot be loaded."""
+    from agent_gym.errors import AgentGymError
+
+    hint = "build a test model with `python -m scripts.make_tiny_model DIR` or pass an existing folder"
+    if _looks_like_local_path(src) and not Path(src).expanduser().exists():
+        return AgentGymError(f"model folder {src!r} does not exist; {hint}")
+    detail = f" ({str(exc).splitlines()[0]})" if exc is not None and str(exc) else ""
+    return AgentGymError(
+        f"cannot load model {src!r}: not a local model folder and not downloadable here (offline? HF_HUB_OFFLINE=1 skips the download retries); {hint}{detail}"
+    )
+
+
+def check_model_source(model: str | os.PathLike) -> None:
+    """Raise the one-line error at once when ``model`` is a local path that does not exist (before any slow work)."""
+    src = str(model)
+    if _looks_like_local_path(src) and not Path(src).expanduser().exists():
+        raise model_load_error(src)
+
+
+def load_tokenizer(model: str | os.PathLike) -> Any:
+    """The tokenizer of a local folder or hub id, with a one-line error when it cannot be found."""
+    from transformers import AutoTokenizer
+
+    src = str(model)
+    check_model_source(src)
+    try:
+        return AutoTokenizer.from_pretrained(src)
+    except OSError as exc:
+        raise model_load_error(src, exc) from exc
+
+
 def load_model_and_tokenizer(model: str | os.PathLike, device: str | None = None, dtype: Any = None):
     """``(model, tokenizer)`` from a local folder or hub id, with a clear error when it cannot be found."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from agent_gym.errors import AgentGymError
+    from transformers import AutoModelForCausalLM
 
     src = str(model)
+    tok = load_tokenizer(src)
+    if isinstance(dtype, str):
+        name, dtype = dtype, getattr(torch, dtype, None)
+        if not isinstance(dtype, torch.dtype):
+            raise ValueError(f"unknown dtype {name!r}; use e.g. 'float32', 'bfloat16' or 'float16'")
     try:
-        tok = AutoTokenizer.from_pretrained(src)
-        if isinstance(dtype, str):
-            dtype = getattr(torch, dtype)
         mdl = AutoModelForCausalLM.from_pretrained(src, dtype=dtype or "auto")
     except OSError as exc:
-        raise AgentGymError(
-            f"cannot load model {src!r}: not a local model folder and not downloadable here "
-            f"(offline?). Build a test model with `python -m scripts.make_tiny_model DIR` or pass a local path. ({exc})"
-        ) from exc
+        raise model_load_error(src, exc) from exc
     mdl.to(_pick_device(device))
     return mdl, tok
 
@@ -104,12 +139,6 @@ class HFPolicy(Policy):
                 ids += [int(i) for i in x]
         return sorted(set(ids))
 
-    def prompt_ids(self, conversation: Conversation) -> list[int]:
-        """Token ids the model is fed for a conversation (the chat template with generation prompt)."""
-        from trainers.sequences import prompt_ids
-
-        return prompt_ids(self._tokenizer, conversation)
-
     def generate(self, conversations: Sequence[Conversation], params: GenerationParams | None = None) -> list[list[Generation]]:
         import torch
 
@@ -120,13 +149,11 @@ class HFPolicy(Policy):
         if limit is None:
             max_pos = getattr(self.model.config, "max_position_embeddings", None)
             limit = max_pos - params.max_new_tokens if max_pos else None
-        if limit is not None:
-            for i, p in enumerate(prompts):
-                if len(p) > limit:
-                    if not self._warned_truncation:
-                        warnings.warn(f"prompt of {len(p)} tokens cut from the left to {limit} tokens", stacklevel=2)
-                        self._warned_truncation = True
-                    prompts[i] = p[-limit:]
+        longest = max((len(p) for p in prompts), default=0)
+        prompts, cut = left_truncate(prompts, limit)
+        if cut and not self._warned_truncation:
+            warnings.warn(f"prompt of {longest} tokens cut from the left to {limit} tokens", stacklevel=2)
+            self._warned_truncation = True
         rows = [(ci, p) for ci, p in enumerate(prompts) for _ in range(params.n)]
         order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))
         out: list[Generation | None] = [None] * len(rows)

@@ -18,7 +18,7 @@ import tempfile
 from typing import Any, Sequence
 
 from agent_gym.errors import require
-from trainers.policies.base import Conversation, Generation, GenerationParams, Policy, check_conversations
+from trainers.policies.base import Conversation, Generation, GenerationParams, Policy, check_conversations, left_truncate
 
 
 class VLLMPolicy(Policy):
@@ -53,10 +53,12 @@ class VLLMPolicy(Policy):
     ):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         vllm = require("vllm", "vllm")
-        from transformers import AutoConfig, AutoTokenizer
+        from transformers import AutoConfig
+
+        from trainers.policies.hf import load_tokenizer
 
         self.source = str(model)
-        self._tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.source)
+        self._tokenizer = tokenizer or load_tokenizer(self.source)
         if not getattr(self._tokenizer, "chat_template", None):
             raise ValueError(f"the tokenizer of {self.source!r} has no chat template")
         if max_model_len is None:
@@ -80,17 +82,11 @@ class VLLMPolicy(Policy):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.source}
 
-    def prompt_ids(self, conversation: Conversation) -> list[int]:
-        from trainers.sequences import prompt_ids
-
-        return prompt_ids(self._tokenizer, conversation)
-
     def generate(self, conversations: Sequence[Conversation], params: GenerationParams | None = None) -> list[list[Generation]]:
         params = params or GenerationParams()
         check_conversations(conversations)
         prompts = [self.prompt_ids(c) for c in conversations]
-        limit = self.max_model_len - params.max_new_tokens
-        prompts = [p[-limit:] if len(p) > limit else p for p in prompts]
+        prompts, _ = left_truncate(prompts, self.max_model_len - params.max_new_tokens)
         sps = []
         for i in range(len(prompts)):
             sps.append(

@@ -72,7 +72,10 @@ class MySQLBackend(SQLBackend):
             self._agent = (AGENT_USER, self._server.agent_password)
             self.where = f"the private MariaDB server on 127.0.0.1:{self.port}"
         else:
-            self.host, self.port = host or "127.0.0.1", int(port or 3306)
+            try:
+                self.host, self.port = host or "127.0.0.1", int(port or 3306)
+            except (TypeError, ValueError):
+                raise ValueError(f"port must be an integer (e.g. 3306), got {port!r}") from None
             if user is None:
                 raise BackendUnavailableError("backend='mysql' with host/port also needs user= and password=")
             self._admin = (user, password or "")
