@@ -71,6 +71,8 @@ class TextEnv(gym.Env[str, str]):
         self.render_mode = render_mode
         self.observation_space = FreeText()
         self.action_space = FreeText()
+        if not isinstance(expert, (bool, np.bool_)):
+            raise TypeError(f"expert must be True or False, got {expert!r}")
         self.expert = bool(expert)
         self._max_steps_arg = max_episode_steps
         _ = self.max_episode_steps  # validate now, not at the first step

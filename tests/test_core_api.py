@@ -23,6 +23,18 @@ def test_registered_ids():
     assert set(agent_gym.ENV_IDS) <= set(gym.registry)
 
 
+def test_failed_first_reset_does_not_break_the_env():
+    env = gym.make("InterCodeSQL-v0", backend="sqlite")
+    try:
+        with pytest.raises(InvalidTaskError):
+            env.reset(options={"task_id": "no-such-task"})
+        env.reset(options={"task_id": 0})
+        obs, *_ = env.step("SELECT 1")
+        assert obs.startswith("[(1")
+    finally:
+        env.close()
+
+
 def test_check_env_passes():
     check_env(CorridorEnv(), skip_render_check=True)
 
