@@ -206,7 +206,7 @@ def test_oracle_wins_old_put_grammar(alfworld_data_root):
     assert puts >= 1
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 def test_oracle_wins_all_140_on_stock_engine(alfworld_data_root):
     """All 140 valid_seen games on the stock engine (~6 s each; ~15 min)."""
     failures = []
