@@ -1,0 +1,133 @@
+"""HPL config, methods, CLI and the whole pipeline end to end (tiny model, toy corridor env)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+
+from trainers.hpl.config import config_from_dict, load_config
+from trainers.hpl.methods import METHODS, get_method
+from trainers.hpl.pipeline import Pipeline, read_jsonl, reuse_stages, run_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+ENV_ID = "HPLCorridor-v0"
+if ENV_ID not in gym.registry:
+    gym.register(id=ENV_ID, entry_point="tests.toy_env:CorridorEnv")
+
+
+def test_shipped_configs_load():
+    paths = sorted((REPO / "assets" / "configs").glob("hpl_*.yaml"))
+    assert {p.name for p in paths} >= {"hpl_tiny.yaml", "hpl_alfworld.yaml", "hpl_webshop.yaml", "hpl_sql.yaml"}
+    for p in paths:
+        cfg = load_config(p)
+        get_method(cfg.method)
+    cfg = load_config(REPO / "assets/configs/hpl_alfworld.yaml", ["explore.mc_rollouts=3", "method=eto"])
+    assert cfg.explore.mc_rollouts == 3 and cfg.method == "eto" and cfg.dpo.beta == 0.3
+    assert Pipeline(cfg).dpo_lr == 3e-6 and Pipeline(load_config(REPO / "assets/configs/hpl_webshop.yaml")).dpo_lr == 1e-6
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(ValueError, match="explore.mc_rolouts"):
+        config_from_dict({"explore": {"mc_rolouts": 3}})
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ValueError, match="unknown method"):
+        get_method("dpo-xl")
+
+
+def test_method_table():
+    assert get_method("sft").kind == "sft" and get_method("rft").levels == ("traj",)
+    assert get_method("eto").weights == {"bc": 1.0, "traj": 1.0}
+    assert get_method("ipr").levels == ("traj", "step")
+    assert get_method("hpl").levels == ("traj", "step", "group") and get_method("hpl").curriculum == "dual"
+    assert "group" not in get_method("hpl_no_group").weights and get_method("hpl_static").curriculum == "static"
+    assert get_method("hpl_uncertainty").segmenter == "uncertainty"
+    assert len(METHODS) == 15
+
+
+def _cfg(run_dir, method="hpl", **explore):
+    return config_from_dict({
+        "method": method, "run_dir": str(run_dir), "device": "cpu",
+        "env": {"env_id": ENV_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
+        "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
+        "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+        "explore": {"mc_rollouts": 2, "segmenter": "fixed_k", "segmenter_args": {"k": 2}, **explore},
+        "dpo": {"batch_size": 4, "learning_rate": 1e-4},
+    })
+
+
+def test_pipeline_end_to_end_and_resume(tmp_path):
+    run = tmp_path / "hpl"
+    logs: list[str] = []
+    state = run_pipeline(_cfg(run), log=logs.append)
+    stages = state["stages"]
+    assert list(stages) == ["demos", "sft", "explore", "curriculum", "reference", "train", "evaluate"]
+    assert stages["demos"]["kept"] == 2
+    levels = stages["explore"]["levels"]
+    for lv in ("traj", "step", "group"):
+        assert levels[lv]["pairs"] > 0 and levels[lv]["llm_calls"] > 0 and levels[lv]["env_steps"] > 0
+        for pair in read_jsonl(run / "pairs" / f"{lv}.ref.jsonl"):
+            assert pair["ref_chosen"] < 0 and pair["ref_rejected"] < 0
+    groups = read_jsonl(run / "pairs" / "group.jsonl")
+    assert all(len(p["bucket"]) == 2 for p in groups)
+    assert sum(map(sum, stages["curriculum"]["counts"])) == len(groups)
+    assert (run / "curriculum_heatmap.png").read_bytes()[:4] == b"\x89PNG"
+    assert stages["train"]["phases"] == 3 and stages["train"]["optimizer_steps"] > 0
+    assert (run / "policy" / "config.json").exists()
+    assert 0.0 <= stages["evaluate"]["success_rate"] <= 1.0
+    assert json.loads((run / "eval" / "metrics.json").read_text())["tasks"] == 1
+    # rerun: every stage is skipped
+    logs.clear()
+    run_pipeline(_cfg(run), log=logs.append)
+    assert sum("skipped" in line for line in logs) == 7
+    # other methods reuse demos/pi_ref/exploration and train on their own terms
+    eto = tmp_path / "eto"
+    reuse_stages(run, eto, ["demos", "sft", "explore", "reference"])
+    logs.clear()
+    st = run_pipeline(_cfg(eto, "eto"), log=logs.append)
+    assert [line for line in logs if "running" in line] == ["[train] running", "[evaluate] running"]
+    assert st["stages"]["train"]["weights"] == {"bc": 1.0, "traj": 1.0}
+    assert st["stages"]["train"]["curriculum"] is None
+
+
+def test_sft_method_and_redo(tmp_path):
+    run = tmp_path / "sft"
+    state = run_pipeline(_cfg(run, "sft"), log=lambda s: None)
+    assert list(state["stages"]) == ["demos", "sft", "train", "evaluate"]
+    logs: list[str] = []
+    run_pipeline(_cfg(run, "sft"), redo_from="evaluate", log=logs.append)
+    assert [line for line in logs if "running" in line] == ["[evaluate] running"]
+    with pytest.raises(ValueError, match="not part of method"):
+        run_pipeline(_cfg(run, "sft"), until="curriculum")
+
+
+def test_cli_list_methods_and_bad_config(capsys, tmp_path):
+    from scripts.hpl import main
+
+    assert main(["--list-methods"]) == 0
+    assert "hpl_no_group" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("metod: hpl\n")
+    assert main(["--config", str(bad)]) == 2
+    assert "unknown config key 'metod'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_real_alfworld(tmp_path, alfworld_data_root):
+    """The whole HPL pipeline on two real ALFWorld games (tiny model, short episodes)."""
+    cfg = config_from_dict({
+        "method": "hpl", "run_dir": str(tmp_path / "alf"), "device": "cpu",
+        "env": {"env_id": "ALFWorld-Text-v0", "kwargs": {"data_dir": str(alfworld_data_root), "split": "valid_seen"},
+                "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
+        "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
+        "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+        "explore": {"mc_rollouts": 1, "segmenter": "fixed_n", "segmenter_args": {"n": 2}},
+        "dpo": {"batch_size": 4, "learning_rate": 1e-4},
+    })
+    state = run_pipeline(cfg, log=lambda s: None)
+    st = state["stages"]
+    assert st["demos"]["kept"] == 2 and st["explore"]["levels"]["group"]["pairs"] > 0
+    assert st["train"]["optimizer_steps"] > 0 and st["evaluate"]["tasks"] == 1

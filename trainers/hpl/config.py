@@ -1,0 +1,188 @@
+"""HPL run configuration: one dataclass tree, loaded from YAML with dotted overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class EnvConfig:
+    """Which environment and tasks. ``kwargs`` go to ``gym.make`` (``data_dir``, ``split``...)."""
+
+    env_id: str = "ALFWorld-Text-v0"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    eval_kwargs: dict[str, Any] = field(default_factory=dict)  # merged over kwargs for evaluation
+    max_episode_steps: int | None = None  # None: the paper's (ALFWorld 30, WebShop/SQL 10)
+    train_tasks: int = 8  # first N tasks of the training split (0: all)
+    eval_tasks: int = 8  # first N tasks of the eval split (0: all)
+    num_envs: int = 4  # parallel env instances; generation is batched across them
+
+
+@dataclass
+class PolicyConfig:
+    """The base model and generation settings of pi_ref."""
+
+    model: str = "tiny"  # a HF model folder/name, or "tiny" (trainers.models.build_tiny_model)
+    backend: str = "hf"
+    temperature: float = 1.0  # exploration sampling; evaluation is greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 48
+    history_window: int | None = None  # prompt history window (None: whole episode)
+
+
+@dataclass
+class ExpertConfig:
+    """Where D_expert comes from: the env's oracle (default) or a teacher policy."""
+
+    source: str = "oracle"  # "oracle" or "teacher"
+    teacher_backend: str = "openai"
+    teacher_model: str = ""
+    teacher_kwargs: dict[str, Any] = field(default_factory=dict)
+    min_reward: float | None = None  # None: 1.0 for ALFWorld/SQL, > 0.8 for WebShop
+
+
+@dataclass
+class SFTConfig:
+    """Behaviour cloning on D_expert (paper: lr 1e-5, cosine, warmup 0.1, 3 epochs, batch 32)."""
+
+    learning_rate: float = 1e-5
+    epochs: float = 3.0
+    batch_size: int = 32
+    warmup_ratio: float = 0.1
+    scheduler: str = "cosine"
+    max_length: int = 6000
+    micro_batch_size: int = 4  # per-device batch; gradient accumulation makes up batch_size
+    rft_epochs: float = 1.0  # RFT: further epochs on D_expert + pi_ref's successes, starting from pi_ref
+
+
+@dataclass
+class ExploreConfig:
+    """One-shot exploration with pi_ref (no training in between)."""
+
+    mc_rollouts: int = 5  # M: pi_ref rollouts per group reward
+    step_rollouts: int = 1  # rollouts per step-level branch (IPR's Monte-Carlo return)
+    step_stride: int = 1  # branch at every k-th expert step
+    segmenter: str = "fixed_k"  # fixed_n, fixed_k, uncertainty, semantic
+    segmenter_args: dict[str, Any] = field(default_factory=dict)  # n, k, percentile, retries
+    semantic_model: str = ""  # model for the semantic segmenter ("" : pi_ref itself)
+    min_gap: float = 0.0  # keep pairs with reward gap > min_gap
+
+
+@dataclass
+class DPOConfig:
+    """The composite objective (paper: beta 0.3, lr 3e-6 ALFWorld / 1e-6 others, 1 epoch, batch 32)."""
+
+    beta: float = 0.3
+    learning_rate: float | None = None  # None: per env as in the paper
+    epochs: float = 1.0
+    batch_size: int = 32
+    micro_batch_size: int = 4
+    max_length: int = 6000
+    weights: dict[str, float] = field(default_factory=dict)  # override the method's {bc, traj, step, group}
+    curriculum: str | None = None  # override the method's curriculum
+    length_thresholds: list[int] | None = None  # None: the paper's for the env family ((0, 3, 6) for other envs)
+    warmup_ratio: float = 0.1
+
+
+@dataclass
+class HPLConfig:
+    """A whole run. ``method`` picks SFT, RFT, ETO, IPR, HPL or an ablation (see ``trainers.hpl.methods``)."""
+
+    method: str = "hpl"
+    run_dir: str = "runs/hpl"
+    seed: int = 0
+    device: str = "auto"  # auto, cpu, cuda
+    env: EnvConfig = field(default_factory=EnvConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    expert: ExpertConfig = field(default_factory=ExpertConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
+    dpo: DPOConfig = field(default_factory=DPOConfig)
+    evaluate: bool = True
+
+
+def _build(cls, data: dict[str, Any], where: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"config section {where or 'top level'} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ValueError(f"unknown config key {where + key!r}; known: {sorted(fields)}")
+        sub = fields[key].default_factory if fields[key].default_factory is not dataclasses.MISSING else None
+        if sub is not None and dataclasses.is_dataclass(sub):
+            kwargs[key] = _build(sub, value or {}, f"{where}{key}.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> HPLConfig:
+    """Build an :class:`HPLConfig`; unknown keys raise ``ValueError`` naming the key."""
+    return _build(HPLConfig, data or {}, "")
+
+
+def _parse_scalar(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (values parsed as YAML) to a config dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key.sub=value")
+        key, value = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {part!r} is not a section")
+        node[parts[-1]] = _parse_scalar(value)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> HPLConfig:
+    """Read a YAML config (or defaults when ``path`` is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} not found (see assets/configs/hpl_*.yaml)")
+        data = yaml.safe_load(path.read_text()) or {}
+    apply_overrides(data, list(overrides or []))
+    return config_from_dict(data)
+
+
+def config_to_dict(cfg: HPLConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def env_family(env_id: str) -> str:
+    """``alfworld``, ``webshop`` or ``sql`` from an env id."""
+    low = env_id.lower()
+    if "alfworld" in low:
+        return "alfworld"
+    if "webshop" in low:
+        return "webshop"
+    if "sql" in low or "intercode" in low:
+        return "sql"
+    return "other"
+
+
+PAPER_MAX_STEPS = {"alfworld": 30, "webshop": 10, "sql": 10}
+PAPER_DPO_LR = {"alfworld": 3e-6, "webshop": 1e-6, "sql": 1e-6}
+
+
+def success_threshold(cfg: HPLConfig) -> tuple[float, bool]:
+    """``(value, strict)``: a demo is kept when reward >= value (or > value when strict)."""
+    if cfg.expert.min_reward is not None:
+        return float(cfg.expert.min_reward), False
+    if env_family(cfg.env.env_id) == "webshop":
+        return 0.8, True
+    return 1.0, False

@@ -1,0 +1,536 @@
+"""The HPL pipeline: stages in one run directory, each resumable.
+
+Stages (a method runs the ones it needs, see :mod:`trainers.hpl.methods`):
+
+``demos``       teacher (oracle by default) plays the training tasks; successful episodes -> ``demos/expert.jsonl``
+``sft``         behaviour cloning on D_expert -> ``pi_ref/`` (frozen from here on)
+``explore``     one-shot exploration with pi_ref -> ``explore/chunk_*.json`` (resumable per chunk), ``explore/stats.json``
+``curriculum``  group pairs bucketed 3x3 -> ``pairs/group.jsonl`` with ``bucket``, ``curriculum/heatmap.png``
+``reference``   pi_ref log-probs of every pair, once -> ``pairs/<level>.ref.jsonl``
+``train``       SFT: pi_ref itself; RFT: SFT on D_expert + pi_ref's successes; others: the composite objective -> ``policy/``
+``evaluate``    greedy episodes of the final policy on the evaluation tasks -> ``eval/episodes.jsonl``, ``eval/metrics.json``
+
+``state.json`` records finished stages with their statistics; every artifact is
+written to a temporary file and moved into place, so a killed run restarts at
+the stage (or exploration chunk, or curriculum phase) it was in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from trainers.hpl import curriculum as cur
+from trainers.hpl.config import (
+    PAPER_DPO_LR,
+    PAPER_MAX_STEPS,
+    HPLConfig,
+    config_to_dict,
+    env_family,
+    success_threshold,
+)
+from trainers.hpl.methods import MethodSpec, get_method
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("demos", "sft", "explore", "curriculum", "reference", "train", "evaluate")
+#: What ``--redo-from`` deletes per stage (so that no stale chunk or phase checkpoint is resumed).
+STAGE_CLEAN = {
+    "demos": ["demos"], "sft": ["pi_ref"], "explore": ["explore", "pairs"],
+    "curriculum": ["curriculum.json", "curriculum_heatmap.png"], "train": ["composite", "policy"], "evaluate": ["eval"],
+}
+
+
+# ---------------------------------------------------------------- atomic files
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else default
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- pipeline
+class Pipeline:
+    """Runs the stages of one method for one :class:`HPLConfig` in ``cfg.run_dir``."""
+
+    def __init__(self, cfg: HPLConfig, log: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.method: MethodSpec = get_method(cfg.method)
+        self.run = Path(cfg.run_dir)
+        self.log = log
+        self.family = env_family(cfg.env.env_id)
+        self.state_path = self.run / "state.json"
+
+    # -- bookkeeping
+    @property
+    def stages(self) -> list[str]:
+        if self.method.kind == "sft":
+            stages = ["demos", "sft", "train"]
+        elif self.method.kind == "rft":
+            stages = ["demos", "sft", "explore", "train"]
+        else:
+            stages = ["demos", "sft", "explore"]
+            if self.method.needs("group"):
+                stages.append("curriculum")
+            stages += ["reference", "train"]
+        if self.cfg.evaluate:
+            stages.append("evaluate")
+        return stages
+
+    def state(self) -> dict[str, Any]:
+        return read_json(self.state_path, {"stages": {}})
+
+    def _mark(self, stage: str, stats: dict[str, Any]) -> None:
+        st = self.state()
+        st["stages"][stage] = {"done": True, **stats}
+        write_json(self.state_path, st)
+
+    def done(self, stage: str) -> bool:
+        return bool(self.state()["stages"].get(stage, {}).get("done"))
+
+    @property
+    def max_steps(self) -> int:
+        return int(self.cfg.env.max_episode_steps or PAPER_MAX_STEPS.get(self.family, 30))
+
+    @property
+    def dpo_lr(self) -> float:
+        return float(self.cfg.dpo.learning_rate or PAPER_DPO_LR.get(self.family, 1e-6))
+
+    @property
+    def weights(self) -> dict[str, float]:
+        w = dict(self.method.weights)
+        w.update({k: float(v) for k, v in (self.cfg.dpo.weights or {}).items()})
+        return w
+
+    @property
+    def curriculum(self) -> str:
+        return self.cfg.dpo.curriculum or self.method.curriculum
+
+    @property
+    def segmenter_name(self) -> str:
+        return self.method.segmenter or self.cfg.explore.segmenter
+
+    def prompt(self):
+        from wrappers.prompting import PromptConfig
+
+        return PromptConfig(history_window=self.cfg.policy.history_window)
+
+    def env_kwargs(self, evaluation: bool = False, expert: bool = False) -> dict[str, Any]:
+        kw = dict(self.cfg.env.kwargs)
+        if evaluation:
+            kw.update(self.cfg.env.eval_kwargs)
+        kw["max_episode_steps"] = self.max_steps
+        if expert:
+            kw["expert"] = True
+        return kw
+
+    def _tasks(self, evaluation: bool) -> list[str]:
+        from trainers.rollout import make_env
+
+        env = make_env(self.cfg.env.env_id, self.env_kwargs(evaluation), history_k=0)
+        try:
+            ids = list(env.unwrapped.task_ids)
+        finally:
+            env.close()
+        n = self.cfg.env.eval_tasks if evaluation else self.cfg.env.train_tasks
+        return ids[:n] if n else ids
+
+    def _params(self, greedy: bool = False):
+        from trainers.policies.base import GenerationParams
+
+        p = self.cfg.policy
+        return GenerationParams(temperature=0.0 if greedy else p.temperature, top_p=p.top_p,
+                                max_new_tokens=p.max_new_tokens, seed=None if greedy else self.cfg.seed)
+
+    def _hf_policy(self, path: Path):
+        from trainers.policies import make_policy
+        from trainers.hpl.train import resolve_device
+
+        return make_policy(self.cfg.policy.backend, model=str(path), device=resolve_device(self.cfg.device)) \
+            if self.cfg.policy.backend == "hf" else make_policy(self.cfg.policy.backend, model=str(path))
+
+    # -- run
+    def run_all(self, until: str | None = None, redo_from: str | None = None) -> dict[str, Any]:
+        """Run every stage of the method not yet done (``redo_from`` forgets that stage and later ones)."""
+        self.run.mkdir(parents=True, exist_ok=True)
+        cfg_path = self.run / "config.yaml"
+        new_cfg = yaml.safe_dump(config_to_dict(self.cfg), sort_keys=False)
+        if cfg_path.exists() and cfg_path.read_text() != new_cfg and self.state()["stages"]:
+            self.log(f"note: {cfg_path} differs from this config; finished stages are reused "
+                     "(use --redo-from STAGE to recompute)")
+        cfg_path.write_text(new_cfg)
+        stages = self.stages
+        for name in (until, redo_from):
+            if name is not None and name not in stages:
+                raise ValueError(f"stage {name!r} is not part of method {self.method.name!r}: {stages}")
+        if redo_from is not None:
+            st = self.state()
+            for s in stages[stages.index(redo_from):]:
+                st["stages"].pop(s, None)
+                self._clean(s)
+            write_json(self.state_path, st)
+        for stage in stages:
+            if self.done(stage):
+                self.log(f"[{stage}] done already, skipped")
+            else:
+                self.log(f"[{stage}] running")
+                t0 = time.perf_counter()
+                stats = getattr(self, f"stage_{stage}")() or {}
+                stats["seconds"] = round(time.perf_counter() - t0, 2)
+                self._mark(stage, stats)
+                self.log(f"[{stage}] finished in {stats['seconds']:.1f}s")
+            if stage == until:
+                break
+        return self.state()
+
+    def _clean(self, stage: str) -> None:
+        """Remove a stage's outputs (a symlink from :func:`reuse_stages` is unlinked, never followed)."""
+        import shutil
+
+        for name in STAGE_CLEAN.get(stage, []):
+            path = self.run / name
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path)
+
+    # -- stages
+    def stage_demos(self) -> dict[str, Any]:
+        from trainers.hpl.demonstrations import collect_demonstrations
+        from trainers.policies import make_policy
+
+        ex = self.cfg.expert
+        if ex.source == "oracle":
+            teacher = make_policy("oracle", env_id=self.cfg.env.env_id)
+        elif ex.source == "teacher":
+            if not ex.teacher_model:
+                raise ValueError("expert.source 'teacher' needs expert.teacher_model")
+            teacher = make_policy(ex.teacher_backend, model=ex.teacher_model, **ex.teacher_kwargs)
+        else:
+            raise ValueError(f"expert.source must be 'oracle' or 'teacher', got {ex.source!r}")
+        thr, strict = success_threshold(self.cfg)
+        counters: dict[str, int] = {}
+        tasks = self._tasks(False)
+        kept = collect_demonstrations(
+            teacher, self.cfg.env.env_id, tasks, env_kwargs=self.env_kwargs(expert=ex.source == "oracle"),
+            prompt=self.prompt(), out_dir=self.run / "demos", threshold=thr, strict=strict,
+            num_envs=self.cfg.env.num_envs, max_steps=self.max_steps, stats=counters,
+        )
+        if not kept:
+            raise RuntimeError(f"the teacher solved none of the {len(tasks)} training tasks; nothing to learn from")
+        return {"tasks": len(tasks), "kept": len(kept), "mean_steps": sum(r.num_steps for r in kept) / len(kept),
+                **counters}
+
+    def _demos(self):
+        from trainers.hpl.demonstrations import load_demonstrations
+
+        return load_demonstrations(self.run / "demos")
+
+    def _base_model(self) -> Path:
+        name = self.cfg.policy.model
+        if name == "tiny":
+            from trainers.models import build_tiny_model
+
+            return build_tiny_model(self.run / "base_model", seed=self.cfg.seed)
+        return Path(name) if Path(name).exists() else name  # a hub id works too
+
+    def stage_sft(self) -> dict[str, Any]:
+        from trainers.hpl.demonstrations import conversation
+        from trainers.hpl.train import run_sft
+
+        s = self.cfg.sft
+        convs = [conversation(r, self.prompt()) for r in self._demos()]
+        _, metrics = run_sft(self._base_model(), convs, self.run / "pi_ref", learning_rate=s.learning_rate,
+                             epochs=s.epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
+                             warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
+                             seed=self.cfg.seed, device=self.cfg.device)
+        return metrics
+
+    def _levels(self) -> list[str]:
+        if self.method.kind == "rft":
+            return ["traj"]
+        return [lv for lv in ("traj", "step", "group") if self.method.needs(lv)]
+
+    def _segmenter(self, demos, policy, ref_model_tok):
+        from trainers.hpl.segmenters import make_segmenter, policy_chat_fn
+
+        name = self.segmenter_name
+        args = dict(self.cfg.explore.segmenter_args)
+        if name == "semantic":
+            sem_policy = policy
+            if self.cfg.explore.semantic_model:
+                from trainers.policies import make_policy
+
+                sem_policy = make_policy(self.cfg.policy.backend, model=self.cfg.explore.semantic_model)
+            args["generate"] = policy_chat_fn(sem_policy)
+        seg = make_segmenter(name, **args)
+        entropies: dict[str, list[float]] = {}
+        if name == "uncertainty":
+            from trainers.hpl.exploration import split_continuation
+            from trainers.hpl.train import action_entropies
+
+            model, tok = ref_model_tok()
+            for d in demos:
+                steps = [split_continuation(d, t, t + 1, self.prompt()) for t in range(d.num_steps)]
+                entropies[d.episode_id] = action_entropies(model, tok, [(p, c[0]["content"]) for p, c in steps])
+            seg.fit([v for vs in entropies.values() for v in vs])
+        return seg, entropies
+
+    def stage_explore(self) -> dict[str, Any]:
+        from tqdm.auto import tqdm
+
+        from trainers.hpl.exploration import Explorer, LevelStats, walk_expert
+        from trainers.hpl.train import load_model
+        from trainers.rollout import LiveEpisode, make_env
+
+        demos = self._demos()
+        levels = self._levels()
+        out = self.run / "explore"
+        out.mkdir(parents=True, exist_ok=True)
+        policy = self._hf_policy(self.run / "pi_ref")
+        cache: dict[str, Any] = {}
+
+        def ref_model_tok():
+            if "m" not in cache:
+                cache["m"] = load_model(self.run / "pi_ref", "cpu")
+            return cache["m"]
+
+        seg_info: dict[str, Any] = {}
+        segmenter, entropies = (None, {})
+        if "group" in levels:
+            segmenter, entropies = self._segmenter(demos, policy, ref_model_tok)
+            seg_info = {"segmenter": segmenter.name, "threshold": getattr(segmenter, "threshold", None)}
+        cache.clear()
+        ex = self.cfg.explore
+        n_envs = max(1, self.cfg.env.num_envs)
+        envs = [make_env(self.cfg.env.env_id, self.env_kwargs(), history_k=0) for _ in range(min(n_envs, len(demos)))]
+        episodes = [LiveEpisode(e, self.cfg.env.env_id, self.prompt(), self.max_steps) for e in envs]
+        chunks = [demos[i : i + n_envs] for i in range(0, len(demos), n_envs)]
+        total = {lv: LevelStats() for lv in levels}
+        try:
+            for c, chunk in enumerate(tqdm(chunks, desc="exploration chunks")):
+                path = out / f"chunk_{c:04d}.json"
+                if path.exists():
+                    data = read_json(path)
+                else:
+                    explorer = Explorer(policy, self._params(), self.prompt(), mc_rollouts=ex.mc_rollouts,
+                                        step_rollouts=ex.step_rollouts, step_stride=ex.step_stride,
+                                        min_gap=ex.min_gap)
+                    walks = []
+                    for ep, demo in zip(episodes, chunk):
+                        try:
+                            walks.append(walk_expert(ep, demo))
+                        except RuntimeError as exc:
+                            logger.warning("%s", exc)
+                    data: dict[str, Any] = {"pairs": {}, "rft": [], "segments": {}}
+                    if "traj" in levels:
+                        pairs, recs = explorer.trajectory_level(walks)
+                        data["pairs"]["traj"] = pairs
+                        data["rft"] = [r.to_dict() for r in recs if r.success]
+                    if "step" in levels:
+                        data["pairs"]["step"] = explorer.step_level(walks)
+                    if "group" in levels:
+                        segs = []
+                        for w in walks:
+                            kw = {"entropies": entropies.get(w.demo.episode_id)}
+                            if segmenter.name == "semantic":
+                                kw["task"] = w.demo.observations[0]
+                            segs.append(segmenter.segment(w.record.raw_outputs, w.record.observations, **kw))
+                        data["segments"] = {w.demo.episode_id: s for w, s in zip(walks, segs)}
+                        data["pairs"]["group"] = explorer.group_level(walks, segs)
+                    data["stats"] = {lv: dataclasses.asdict(explorer.stats[lv]) for lv in levels}
+                    write_json(path, data)
+                for lv in levels:
+                    total[lv].merge(LevelStats(**data["stats"][lv]))
+        finally:
+            for e in envs:
+                e.close()
+            policy.close()
+        # gather
+        pairs: dict[str, list] = {lv: [] for lv in levels}
+        rft = []
+        for c in range(len(chunks)):
+            data = read_json(out / f"chunk_{c:04d}.json")
+            for lv in levels:
+                pairs[lv] += data["pairs"].get(lv, [])
+            rft += data["rft"]
+        for lv in levels:
+            write_jsonl(self.run / "pairs" / f"{lv}.jsonl", pairs[lv])
+        write_jsonl(self.run / "pairs" / "rft_successes.jsonl", rft)
+        stats = {lv: {k: (round(v, 2) if isinstance(v, float) else v) for k, v in dataclasses.asdict(total[lv]).items()}
+                 for lv in levels}
+        write_json(out / "stats.json", {"levels": stats, **seg_info})
+        for lv in levels:
+            s = stats[lv]
+            self.log(f"  {lv:5s}: {s['pairs']} pairs of {s['candidates']} candidates, {s['llm_calls']} LLM calls, "
+                     f"{s['env_steps']} env steps, {s['seconds']:.1f}s")
+        return {"levels": stats, "rft_successes": len(rft), **seg_info}
+
+    def stage_curriculum(self) -> dict[str, Any]:
+        if self.cfg.dpo.length_thresholds:
+            thr = tuple(self.cfg.dpo.length_thresholds)
+        elif self.family in ("alfworld", "webshop", "sql"):
+            thr = cur.length_thresholds(self.family)
+        else:
+            thr = cur.LENGTH_THRESHOLDS["alfworld"]
+        pairs = read_jsonl(self.run / "pairs" / "group.jsonl")
+        changed = False
+        for p in pairs:
+            bucket = list(cur.bucket_of(p["length"], p["reward_chosen"] - p["reward_rejected"], thr))
+            changed |= p.get("bucket") != bucket
+            p["bucket"] = bucket
+        if changed:  # (pairs/ may be shared with another run through reuse_stages)
+            write_jsonl(self.run / "pairs" / "group.jsonl", pairs)
+        counts = cur.bucket_counts(p["bucket"] for p in pairs)
+        cur.save_heatmap(counts, self.run / "curriculum_heatmap.png",
+                         title=f"{self.cfg.env.env_id}: group pairs per bucket")
+        phases = [len(cur.select_phase(pairs, k + 1, self.curriculum)) for k in range(len(cur.phase_buckets(self.curriculum)))]
+        write_json(self.run / "curriculum.json", {"counts": counts, "length_thresholds": thr,
+                                                  "gap_thresholds": cur.GAP_THRESHOLDS, "curriculum": self.curriculum,
+                                                  "pairs_per_phase": phases})
+        return {"counts": counts, "pairs_per_phase": phases}
+
+    def stage_reference(self) -> dict[str, Any]:
+        from trainers.hpl.train import load_model, precompute_reference, resolve_device
+
+        model, tok = load_model(self.run / "pi_ref", resolve_device(self.cfg.device))
+        stats = {}
+        for lv in self._levels():
+            pairs = read_jsonl(self.run / "pairs" / f"{lv}.jsonl")
+            ref = precompute_reference(model, tok, pairs, batch_size=self.cfg.dpo.micro_batch_size,
+                                       max_length=self.cfg.dpo.max_length)
+            write_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl", ref)
+            stats[lv] = {"pairs": len(ref), "dropped_too_long": len(pairs) - len(ref)}
+        return stats
+
+    def stage_train(self) -> dict[str, Any]:
+        from trainers.hpl.demonstrations import conversation
+        from trainers.hpl.train import build_schedule, run_sft, save_model_atomic, train_composite, load_model
+        from trainers.rollout import EpisodeRecord
+
+        final = self.run / "policy"
+        kind = self.method.kind
+        convs = [conversation(r, self.prompt()) for r in self._demos()]
+        if kind == "sft":
+            model, tok = load_model(self.run / "pi_ref")
+            save_model_atomic(model, tok, final)
+            return {"note": "the SFT policy is pi_ref"}
+        if kind == "rft":
+            own = [EpisodeRecord.from_dict(d) for d in read_jsonl(self.run / "pairs" / "rft_successes.jsonl")]
+            convs += [conversation(r, self.prompt()) for r in own]
+            s = self.cfg.sft
+            _, metrics = run_sft(self.run / "pi_ref", convs, final, learning_rate=s.learning_rate,
+                                 epochs=s.rft_epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
+                                 warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
+                                 seed=self.cfg.seed, device=self.cfg.device)
+            return {"own_successes": len(own), **metrics}
+        pairs = {lv: read_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl") for lv in self._levels()}
+        group_phases = None
+        if "group" in pairs:
+            n = len(cur.phase_buckets(self.curriculum))
+            group_phases = [cur.select_phase(pairs["group"], k + 1, self.curriculum) for k in range(n)]
+        d = self.cfg.dpo
+        schedule = build_schedule(convs, pairs, group_phases, self.weights, epochs=max(1, int(d.epochs)),
+                                  seed=self.cfg.seed)
+        if not any(schedule):
+            raise RuntimeError("no training data for the composite objective (no pairs and no BC term)")
+        path, metrics = train_composite(
+            self.run / "pi_ref", schedule, self.run / "composite", weights=self.weights, beta=d.beta,
+            learning_rate=self.dpo_lr, batch_size=d.batch_size, micro_batch_size=d.micro_batch_size,
+            warmup_ratio=d.warmup_ratio, max_length=d.max_length, seed=self.cfg.seed, device=self.cfg.device,
+        )
+        model, tok = load_model(path)
+        save_model_atomic(model, tok, final)
+        return {"weights": self.weights, "curriculum": self.curriculum if group_phases else None,
+                "learning_rate": self.dpo_lr, **metrics}
+
+    def stage_evaluate(self) -> dict[str, Any]:
+        from trainers.rollout import run_episodes
+
+        policy = self._hf_policy(self.run / "policy")
+        counters: dict[str, int] = {}
+        tasks = self._tasks(True)
+        try:
+            recs = run_episodes(policy, self.cfg.env.env_id, tasks, env_kwargs=self.env_kwargs(True),
+                                num_envs=self.cfg.env.num_envs, params=self._params(greedy=True),
+                                prompt=self.prompt(), max_steps=self.max_steps,
+                                out_path=self.run / "eval" / "episodes.jsonl", stats=counters)
+        finally:
+            policy.close()
+        from trainers.hpl.demonstrations import outcome
+
+        metrics = {
+            "method": self.method.name, "tasks": len(recs),
+            "success_rate": sum(r.success for r in recs) / max(len(recs), 1),
+            "mean_reward": sum(outcome(r) for r in recs) / max(len(recs), 1),
+            "mean_steps": sum(r.num_steps for r in recs) / max(len(recs), 1),
+            "invalid_action_rate": sum(r.invalid_actions for r in recs) / max(sum(r.num_steps for r in recs), 1),
+            **counters,
+        }
+        write_json(self.run / "eval" / "metrics.json", metrics)
+        self.log(f"  {self.method.name}: success {metrics['success_rate']:.3f} on {len(recs)} eval tasks")
+        return metrics
+
+
+def run_pipeline(cfg: HPLConfig, until: str | None = None, redo_from: str | None = None,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) a whole method; returns ``state.json``'s content."""
+    return Pipeline(cfg, log).run_all(until=until, redo_from=redo_from)
+
+
+STAGE_OUTPUTS = {
+    "demos": ["demos"],
+    "sft": ["pi_ref", "base_model"],
+    "explore": ["explore", "pairs"],
+    "curriculum": ["curriculum.json", "curriculum_heatmap.png"],
+    "reference": [],  # pairs/*.ref.jsonl live in pairs/
+}
+
+
+def reuse_stages(src_run: str | Path, dst_run: str | Path, stages: list[str]) -> None:
+    """Make ``dst_run`` start with ``stages`` of ``src_run`` done (their outputs symlinked, not copied).
+
+    Used to compare methods on the same demonstrations, pi_ref and exploration data.
+    Only stages that are done in ``src_run`` are reused.
+    """
+    src, dst = Path(src_run).resolve(), Path(dst_run)
+    dst.mkdir(parents=True, exist_ok=True)
+    src_state = read_json(src / "state.json", {"stages": {}})
+    dst_state = read_json(dst / "state.json", {"stages": {}})
+    for stage in stages:
+        info = src_state["stages"].get(stage)
+        if not info or not info.get("done"):
+            continue
+        for name in STAGE_OUTPUTS.get(stage, []):
+            if (src / name).exists() and not (dst / name).exists():
+                os.symlink(src / name, dst / name, target_is_directory=(src / name).is_dir())
+        dst_state["stages"][stage] = {**info, "reused_from": str(src)}
+    write_json(dst / "state.json", dst_state)

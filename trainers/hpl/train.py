@@ -1,0 +1,387 @@
+"""Training stages of HPL: behaviour cloning (TRL SFTTrainer) and the composite DPO objective.
+
+* :func:`run_sft` fine-tunes on chat conversations with TRL's ``SFTTrainer``. The
+  dataset is tokenised here with :func:`trainers.sequences.encode_conversation`
+  (assistant tokens only) and handed over with explicit ``labels``, so SFT and
+  the DPO terms learn from exactly the same tokens.
+* :func:`train_composite` is our own loop (under ``accelerate``): TRL's
+  ``DPOTrainer`` scores everything after the prompt, so environment observations
+  inside a multi-turn continuation would be trained on, it has no per-level
+  terms with a curriculum, and no BC term on a separate dataset. The loop sums
+  ``L_BC + L_traj + L_step + L_group`` (weights per method) on reference
+  log-probs precomputed once by :func:`precompute_reference`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from trainers.hpl.losses import bc_loss, composite_loss, dpo_loss
+from trainers.sequences import (
+    Encoded,
+    collate,
+    encode_conversation,
+    encode_prompt_completion,
+    masked_sequence_logprob,
+    masked_token_entropy,
+    token_logprobs,
+)
+
+logger = logging.getLogger(__name__)
+
+DPO_LEVELS = ("traj", "step", "group")
+
+
+# ---------------------------------------------------------------- helpers
+def resolve_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but torch sees no GPU; use device: cpu or auto")
+    return device
+
+
+def load_model(path: str | Path, device: str = "cpu"):
+    """``(model, tokenizer)`` from a Hugging Face folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path))
+    model.config.use_cache = False
+    return model.to(device), tok
+
+
+def save_model_atomic(model, tokenizer, out_dir: str | Path, state_dict: dict | None = None) -> Path:
+    """Save to a temporary sibling folder, then move it into place.
+
+    ``state_dict``: the gathered weights under DeepSpeed ZeRO-3 (``accelerator.get_state_dict``).
+    """
+    out = Path(out_dir)
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(str(tmp), state_dict=state_dict)
+    tokenizer.save_pretrained(str(tmp))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def encode_pair(tokenizer, pair: dict[str, Any], max_length: int | None = None) -> tuple[Encoded, Encoded] | None:
+    """Chosen and rejected ``prompt + continuation`` encodings (agent tokens of the continuation only).
+
+    Returns ``None`` when either side does not fit ``max_length`` (a cut continuation
+    would compare partial sequences).
+    """
+    ch = encode_prompt_completion(tokenizer, pair["prompt"], pair["chosen"])
+    rj = encode_prompt_completion(tokenizer, pair["prompt"], pair["rejected"])
+    if max_length is not None and (len(ch) > max_length or len(rj) > max_length):
+        return None
+    return ch, rj
+
+
+def _pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def _batches(seq: Sequence, size: int):
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+@torch.no_grad()
+def precompute_reference(model, tokenizer, pairs: list[dict[str, Any]], batch_size: int = 8,
+                         max_length: int | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Add ``ref_chosen`` / ``ref_rejected`` (pi_ref's summed agent-token log-probs) to each pair.
+
+    Pairs that do not fit ``max_length`` are dropped (a warning says how many).
+    """
+    from tqdm.auto import tqdm
+
+    model.eval()
+    device = next(model.parameters()).device
+    kept, encs = [], []
+    for p in pairs:
+        e = encode_pair(tokenizer, p, max_length)
+        if e is not None:
+            kept.append(p)
+            encs.append(e)
+    if len(kept) < len(pairs):
+        logger.warning("dropped %d of %d pairs longer than max_length=%s", len(pairs) - len(kept), len(pairs), max_length)
+    out = []
+    for chunk in tqdm(list(_batches(list(zip(kept, encs)), batch_size)), desc="reference log-probs", disable=not progress):
+        flat = [c for _, (c, _) in chunk] + [r for _, (_, r) in chunk]
+        batch = {k: v.to(device) for k, v in collate(flat, _pad_id(tokenizer)).items()}
+        lp = masked_sequence_logprob(model, batch).float().cpu()
+        n = len(chunk)
+        for i, (p, _) in enumerate(chunk):
+            out.append({**p, "ref_chosen": float(lp[i]), "ref_rejected": float(lp[n + i])})
+    return out
+
+
+@torch.no_grad()
+def action_entropies(model, tokenizer, step_prompts: Sequence[tuple[list, str]], batch_size: int = 8) -> list[float]:
+    """pi_ref's mean token entropy of each given action (``(prompt_messages, output)`` pairs)."""
+    model.eval()
+    device = next(model.parameters()).device
+    encs = [encode_prompt_completion(tokenizer, p, [{"role": "assistant", "content": a}]) for p, a in step_prompts]
+    values: list[float] = []
+    for chunk in _batches(encs, batch_size):
+        batch = {k: v.to(device) for k, v in collate(list(chunk), _pad_id(tokenizer)).items()}
+        values += [float(x) for x in masked_token_entropy(model, batch).cpu()]
+    return values
+
+
+# ---------------------------------------------------------------- SFT
+def run_sft(
+    base_model: str | Path,
+    conversations: Sequence[list[dict[str, str]]],
+    out_dir: str | Path,
+    *,
+    learning_rate: float = 1e-5,
+    epochs: float = 3.0,
+    batch_size: int = 32,
+    micro_batch_size: int = 4,
+    warmup_ratio: float = 0.1,
+    scheduler: str = "cosine",
+    max_length: int | None = 6000,
+    seed: int = 0,
+    device: str = "auto",
+) -> tuple[Path, dict[str, Any]]:
+    """Behaviour cloning with TRL's ``SFTTrainer`` on assistant tokens only; saves to ``out_dir``."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig as TRLSFTConfig
+    from trl import SFTTrainer
+
+    if not conversations:
+        raise ValueError("no conversations to train on (no successful demonstrations?)")
+    device = resolve_device(device)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(base_model))
+    except OSError as exc:
+        raise ValueError(f"cannot load the base model {str(base_model)!r} (a local folder or a hub id reachable "
+                         f"from here; policy.model: tiny builds the test model): {exc}") from None
+    rows = []
+    for conv in conversations:
+        e = encode_conversation(tok, conv, max_length)
+        if e.num_loss_tokens == 0:
+            continue
+        rows.append({"input_ids": e.input_ids,
+                     "labels": [t if m else -100 for t, m in zip(e.input_ids, e.loss_mask)]})
+    model = AutoModelForCausalLM.from_pretrained(str(base_model))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    micro = max(1, min(micro_batch_size, batch_size))
+    accum = max(1, math.ceil(batch_size / (micro * world)))
+    work = Path(out_dir).with_name(Path(out_dir).name + ".work")
+    args = TRLSFTConfig(
+        output_dir=str(work),
+        learning_rate=learning_rate,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=accum,
+        lr_scheduler_type=scheduler,
+        warmup_steps=float(warmup_ratio),  # transformers 5: a float in [0, 1) is a ratio
+        gradient_checkpointing=False,
+        save_strategy="no",
+        report_to=[],
+        logging_steps=1,
+        max_length=None,
+        seed=seed,
+        use_cpu=device == "cpu",
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    t0 = time.perf_counter()
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    result = trainer.train()
+    trainer.accelerator.wait_for_everyone()
+    if trainer.accelerator.is_main_process:
+        save_model_atomic(trainer.accelerator.unwrap_model(trainer.model), tok, out_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    metrics = {
+        "examples": len(rows), "steps": trainer.state.global_step, "seconds": time.perf_counter() - t0,
+        "train_loss": float(result.training_loss),
+        "first_loss": logs[0]["loss"] if logs else None, "last_loss": logs[-1]["loss"] if logs else None,
+    }
+    return Path(out_dir), metrics
+
+
+# ---------------------------------------------------------------- composite objective
+def build_schedule(
+    bc: Sequence[list[dict[str, str]]],
+    pairs: dict[str, Sequence[dict[str, Any]]],
+    group_phases: Sequence[Sequence[dict[str, Any]]] | None,
+    weights: dict[str, float],
+    epochs: int = 1,
+    seed: int = 0,
+) -> list[list[tuple[str, Any]]]:
+    """Items per phase: ``(kind, item)`` with kind ``bc``/``traj``/``step``/``group``.
+
+    The group term follows the curriculum phases (``group_phases[p]`` = the pairs of
+    phase ``p``); BC, trajectory and step data are split evenly over the phases so that
+    each of those items is seen once per epoch. Terms with weight 0 are left out.
+    """
+    rng = random.Random(seed)
+    use = lambda k: float(weights.get(k, 0.0)) != 0.0  # noqa: E731
+    n_phases = len(group_phases) if (group_phases and use("group")) else 1
+    phases: list[list[tuple[str, Any]]] = []
+    for _ in range(max(1, epochs)):
+        streams = {}
+        if use("bc"):
+            streams["bc"] = list(bc)
+        for lv in ("traj", "step"):
+            if use(lv):
+                streams[lv] = list(pairs.get(lv, []))
+        for kind, items in streams.items():
+            rng.shuffle(items)
+        for p in range(n_phases):
+            items: list[tuple[str, Any]] = []
+            for kind, stream in streams.items():
+                lo, hi = (len(stream) * p) // n_phases, (len(stream) * (p + 1)) // n_phases
+                items += [(kind, x) for x in stream[lo:hi]]
+            if use("group"):
+                items += [("group", x) for x in (group_phases[p] if group_phases else pairs.get("group", []))]
+            rng.shuffle(items)
+            phases.append(items)
+    return phases
+
+
+def composite_step_loss(model, tokenizer, micro: Sequence[tuple[str, Any]], weights: dict[str, float], beta: float,
+                        max_length: int | None, device) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss of one micro-batch of mixed items; each term is averaged over its own items."""
+    pad = _pad_id(tokenizer)
+    terms: dict[str, torch.Tensor] = {}
+    logs: dict[str, float] = {}
+    bc_items = [x for k, x in micro if k == "bc"]
+    if bc_items:
+        encs = [encode_conversation(tokenizer, conv, max_length) for conv in bc_items]
+        batch = {k: v.to(device) for k, v in collate(encs, pad).items()}
+        lp = token_logprobs(model, batch["input_ids"], batch["attention_mask"])
+        terms["bc"] = bc_loss(lp, batch["loss_mask"])
+        logs["loss_bc"] = float(terms["bc"].detach())
+    for level in DPO_LEVELS:
+        items = [x for k, x in micro if k == level]
+        if not items:
+            continue
+        encs = [encode_pair(tokenizer, p) for p in items]
+        flat = [c for c, _ in encs] + [r for _, r in encs]
+        batch = {k: v.to(device) for k, v in collate(flat, pad).items()}
+        lp = masked_sequence_logprob(model, batch)
+        n = len(items)
+        ref_c = torch.tensor([p["ref_chosen"] for p in items], device=lp.device, dtype=lp.dtype)
+        ref_r = torch.tensor([p["ref_rejected"] for p in items], device=lp.device, dtype=lp.dtype)
+        terms[level], stats = dpo_loss(lp[:n], lp[n:], ref_c, ref_r, beta)
+        logs[f"loss_{level}"] = float(terms[level].detach())
+        logs[f"acc_{level}"] = stats["accuracy"]
+    loss = composite_loss(terms, weights)
+    logs["loss"] = float(loss.detach())
+    return loss, logs
+
+
+def train_composite(
+    start_model: str | Path,
+    schedule: list[list[tuple[str, Any]]],
+    out_dir: str | Path,
+    *,
+    weights: dict[str, float],
+    beta: float = 0.3,
+    learning_rate: float = 3e-6,
+    batch_size: int = 32,
+    micro_batch_size: int = 4,
+    warmup_ratio: float = 0.1,
+    max_length: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Train ``start_model`` (pi_ref) on the phase schedule of :func:`build_schedule`.
+
+    One optimizer step per ``batch_size`` items (gradient accumulation over micro-batches),
+    linear warm-up then cosine decay over all phases. After each phase the model is saved
+    to ``out_dir/phase_<p>``; a rerun resumes after the last finished phase (the optimizer
+    state restarts). The final model is ``out_dir/final``.
+    """
+    from accelerate import Accelerator
+    from transformers import get_cosine_schedule_with_warmup
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    micro = max(1, min(micro_batch_size, batch_size))
+    accum = max(1, math.ceil(batch_size / (micro * world)))
+    accelerator = Accelerator(gradient_accumulation_steps=accum, cpu=device == "cpu")
+    done_phases = [p for p in range(len(schedule)) if (out / f"phase_{p}" / "config.json").exists()]
+    first = (max(done_phases) + 1) if done_phases else 0
+    load_from = out / f"phase_{first - 1}" if first > 0 else Path(start_model)
+    model, tok = load_model(load_from, "cpu")
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    steps_per_phase = [math.ceil(len(items) / (micro * world) / accum) for items in schedule]
+    total = max(1, sum(steps_per_phase))
+    sched = get_cosine_schedule_with_warmup(optimizer, int(warmup_ratio * total), total)
+    model, optimizer, sched = accelerator.prepare(model, optimizer, sched)
+    for _ in range(sum(steps_per_phase[:first])):
+        sched.step()  # resume: the learning rate continues where the finished phases left it
+    history: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    for p in range(first, len(schedule)):
+        items = schedule[p]
+        if not items:
+            continue
+        loader = accelerator.prepare(DataLoader(items, batch_size=micro, shuffle=False, collate_fn=list))
+        model.train()
+        bar = tqdm(loader, desc=f"composite phase {p + 1}/{len(schedule)}", disable=not accelerator.is_main_process)
+        for micro_batch in bar:
+            with accelerator.accumulate(model):
+                loss, logs = composite_step_loss(model, tok, micro_batch, weights, beta, max_length, accelerator.device)
+                accelerator.backward(loss)
+                optimizer.step()
+                sched.step() if accelerator.sync_gradients else None
+                optimizer.zero_grad()
+            logs.update(phase=p + 1, lr=sched.get_last_lr()[0])
+            history.append(logs)
+            bar.set_postfix(loss=f"{logs['loss']:.4f}")
+            if log:
+                log(logs)
+        accelerator.wait_for_everyone()
+        state = accelerator.get_state_dict(model)  # every process takes part (ZeRO-3 gathers the shards)
+        if accelerator.is_main_process:
+            save_model_atomic(accelerator.unwrap_model(model), tok, out / f"phase_{p}", state_dict=state)
+    accelerator.wait_for_everyone()
+    last = max([p for p in range(len(schedule)) if (out / f"phase_{p}" / "config.json").exists()], default=None)
+    final_state = accelerator.get_state_dict(model) if last is None else None
+    if accelerator.is_main_process:
+        if last is None:
+            save_model_atomic(accelerator.unwrap_model(model), tok, out / "final", state_dict=final_state)
+        else:
+            if (out / "final").exists():
+                shutil.rmtree(out / "final")
+            shutil.copytree(out / f"phase_{last}", out / "final.tmp", dirs_exist_ok=True)
+            os.replace(out / "final.tmp", out / "final")
+    if accelerator.is_main_process:
+        tmp = out / "history.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
+        os.replace(tmp, out / "history.jsonl")
+    metrics = {
+        "phases": len(schedule), "items_per_phase": [len(s) for s in schedule],
+        "optimizer_steps": total, "micro_batches": len(history), "seconds": time.perf_counter() - t0,
+        "first_loss": history[0]["loss"] if history else None, "last_loss": history[-1]["loss"] if history else None,
+    }
+    return out / "final", metrics
