@@ -25,15 +25,7 @@ from agent_gym.alfworld.facts import Fact
 
 AGENT = "agent1"
 
-#: The six ALFWorld task types this oracle plans for.
-TASK_TYPES = (
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-)
+from agent_gym.alfworld.data import TASK_TYPES  # noqa: E402,F401  (re-exported: the six types this oracle plans for)
 
 #: goal state predicate -> (receptacle types that produce it, command verb)
 _PROCESS = {

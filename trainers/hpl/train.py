@@ -14,7 +14,8 @@
 
 from __future__ import annotations
 
-import json
+from agent_gym.fileio import atomic_dir, atomic_write_jsonl
+
 import logging
 import math
 import os
@@ -371,14 +372,10 @@ def train_composite(
         if last is None:
             save_model_atomic(accelerator.unwrap_model(model), tok, out / "final", state_dict=final_state)
         else:
-            if (out / "final").exists():
-                shutil.rmtree(out / "final")
-            shutil.copytree(out / f"phase_{last}", out / "final.tmp", dirs_exist_ok=True)
-            os.replace(out / "final.tmp", out / "final")
+            with atomic_dir(out / "final") as tmp:  # the old final stays until the copy is complete
+                shutil.copytree(out / f"phase_{last}", tmp, dirs_exist_ok=True)
     if accelerator.is_main_process:
-        tmp = out / "history.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
-        os.replace(tmp, out / "history.jsonl")
+        atomic_write_jsonl(out / "history.jsonl", history)
     metrics = {
         "phases": len(schedule), "items_per_phase": [len(s) for s in schedule],
         "optimizer_steps": total, "micro_batches": len(history), "seconds": time.perf_counter() - t0,
