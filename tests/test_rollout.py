@@ -39,7 +39,7 @@ class ScriptPolicy(Policy):
         self.calls = 0
 
     def generate(self, conversations, params=None):
-        raise NotImplementedError
+        raise AssertionError("the rollout engine must call act(), not generate()")
 
     def act(self, conversations, infos=None, params=None, *, env_id=None):
         out = []
