@@ -14,14 +14,17 @@ ENV_IDS: dict[str, str] = {
     "InterCodeSQL-v0": "agent_gym.sql.env:InterCodeSQLEnv",
     "WebShop-Text-v0": "agent_gym.webshop.env_text:WebShopTextEnv",
     "WebShop-Browser-v0": "agent_gym.webshop.env_browser:WebShopBrowserEnv",
+    # diagnostic: a tiny engine-free env for testing trainers, not a benchmark
+    "Corridor-Text-v0": "agent_gym.diagnostic.corridor:CorridorEnv",
 }
 
-#: id -> default step limit (the benchmarks' standard settings)
+#: id -> default step limit (the benchmarks' standard settings; the corridor's own default)
 DEFAULT_STEP_LIMITS: dict[str, int] = {
     "ALFWorld-Text-v0": 30,
     "InterCodeSQL-v0": 10,
     "WebShop-Text-v0": 10,
     "WebShop-Browser-v0": 10,
+    "Corridor-Text-v0": 12,
 }
 
 

@@ -18,9 +18,10 @@ The task set: corridors of length 1..3 (``corridor-N``): the agent starts at
 cell 0, must ``go right`` N times and then ``stop`` (reward 1); ``go left``
 moves back (invalid at cell 0), ``stop`` elsewhere ends the episode with
 reward 0; 8 steps at most. No invalid-action penalty by default, so the only
-reward is success. The
-environment is defined here (a generated toy task, not a benchmark). Results
-are printed and summarised; each run resumes if interrupted.
+reward is success. The environment is the diagnostic ``Corridor-Text-v0``
+(:mod:`agent_gym.diagnostic.corridor`, a toy task, not a benchmark) made with
+:data:`ENV_KWARGS`. Results are printed and summarised; each run resumes if
+interrupted.
 """
 
 from __future__ import annotations
@@ -30,68 +31,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-
-from agent_gym.core import StepResult, TextEnv
 from agent_gym.fileio import atomic_dir, atomic_path, atomic_write_json
 
-ENV_ID = "HGPOExperimentCorridor-v0"
-
-
-class ExperimentCorridorEnv(TextEnv):
-    """Corridors ``corridor-N`` (default N = 1, 2, 3): reach cell N with ``go right`` and ``stop`` there."""
-
-    default_max_episode_steps = 8
-
-    def __init__(self, lengths: tuple[int, ...] = (1, 2, 3), **kwargs: Any):
-        kwargs.pop("data_dir", None)
-        kwargs.pop("split", None)
-        super().__init__(**kwargs)
-        self._ids = [f"corridor-{n}" for n in lengths]
-        self.length = 0
-        self.pos = 0
-
-    @property
-    def task_ids(self) -> list[str]:
-        return self._ids
-
-    def _obs(self) -> str:
-        return f"Task: reach cell {self.length} and stop. You are at cell {self.pos}."
-
-    def _load_task(self, task_id: str):
-        self.length = int(task_id.split("-")[1])
-        self.pos = 0
-        return self._obs(), {}
-
-    def _available_actions(self) -> list[str]:
-        return (["go left"] if self.pos > 0 else []) + ["go right", "stop"]
-
-    def _task_type(self) -> str:
-        return f"length-{self.length}"
-
-    def _expert_action(self) -> str:
-        return "stop" if self.pos == self.length else "go right"
-
-    def _step(self, action: str) -> StepResult:
-        action = action.strip().lower()
-        if action not in self._available_actions():
-            return StepResult(f"Nothing happens. You are at cell {self.pos}.", 0.0, False, False, False)
-        if action == "stop":
-            won = self.pos == self.length
-            return StepResult("You stop.", 1.0 if won else 0.0, True, True, won)
-        self.pos += 1 if action == "go right" else -1
-        return StepResult(self._obs(), 0.0, False, True, False)
-
-    def _snapshot(self) -> Any:
-        return (self.length, self.pos)
-
-    def _restore(self, state: Any) -> None:
-        self.length, self.pos = state
-
-
-def register() -> None:
-    if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point=f"{__name__}:ExperimentCorridorEnv")
+#: the diagnostic corridor env (:mod:`agent_gym.diagnostic.corridor`) ...
+ENV_ID = "Corridor-Text-v0"
+#: ... with this experiment's task set: lengths 1-3, one task type per length, the
+#: position repeated after an invalid action, 8 steps at most (``TimeLimit``).
+ENV_KWARGS: dict[str, Any] = {
+    "lengths": [1, 2, 3],
+    "task_type": "length-{length}",
+    "invalid_feedback": "Nothing happens. You are at cell {pos}.",
+    "max_episode_steps": 8,
+}
 
 
 def warm_start(model_dir: Path, out_dir: Path, *, history_k: int, steps: int, seed: int, log=print) -> Path:
@@ -108,7 +59,7 @@ def warm_start(model_dir: Path, out_dir: Path, *, history_k: int, steps: int, se
 
     torch.manual_seed(seed)
     records = run_episodes(
-        RandomPolicy(ENV_ID, seed=seed), ENV_ID, None, group_size=24, num_envs=16, seed=seed,
+        RandomPolicy(ENV_ID, seed=seed), ENV_ID, None, group_size=24, env_kwargs=ENV_KWARGS, num_envs=16, seed=seed,
         prompt=PromptConfig(history_window=history_k), history_k=history_k, progress=False,
     )
     tok = AutoTokenizer.from_pretrained(str(model_dir))
@@ -139,7 +90,6 @@ def warm_start(model_dir: Path, out_dir: Path, *, history_k: int, steps: int, se
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    register()
     from trainers.hgpo.config import config_from_dict
     from trainers.hgpo.metrics import MetricsLog
     from trainers.hgpo.trainer import train
@@ -154,7 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for method in args.methods:
         cfg = config_from_dict(
             dict(
-                model=str(warm), device="cpu", env_id=ENV_ID, method=method, history_k=args.history_k,
+                model=str(warm), device="cpu", env_id=ENV_ID, env_kwargs=dict(ENV_KWARGS), method=method, history_k=args.history_k,
                 group_size=args.group_size, tasks_per_iteration=args.tasks_per_iteration, num_envs=32,
                 max_new_tokens=24, iterations=args.iterations, lr=args.lr, kl_coef=args.kl_coef,
                 invalid_penalty=args.invalid_penalty,

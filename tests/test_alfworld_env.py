@@ -225,13 +225,17 @@ def test_env_var_and_generated_default(alfworld_data_root, monkeypatch):
 
     calls = []
 
-    def fake_ensure_generated(split):
-        calls.append(split)
+    def fake_ensure_generated(split, num_games=None):
+        calls.append((split, num_games))
         return alfworld_data_root
 
     monkeypatch.setattr(generator, "ensure_generated", fake_ensure_generated)
     env = ALFWorldTextEnv(split="valid_seen")
-    assert calls == ["valid_seen"] and env.generated and len(env.task_ids) == 140
+    assert calls == [("valid_seen", None)] and env.generated and len(env.task_ids) == 140
+    ALFWorldTextEnv(split="valid_seen", generated_games=90)
+    assert calls[-1] == ("valid_seen", 90)
+    with pytest.raises(ValueError, match="generated_games"):
+        ALFWorldTextEnv(data_dir=alfworld_data_root, generated_games=90)
 
 
 def test_prepare_unpacks_archive_subset(tmp_path):

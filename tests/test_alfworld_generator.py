@@ -150,6 +150,24 @@ def test_ensure_generated_is_cached_and_splits_are_disjoint(tmp_path, monkeypatc
     assert len(list((default_root / "json_2.1.1" / "valid_seen").glob("*/*/game.tw-pddl"))) == 60
 
 
+def test_env_generated_games_size(tmp_path, monkeypatch):
+    import gymnasium as gym
+
+    import agent_gym  # noqa: F401
+
+    monkeypatch.setenv("AGENT_GYM_CACHE", str(tmp_path))
+    monkeypatch.delenv("ALFWORLD_DATA", raising=False)
+    env = gym.make("ALFWorld-Text-v0", split="valid_unseen", generated_games=12)
+    try:
+        ids = env.unwrapped.task_ids
+        assert len(ids) == 12 and env.unwrapped.generated
+        assert all(sum(i.startswith(t + "-") for i in ids) == 2 for t in TASK_TYPES)  # balanced
+        obs, _ = env.reset(options={"task_id": ids[0]})
+        assert "Your task is to:" in obs
+    finally:
+        env.close()
+
+
 def test_cli(tmp_path):
     from agent_gym.alfworld.generator import main
 

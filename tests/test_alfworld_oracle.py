@@ -268,3 +268,124 @@ def test_oracle_wins_stratified_real_games_through_gym_make(alfworld_data_root):
         return chosen
 
     _play_expert(alfworld_data_root, pick)
+
+
+# ---------------------------------------------------------------- observation-only oracle (expert_knowledge="observed")
+def _move_target_elsewhere(game: dict, oracle: ALFWorldOracle, facts: set) -> set | None:
+    """Move every goal object to another receptacle that can hold it (None when there is none)."""
+    goal = oracle.goal
+    otype = goal.object_type
+    obj_ids = {a[0] for p, a in facts if p == "objectType" and a[1] == otype}
+    homes = {a[1] for p, a in facts if p == "inReceptacle" and a[0] in obj_ids}
+    rtypes = {a[0]: a[1] for p, a in facts if p == "receptacleType"}
+    holders = sorted(r for r, t in rtypes.items()
+                     if (t, otype) in {tuple(a) for p, a in facts if p == "canContain"} and r not in homes
+                     and ("receptacleAtLocation", r) in {(p, a[0]) for p, a in facts})
+    if not holders:
+        return None
+    moved = {f for f in facts if not (f[0] == "inReceptacle" and f[1][0] in obj_ids)}
+    moved |= {("inReceptacle", (o, holders[-1])) for o in obj_ids}
+    return moved
+
+
+def test_observed_oracle_does_not_know_hidden_objects(alfworld_data_root):
+    """Moving the goal objects to other unseen receptacles changes the full oracle's first step, never the observed one's."""
+    changed_full = 0
+    checked = 0
+    for path in _one_per_type(_games(alfworld_data_root)) + _one_per_type(_games(alfworld_data_root), 3):
+        game = json.loads(path.read_text())
+        oracle = ALFWorldOracle(game)
+        facts = set(parse_problem_facts(game["pddl_problem"]))
+        moved = _move_target_elsewhere(game, oracle, facts)
+        if moved is None:
+            continue
+        checked += 1
+        assert oracle.plan_kind(facts, seen=frozenset()) == oracle.plan_kind(moved, seen=frozenset()), path
+        changed_full += oracle.plan_kind(facts) != oracle.plan_kind(moved)
+    assert checked >= 8
+    assert changed_full >= checked // 2  # the full-knowledge oracle does walk to the hidden objects
+
+
+def _follow_expert(env, obs, info, limit=60):
+    """Take ``info["expert_action"]`` until the episode ends: ``(observations, actions, last info)``."""
+    observations, actions = [obs], []
+    for _ in range(limit):
+        actions.append(info["expert_action"])
+        obs, _, terminated, truncated, info = env.step(actions[-1])
+        observations.append(obs)
+        if terminated or truncated:
+            break
+    return observations, actions, info
+
+
+def _play(env, task_id, limit=60):
+    return _follow_expert(env, *env.reset(options={"task_id": task_id}), limit=limit)
+
+
+def test_observed_oracle_wins_real_games_and_names_only_what_it_has_seen(alfworld_data_root):
+    """Two real games per type: the observation-only oracle wins; every object it takes or uses was shown before."""
+    import re
+
+    gym = _fast_env_or_skip()
+    env = gym.make("ALFWorld-Text-v0", data_dir=str(alfworld_data_root), split="valid_seen", expert=True,
+                   expert_knowledge="observed", max_episode_steps=60)
+    full = gym.make("ALFWorld-Text-v0", data_dir=str(alfworld_data_root), split="valid_seen", expert=True,
+                    max_episode_steps=60)
+    try:
+        ids = list(env.unwrapped.task_ids)
+        picked = []
+        for ttype in TASK_TYPES:
+            of_type = [i for i in ids if i.startswith(ttype + "-")]
+            picked += [of_type[0], of_type[len(of_type) // 2]]
+        longer, total, total_full = 0, 0, 0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for task_id in picked:
+                observations, actions, info = _play(env, task_id)
+                assert info["success"], (task_id, actions)
+                for t, action in enumerate(actions):
+                    named = re.match(r"(?:take (.+?) from .+|use (.+))$", action)
+                    if named:
+                        thing = named.group(1) or named.group(2)
+                        assert any(thing in o for o in observations[: t + 1]), (task_id, t, action)
+                _, full_actions, _ = _play(full, task_id)
+                total, total_full = total + len(actions), total_full + len(full_actions)
+                longer += len(actions) > len(full_actions)
+        _assert_no_oracle_warnings(caught)
+        assert longer >= 3 and total > total_full  # it really searches (a lucky search order can be shorter)
+    finally:
+        env.close()
+        full.close()
+
+
+def test_observed_oracle_memory_follows_snapshot_and_restore(alfworld_data_root):
+    gym = _fast_env_or_skip()
+    env = gym.make("ALFWorld-Text-v0", data_dir=str(alfworld_data_root), split="valid_seen", expert=True,
+                   expert_knowledge="observed", max_episode_steps=60)
+    try:
+        task_id = next(i for i in env.unwrapped.task_ids if i.startswith("pick_and_place_simple-"))
+        _, reference, _ = _play(env, task_id)
+        assert len(reference) >= 4
+        obs, info = env.reset(options={"task_id": task_id})
+        for action in reference[:3]:
+            obs, _, _, _, info = env.step(action)
+        base = env.unwrapped
+        snap = base.snapshot()
+        seen = base.seen_receptacles
+        assert seen  # the first steps went to or opened something
+        _, rest, _ = _follow_expert(env, obs, info)
+        other = next(i for i in base.task_ids if i != task_id)
+        env.reset(options={"task_id": other})
+        assert base.seen_receptacles == frozenset()
+        base.restore(snap)
+        assert base.seen_receptacles == seen
+        assert base._expert_action() == rest[0]
+        assert reference[3:] == rest
+    finally:
+        env.close()
+
+
+def test_expert_knowledge_is_checked():
+    gym = _fast_env_or_skip()
+    with pytest.raises(ValueError, match="expert_knowledge"):
+        gym.make("ALFWorld-Text-v0", expert_knowledge="psychic")

@@ -59,7 +59,10 @@ def _check_env(env_id, env_kwargs, tiny, tasks, max_steps):
     eps = [LiveEpisode(make_env(env_id, env_kwargs, history_k=0), env_id, PROMPT, max_steps) for _ in demos]
     try:
         walks = [walk_expert(ep, d) for ep, d in zip(eps, demos)]
-        ex = Explorer(tiny, PARAMS, PROMPT, mc_rollouts=1, step_stride=2)
+        # step_reward="outcome": the untrained pi_ref never wins, so IPR's Monte-Carlo value of an expert step
+        # would be 0 except at the last one (tests/test_hpl_exploration.py checks that mode by hand);
+        # here the point is the shape and masking of every level's pairs
+        ex = Explorer(tiny, PARAMS, PROMPT, mc_rollouts=1, step_stride=2, step_reward="outcome")
         traj, _ = ex.trajectory_level(walks)
         step = ex.step_level(walks)
         segs = [FixedKSegmenter(2).segment(w.record.raw_outputs) for w in walks]

@@ -116,9 +116,18 @@ def test_explorer_levels_with_hand_checked_pairs():
         assert [m["role"] for m in pair["rejected"]] == ["assistant"]
 
     step = ex.step_level(walks)
-    # pi_ref's "stop" equals the expert's last action (a win), so each demo gives T - 1 pairs
-    assert sorted((p["task_id"], p["start"]) for p in step) == [
+    # IPR step values (default step_reward="mc"): the expert's step is worth pi_ref's rollouts after it. pi_ref
+    # always says "stop", which wins only on the goal cell: the expert step is worth 1 only when it reaches the
+    # goal (t = T - 2), and at t = T - 1 pi_ref's "stop" is the expert's own action (no pair).
+    assert sorted((p["task_id"], p["start"], p["reward_chosen"], p["reward_rejected"]) for p in step) == [
+        ("corridor-2", 1, 1.0, 0.0), ("corridor-3", 2, 1.0, 0.0)]
+    assert ex.stats["step"].candidates == 7 and ex.stats["step"].pairs == 2  # one per expert step
+    # step_reward="outcome": the expert's realised outcome (1.0) against pi_ref's "stop": T - 1 pairs per demo
+    by_outcome = Explorer(StopPolicy(ENV_ID), PARAMS, PROMPT, mc_rollouts=2, step_reward="outcome").step_level(walks)
+    assert sorted((p["task_id"], p["start"]) for p in by_outcome) == [
         ("corridor-2", 0), ("corridor-2", 1), ("corridor-3", 0), ("corridor-3", 1), ("corridor-3", 2)]
+    with pytest.raises(ValueError, match="step_reward"):
+        Explorer(StopPolicy(ENV_ID), PARAMS, PROMPT, step_reward="oracle")
 
     segs = [FixedKSegmenter(2).segment(w.record.raw_outputs) for w in walks]
     assert segs == [[(0, 2), (2, 3)], [(0, 2), (2, 4)]]

@@ -131,3 +131,17 @@ def test_pipeline_end_to_end_real_alfworld(tmp_path, alfworld_data_root):
     st = state["stages"]
     assert st["demos"]["kept"] == 2 and st["explore"]["levels"]["group"]["pairs"] > 0
     assert st["train"]["optimizer_steps"] > 0 and st["evaluate"]["tasks"] == 1
+
+
+def test_task_pattern_selects_tasks():
+    pytest.importorskip("textworld")
+    base = {"env": {"env_id": "ALFWorld-Text-v0", "kwargs": {"split": "train"}, "train_tasks": 3,
+                    "task_pattern": "^pick_and_place_simple"}}
+    tasks = Pipeline(config_from_dict(base))._tasks(False)
+    assert len(tasks) == 3 and all(t.startswith("pick_and_place_simple-") for t in tasks)
+    everything = Pipeline(config_from_dict({**base, "env": {**base["env"], "train_tasks": 0}}))._tasks(False)
+    assert len(everything) > 3 and all(t.startswith("pick_and_place_simple-") for t in everything)
+    with pytest.raises(ValueError, match="matches none"):
+        Pipeline(config_from_dict({**base, "env": {**base["env"], "task_pattern": "^no_such_type"}}))._tasks(False)
+    with pytest.raises(ValueError, match="not a valid regex"):
+        Pipeline(config_from_dict({**base, "env": {**base["env"], "task_pattern": "(["}}))._tasks(False)

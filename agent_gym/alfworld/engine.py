@@ -787,6 +787,8 @@ class ALFWorldEngine:
         self.moves = 0
         self.won = False
         self.last_action_valid = True
+        #: grounded operator name of the last valid command (``gotolocation agent1 l1 l2 r``); None otherwise
+        self.last_operator: str | None = None
         self._initial_id = -1
         self._state_cache: dict[int, _StateEntry] = {}
         self._path: tuple = ()
@@ -864,6 +866,7 @@ class ALFWorldEngine:
         self.moves = 0
         self._path = ()
         self.last_action_valid = True
+        self.last_operator = None
         game = self.game
         if game.intro is None:
             game.intro = self._render("#intro#", {})
@@ -939,8 +942,10 @@ class ALFWorldEngine:
             idx = entry.commands.index(command)
         except ValueError:
             self.last_action_valid = False
+            self.last_operator = None
             return NOTHING_HAPPENS, float(self.won), self.won
         op_id, op_name = entry.op_ids[idx], entry.op_names[idx]
+        self.last_operator = op_name
         game = self.game
         effects = game.effects_cache.get(op_id)
         if effects is None:
@@ -997,6 +1002,7 @@ class ALFWorldEngine:
         self.won = state.won
         self._path = state.path
         self.last_action_valid = True
+        self.last_operator = None
 
     def close(self) -> None:
         """Give the planner back to the pool; the engine is unusable afterwards."""

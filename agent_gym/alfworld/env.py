@@ -12,12 +12,23 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from agent_gym.alfworld import data as alf_data
 from agent_gym.alfworld.engine import ALFWorldEngine, CompiledGame, compile_game, warm_translation_cache
 from agent_gym.core import StepResult, TextEnv
+
+
+#: values of ``expert_knowledge``
+EXPERT_KNOWLEDGE = ("full", "observed")
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    engine: Any
+    seen: frozenset[str]
 
 
 class ALFWorldTextEnv(TextEnv):
@@ -30,6 +41,15 @@ class ALFWorldTextEnv(TextEnv):
         game_files: explicit list of ``game.tw-pddl`` paths (overrides ``data_dir``/``split``).
         max_episode_steps: step limit (truncation), default 30.
         expert: add ``info["expert_action"]`` from the fact-reading oracle.
+        generated_games: with no ``data_dir`` and no ``$ALFWORLD_DATA``: how many games the
+            generated split holds (default: 300 for ``train``, 60 for the others; balanced over
+            the six task types, made once and cached).
+        expert_knowledge: what that oracle may use. ``"full"`` (default): the whole
+            state, so it walks straight to the hidden objects (like ALFWorld's planner
+            expert). ``"observed"``: only what the agent has seen so far (receptacles it
+            went to or opened); it searches the receptacles that can hold a needed
+            object in name order, so its demonstrations can be imitated from the
+            observations alone (closer to ALFWorld's handcoded expert).
         render_mode: ``None`` or ``"ansi"``.
         cache_size: how many compiled games this instance keeps in memory (LRU).
         use_disk_cache: keep the PDDL translator output under
@@ -53,8 +73,16 @@ class ALFWorldTextEnv(TextEnv):
         render_mode: str | None = None,
         cache_size: int = 16,
         use_disk_cache: bool = True,
+        expert_knowledge: str = "full",
+        generated_games: int | None = None,
     ) -> None:
         super().__init__(max_episode_steps=max_episode_steps, expert=expert, render_mode=render_mode)
+        if expert_knowledge not in EXPERT_KNOWLEDGE:
+            raise ValueError(f"expert_knowledge must be one of {EXPERT_KNOWLEDGE}, got {expert_knowledge!r}")
+        self.expert_knowledge = expert_knowledge
+        #: receptacle ids (as in the game's PDDL problem) whose contents the agent has observed
+        self.seen_receptacles: frozenset[str] = frozenset()
+        self._id_case: dict[str, str] = {}
         if split not in alf_data.SPLITS:
             raise ValueError(f"unknown ALFWorld split {split!r}; use one of {', '.join(alf_data.SPLITS)}")
         if cache_size < 1:
@@ -71,8 +99,11 @@ class ALFWorldTextEnv(TextEnv):
             if root is None:
                 from agent_gym.alfworld.generator import ensure_generated
 
-                root = Path(ensure_generated(split))
+                root = Path(ensure_generated(split, generated_games))
                 self.generated = True
+            elif generated_games is not None:
+                raise ValueError(f"generated_games={generated_games} applies to generated games only, but the games "
+                                 f"come from {root} (data_dir or $ALFWORLD_DATA); drop one of the two")
             self.data_root = root
             self._games = alf_data.list_games(alf_data.split_dir(root, split))
         self._task_ids = list(self._games)
@@ -128,10 +159,14 @@ class ALFWorldTextEnv(TextEnv):
         self._game = self.compiled_game(task_id)
         self.engine.load(self._game)
         obs = self.engine.reset()
+        self.seen_receptacles = frozenset()
+        self._id_case = {}
         return obs, {"won": self.engine.won}
 
     def _step(self, action: str) -> StepResult:
         feedback, reward, done = self.engine.step(action)
+        if self.engine.last_operator is not None and self.expert_knowledge == "observed":
+            self._note_seen(self.engine.last_operator)
         won = self.engine.won
         return StepResult(
             observation=feedback,
@@ -168,14 +203,31 @@ class ALFWorldTextEnv(TextEnv):
     def _expert_action(self) -> str | None:
         from agent_gym.alfworld.facts import live_facts
 
-        return self._oracle().next_action(live_facts(self.engine.facts), self.engine.admissible_commands)
+        seen = self.seen_receptacles if self.expert_knowledge == "observed" else None
+        return self._oracle().next_action(live_facts(self.engine.facts), self.engine.admissible_commands, seen=seen)
+
+    def _note_seen(self, operator: str) -> None:
+        """Add the receptacle a ``gotolocation``/``openobject`` operator showed the agent to ``seen_receptacles``."""
+        from agent_gym.alfworld.facts import live_facts
+
+        parts = operator.split()
+        if parts[0] not in ("gotolocation", "openobject"):
+            return
+        facts = live_facts(self.engine.facts)
+        if not self._id_case:
+            self._id_case = {a.lower(): a for _, args in facts for a in args}
+        rec = self._id_case.get(parts[-1], parts[-1])
+        if parts[0] == "gotolocation" and ("openable", (rec,)) in facts and ("opened", (rec,)) not in facts:
+            return  # arrived at a closed receptacle: its contents are not shown
+        self.seen_receptacles = self.seen_receptacles | {rec}
 
     def _snapshot(self) -> Any:
-        return self.engine.snapshot()
+        return _Snapshot(self.engine.snapshot(), self.seen_receptacles)
 
     def _restore(self, state: Any) -> None:
-        self._game = state.game
-        self.engine.restore(state)
+        self._game = state.engine.game
+        self.engine.restore(state.engine)
+        self.seen_receptacles = state.seen
 
     def _close(self) -> None:
         if self._engine is not None:

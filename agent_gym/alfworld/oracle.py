@@ -19,7 +19,7 @@ import re
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Collection, Iterable, Mapping, Sequence
 
 from agent_gym.alfworld.facts import Fact
 
@@ -191,20 +191,28 @@ def entity_names(ids: Iterable[str]) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------- world view
 class _World:
-    """Indexes over one set of facts."""
+    """Indexes over one set of facts.
 
-    def __init__(self, facts: Iterable[Fact]):
+    With ``seen`` (receptacle ids whose contents the agent has observed), objects
+    in receptacles the agent has not looked into are unknown: they are left out
+    of ``obj_recs`` (so out of every plan), as they are absent from its
+    observations.
+    """
+
+    def __init__(self, facts: Iterable[Fact], seen: Collection[str] | None = None):
         self.by_pred: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for pred, args in facts:
             self.by_pred[pred].append(args)
+        self.seen = None if seen is None else frozenset(seen)
         self.agent_loc = next((a[1] for a in self.by_pred["atLocation"] if a[0] == AGENT), None)
         held = [a[1] for a in self.by_pred["holds"] if a[0] == AGENT]
         self.held = sorted(held)[0] if held else None
         self.rec_loc = {r: l for r, l in sorted(self.by_pred["receptacleAtLocation"])}
-        #: object -> every receptacle it is in (an object can rest on two stove burners at once)
+        #: object -> every (known) receptacle it is in (an object can rest on two stove burners at once)
         self.obj_recs: dict[str, list[str]] = defaultdict(list)
         for o, r in sorted(self.by_pred["inReceptacle"]):
-            self.obj_recs[o].append(r)
+            if self.seen is None or r in self.seen:
+                self.obj_recs[o].append(r)
         self.otype = {o: t for o, t in self.by_pred["objectType"]}
         self.rtype = {r: t for r, t in self.by_pred["receptacleType"]}
         self.can_contain = {(rt, ot) for rt, ot in self.by_pred["canContain"]}
@@ -275,13 +283,22 @@ class ALFWorldOracle:
         return self.goal.task_type
 
     # ------------------------------------------------------------------ public
-    def next_action(self, facts: Iterable[Fact], admissible_commands: Sequence[str]) -> str:
-        """The next command (one of ``admissible_commands``) towards the goal from ``facts``."""
+    def next_action(self, facts: Iterable[Fact], admissible_commands: Sequence[str],
+                    seen: Collection[str] | None = None) -> str:
+        """The next command (one of ``admissible_commands``) towards the goal from ``facts``.
+
+        ``seen=None`` plans with the full state (the object locations are known,
+        like ALFWorld's planner expert). With ``seen`` (the receptacle ids whose
+        contents the agent has observed so far) the oracle knows only what the
+        agent could know: a needed object that is in no seen receptacle is
+        searched for, visiting (and opening) the unseen receptacles that can hold
+        its type in name order (``cabinet 1``, ``cabinet 2``, ..., ``drawer 1``...).
+        """
         facts = frozenset(facts)
-        world = _World(facts)
+        world = _World(facts, seen)
         names = self._entity_names(facts)
         admissible = list(admissible_commands)
-        plan = self._plan(world)
+        plan = self._plan(world, names)
         if plan is None:
             return self._fallback(admissible, "the goal already holds or no plan exists from this state")
         kind, args = plan
@@ -290,9 +307,10 @@ class ALFWorldOracle:
             return self._fallback(admissible, f"planned {kind} {args} but no admissible command matches")
         return command
 
-    def plan_kind(self, facts: Iterable[Fact]) -> tuple[str, tuple[str, ...]] | None:
+    def plan_kind(self, facts: Iterable[Fact], seen: Collection[str] | None = None) -> tuple[str, tuple[str, ...]] | None:
         """The next step as ``(kind, pddl_ids)`` (``goto``, ``open``, ``take``, ``put``, ``clean``...)."""
-        return self._plan(_World(frozenset(facts)))
+        facts = frozenset(facts)
+        return self._plan(_World(facts, seen), self._entity_names(facts))
 
     # ------------------------------------------------------------------ naming / matching
     def _entity_names(self, facts: frozenset[Fact]) -> dict[str, str]:
@@ -342,14 +360,33 @@ class ALFWorldOracle:
         rec = w.obj_in.get(obj)
         return w.has("pickupable", obj) and rec is not None and rec in w.rec_loc
 
-    def _fetch(self, w: _World, candidates: list[str]) -> tuple[str, tuple[str, ...]] | None:
-        """Go to / open / take the cheapest reachable candidate object."""
+    def _fetch(self, w: _World, candidates: list[str], otype: str | None = None,
+               names: Mapping[str, str] | None = None) -> tuple[str, tuple[str, ...]] | None:
+        """Go to / open / take the cheapest reachable candidate object (search for one of ``otype`` if none is known)."""
         options = [o for o in candidates if self._holdable(w, o)]
         if not options:
-            return None
+            return self._search(w, otype, names) if otype is not None and names is not None else None
         obj = min(options, key=lambda o: (w.reach_cost(w.obj_in[o]), o))
         rec = w.obj_in[obj]
         return self._reach(w, rec) or ("take", (obj, rec))
+
+    def _search(self, w: _World, otype: str, names: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
+        """Next command of a search for an object of ``otype``: reach the first unseen receptacle that can hold it."""
+        if w.seen is None:
+            return None
+
+        def order(r: str) -> tuple[str, int, str]:
+            base, _, num = names.get(r, r).rpartition(" ")
+            return (base, int(num), r) if num.isdigit() else (names.get(r, r), 0, r)
+
+        holders = [r for r in w.rec_loc if (w.rtype.get(r), otype) in w.can_contain]
+        if not holders:  # no canContain facts for the type (lamps are not pickupable): look everywhere
+            holders = list(w.rec_loc)
+        for rec in sorted((r for r in holders if r not in w.seen), key=order):
+            step = self._reach(w, rec)
+            if step is not None:
+                return step
+        return None
 
     def _drop(self, w: _World, obj: str) -> tuple[str, tuple[str, ...]] | None:
         """Put a held object that the goal does not need somewhere it fits."""
@@ -360,12 +397,12 @@ class ALFWorldOracle:
         rec = min(fits, key=lambda r: (w.reach_cost(r), r))
         return self._reach(w, rec) or ("put", (obj, rec))
 
-    def _plan(self, w: _World) -> tuple[str, tuple[str, ...]] | None:
+    def _plan(self, w: _World, names: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
         if w.agent_loc is None:
             return None
         goal = self.goal
         if goal.task_type == "look_at_obj_in_light":
-            return self._plan_look(w)
+            return self._plan_look(w, names)
         targets = [r for r in w.receptacles_of(goal.receptacle_type or "") if (goal.receptacle_type, goal.object_type) in w.can_contain]
         if not targets:
             return None
@@ -398,15 +435,15 @@ class ALFWorldOracle:
             return self._reach(w, target) or ("put", (held, target))
         in_target = {o for o in objs if target in w.obj_recs.get(o, ()) and done(o)}
         candidates = [o for o in objs if o not in in_target]
-        return self._fetch(w, candidates)
+        return self._fetch(w, candidates, goal.object_type, names)
 
-    def _plan_look(self, w: _World) -> tuple[str, tuple[str, ...]] | None:
+    def _plan_look(self, w: _World, names: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
         goal = self.goal
         lamps = sorted(
             o for o, t in w.otype.items()
             if t == goal.light_type and w.has("toggleable", o) and w.obj_in.get(o) in w.rec_loc
         )
-        if not lamps:
+        if not lamps and w.seen is None:
             return None
         held = w.held
         holding = held is not None and w.otype.get(held) == goal.object_type
@@ -416,7 +453,9 @@ class ALFWorldOracle:
             if held is not None:
                 return self._drop(w, held)
             objs = sorted(o for o, t in w.otype.items() if t == goal.object_type)
-            return self._fetch(w, objs)
+            return self._fetch(w, objs, goal.object_type, names)
+        if not lamps:  # holding the object, no lamp seen yet
+            return self._search(w, goal.light_type, names)
         lamp = min(lamps, key=lambda o: (0 if w.rec_loc[w.obj_in[o]] == w.agent_loc else 1, o))
         rec = w.obj_in[lamp]
         if w.rec_loc[rec] != w.agent_loc:

@@ -18,6 +18,7 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     eval_kwargs: dict[str, Any] = field(default_factory=dict)  # merged over kwargs for evaluation
     max_episode_steps: int | None = None  # None: the paper's (ALFWorld 30, WebShop/SQL 10)
+    task_pattern: str = ""  # keep only task ids matching this regex (re.search), e.g. "^pick_and_place_simple"
     train_tasks: int = 8  # first N tasks of the training split (0: all)
     eval_tasks: int = 8  # first N tasks of the eval split (0: all)
     num_envs: int = 4  # parallel env instances; generation is batched across them
@@ -65,12 +66,17 @@ class ExploreConfig:
     """One-shot exploration with pi_ref (no training in between)."""
 
     mc_rollouts: int = 5  # M: pi_ref rollouts per group reward
-    step_rollouts: int = 1  # rollouts per step-level branch (IPR's Monte-Carlo return)
+    step_rollouts: int = 1  # pi_ref completions per step-level branch (each one a rejected candidate)
+    step_reward: str = "mc"  # expert step value: "mc" (M pi_ref rollouts after its action, IPR) or "outcome"
     step_stride: int = 1  # branch at every k-th expert step
     segmenter: str = "fixed_k"  # fixed_n, fixed_k, uncertainty, semantic
     segmenter_args: dict[str, Any] = field(default_factory=dict)  # n, k, percentile, retries
     semantic_model: str = ""  # model for the semantic segmenter ("" : pi_ref itself)
     min_gap: float = 0.0  # keep pairs with reward gap > min_gap
+
+    def __post_init__(self) -> None:
+        if self.step_reward not in ("mc", "outcome"):
+            raise ValueError(f"explore.step_reward must be 'mc' or 'outcome', got {self.step_reward!r}")
 
 
 @dataclass

@@ -8,8 +8,11 @@ with one batched generation per round across the envs of a chunk.
 * trajectory level (ETO): pi_ref plays the task from the start; if its outcome
   is lower than the expert's, ``(expert, pi_ref)`` is a pair.
 * step level (IPR): from the state before expert step ``t`` pi_ref samples an
-  action and completes the episode; the expert continuation (its realised
-  return) is compared with pi_ref's Monte-Carlo return.
+  action and completes the episode (its return is the Monte-Carlo return of
+  pi_ref's step). The expert's step is worth, as in IPR, the mean outcome of
+  ``M`` pi_ref rollouts from the state after the expert's action
+  (``step_reward="mc"``, the default), or the expert's realised outcome
+  (``step_reward="outcome"``, cheaper: no extra rollouts).
 * group level (HPL): each expert group ``G_w`` (steps ``s..e-1``) is matched with
   a group ``G_l`` of the same length sampled by pi_ref from the state before
   step ``s``; ``r(G)`` is the mean outcome of ``M`` pi_ref rollouts from the state
@@ -35,6 +38,8 @@ from trainers.rollout import Branch, EpisodeRecord, EpisodeState, LiveEpisode, c
 from wrappers.prompting import PromptConfig, render_messages
 
 LEVELS = ("traj", "step", "group")
+#: how the expert's step is valued at the step level
+STEP_REWARDS = ("mc", "outcome")
 
 
 @dataclass
@@ -170,7 +175,12 @@ class Explorer:
     step_rollouts: int = 1
     step_stride: int = 1
     min_gap: float = 0.0
+    step_reward: str = "mc"  # "mc": M pi_ref rollouts after the expert's action (IPR); "outcome": the expert's outcome
     stats: dict[str, LevelStats] = field(default_factory=lambda: {lv: LevelStats() for lv in LEVELS})
+
+    def __post_init__(self) -> None:
+        if self.step_reward not in STEP_REWARDS:
+            raise ValueError(f"step_reward must be one of {STEP_REWARDS}, got {self.step_reward!r}")
 
     def _pair(self, level: str, walk: ExpertWalk, chosen_rec: EpisodeRecord, rejected_rec: EpisodeRecord,
               start: int, end_w: int, end_l: int, r_w: float, r_l: float, key: str) -> dict[str, Any] | None:
@@ -227,19 +237,26 @@ class Explorer:
         jobs = [(i, t) for i, w in enumerate(walks) for t in range(0, w.num_steps, self.step_stride)]
 
         def run(counters):
-            branches = [Branch(walks[i].episode, walks[i].states[t], meta={"walk": i, "t": t})
-                        for i, t in jobs for _ in range(self.step_rollouts)]
+            params = self._params("step")
+            branches = [Branch(walks[i].episode, walks[i].states[t], meta={"walk": i, "t": t, "job": j})
+                        for j, (i, t) in enumerate(jobs) for _ in range(self.step_rollouts)]
             self.stats["step"].branches += len(branches)
-            return continue_from(branches, self.policy, self._params("step"), stats=counters)
+            recs = continue_from(branches, self.policy, params, stats=counters)
+            if self.step_reward == "outcome":
+                return recs, [outcome(walks[i].record) for i, _ in jobs]
+            targets = [(walks[i].episode, walks[i].states[t + 1]) for i, t in jobs]
+            self.stats["step"].branches += self.mc_rollouts * sum(state_outcome(st) is None for _, st in targets)
+            mc_params = params if params.seed is None else params.with_(seed=params.seed + 7919)
+            return recs, monte_carlo_values(targets, self.policy, self.mc_rollouts, mc_params, stats=counters)
 
-        recs = self._timed("step", run)
+        recs, expert_values = self._timed("step", run)
         pairs = []
         for k, rec in enumerate(recs):
             i, t = rec.meta["walk"], rec.meta["t"]
             w = walks[i]
             if len(rec.steps) <= t:
                 continue
-            pair = self._pair("step", w, w.record, rec, t, w.num_steps, len(rec.steps), outcome(w.record),
+            pair = self._pair("step", w, w.record, rec, t, w.num_steps, len(rec.steps), expert_values[rec.meta["job"]],
                               outcome(rec), f"step/{w.demo.episode_id}/{t}/{k % self.step_rollouts}")
             if pair:
                 pairs.append(pair)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import logging
 import os
 import tempfile
@@ -160,6 +161,15 @@ class Pipeline:
             ids = list(env.unwrapped.task_ids)
         finally:
             env.close()
+        if self.cfg.env.task_pattern:
+            try:
+                rx = re.compile(self.cfg.env.task_pattern)
+            except re.error as exc:
+                raise ValueError(f"env.task_pattern {self.cfg.env.task_pattern!r} is not a valid regex: {exc}") from None
+            ids = [t for t in ids if rx.search(str(t))]
+            if not ids:
+                raise ValueError(f"env.task_pattern {self.cfg.env.task_pattern!r} matches none of the "
+                                 f"{'evaluation' if evaluation else 'training'} task ids")
         n = self.cfg.env.eval_tasks if evaluation else self.cfg.env.train_tasks
         return ids[:n] if n else ids
 
@@ -342,7 +352,7 @@ class Pipeline:
                     data = read_json(path)
                 else:
                     explorer = Explorer(policy, self._params(), self.prompt(), mc_rollouts=ex.mc_rollouts,
-                                        step_rollouts=ex.step_rollouts, step_stride=ex.step_stride,
+                                        step_rollouts=ex.step_rollouts, step_stride=ex.step_stride, step_reward=ex.step_reward,
                                         min_gap=ex.min_gap)
                     walks = []
                     for ep, demo in zip(episodes, chunk):

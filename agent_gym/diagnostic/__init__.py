@@ -1,0 +1,1 @@
+"""Diagnostic environments: tiny, deterministic, engine-free envs for testing trainers (``Corridor-Text-v0``)."""
