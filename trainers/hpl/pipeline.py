@@ -22,13 +22,13 @@ import json
 import re
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
+from agent_gym.fileio import atomic_write_json, atomic_write_jsonl
 from trainers.hpl import curriculum as cur
 from trainers.hpl.config import (
     PAPER_DPO_LR,
@@ -52,24 +52,15 @@ STAGE_CLEAN = {
 
 # ---------------------------------------------------------------- atomic files
 def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
+    atomic_write_json(path, data, indent=1, ensure_ascii=False)
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_jsonl(path, rows, ensure_ascii=False)
 
 
 def read_json(path: Path, default: Any = None) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else default
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -142,7 +133,7 @@ class Pipeline:
     def prompt(self):
         from wrappers.prompting import PromptConfig
 
-        return PromptConfig(history_window=self.cfg.policy.history_window)
+        return PromptConfig(history_window=self.cfg.policy.history_window, instruction=self.cfg.policy.instruction)
 
     def env_kwargs(self, evaluation: bool = False, expert: bool = False) -> dict[str, Any]:
         kw = dict(self.cfg.env.kwargs)
@@ -269,7 +260,13 @@ class Pipeline:
         if name == "tiny":
             from trainers.models import build_tiny_model
 
-            return build_tiny_model(self.run / "base_model", seed=self.cfg.seed)
+            args = dict(self.cfg.policy.tiny)
+            texts: list[str] = []
+            if args.pop("fit_tokenizer", False):
+                from trainers.hpl.demonstrations import conversation
+
+                texts = [m["content"] for r in self._demos() for m in conversation(r, self.prompt())[1:]]
+            return build_tiny_model(self.run / "base_model", seed=self.cfg.seed, tokenizer_texts=texts, **args)
         return Path(name) if Path(name).exists() else name  # a hub id works too
 
     def stage_sft(self) -> dict[str, Any]:
@@ -322,6 +319,8 @@ class Pipeline:
         from trainers.rollout import LiveEpisode, make_env
 
         demos = self._demos()
+        if self.cfg.explore.demos:
+            demos = demos[: self.cfg.explore.demos]
         levels = self._levels()
         out = self.run / "explore"
         out.mkdir(parents=True, exist_ok=True)

@@ -68,14 +68,9 @@ def save_model_atomic(model, tokenizer, out_dir: str | Path, state_dict: dict | 
     ``state_dict``: the gathered weights under DeepSpeed ZeRO-3 (``accelerator.get_state_dict``).
     """
     out = Path(out_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(str(tmp), state_dict=state_dict)
-    tokenizer.save_pretrained(str(tmp))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(str(tmp), state_dict=state_dict)
+        tokenizer.save_pretrained(str(tmp))
     return out
 
 
