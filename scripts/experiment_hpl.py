@@ -36,7 +36,7 @@ def results_table(out: Path, methods: list[str], results: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     for m in methods:
         r = results[m]
-        steps = r["train"].get("optimizer_steps")
+        steps = r["train"].get("optimizer_steps") or r["train"].get("steps")  # composite / SFT (RFT)
         lines.append(f"| {m} | {r['success_rate']:.3f} | {r['mean_reward']:.3f} | {r['invalid_action_rate']:.3f} | "
                      f"{r['mean_steps']:.1f} | {steps if steps is not None else '-'} | {r['eval_tasks']} |")
     st = json.loads((out / "hpl" / "state.json").read_text())["stages"]
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             "success_rate": ev.get("success_rate"), "mean_reward": ev.get("mean_reward"),
             "invalid_action_rate": ev.get("invalid_action_rate"), "eval_tasks": ev.get("tasks"),
             "mean_steps": ev.get("mean_steps"),
-            "train": {k: state["stages"].get("train", {}).get(k) for k in ("optimizer_steps", "first_loss", "last_loss")},
+            "train": {k: state["stages"].get("train", {}).get(k) for k in ("optimizer_steps", "steps", "first_loss", "last_loss")},
             # stage times of this method's own run (reused stages excluded), so a resumed run reports the same
             "stage_seconds": {k: v.get("seconds") for k, v in state["stages"].items() if "reused_from" not in v},
         }
