@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocab-size", type=int, default=1024)
     p.add_argument("--hidden-size", type=int, default=128)
     p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=2, help="attention heads (of dimension 64)")
+    p.add_argument("--intermediate-size", type=int, default=None, help="MLP width (default 2 x hidden size)")
     p.add_argument("--force", action="store_true", help="rebuild even if OUT_DIR already holds a model")
     args = p.parse_args(argv)
     import shutil
@@ -29,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     from trainers.models import build_tiny_model
 
     out = Path(args.out_dir)
-    for name in ("vocab_size", "hidden_size", "layers"):
-        if getattr(args, name) < 1:
+    for name in ("vocab_size", "hidden_size", "layers", "heads", "intermediate_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if out.exists() and not out.is_dir():
         print(f"error: {out} is a file; choose an empty or new folder", file=sys.stderr)
@@ -49,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         path = build_tiny_model(
-            out, seed=args.seed, vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.layers
+            out, seed=args.seed, vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.layers,
+            num_heads=args.heads, intermediate_size=args.intermediate_size,
         )
     except OSError as exc:
         print(f"error: cannot write the model to {out}: {exc}; choose a writable folder", file=sys.stderr)

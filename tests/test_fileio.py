@@ -54,3 +54,19 @@ def test_atomic_dir_without_replace_keeps_a_full_folder(tmp_path):
         with atomic_dir(final, replace=False) as tmp:
             (tmp / "config.json").write_text("{}")
     assert [p.name for p in final.iterdir()] == ["mine"] and [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_written_files_get_the_usual_mode(tmp_path):
+    """mkstemp makes 0600 files; results must get the mode open() would give them."""
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    atomic_write_json(tmp_path / "r.json", {"a": 1})
+    atomic_write_jsonl(tmp_path / "r.jsonl", [{"a": 1}])
+    for name in ("r.json", "r.jsonl"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask
+    with atomic_dir(tmp_path / "d") as d:
+        (d / "x").write_text("1")
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~mask

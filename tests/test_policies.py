@@ -174,6 +174,19 @@ def test_make_tiny_model_user_errors(tmp_path, capsys):
     assert "cannot write the model" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(tmp_path / "m"), "--layers", "0"])
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "m"), "--heads", "0"])
+
+
+def test_make_tiny_model_sizes(tmp_path):
+    from transformers import AutoConfig
+
+    from scripts.make_tiny_model import main
+
+    assert main([str(tmp_path / "m"), "--hidden-size", "192", "--layers", "1", "--heads", "3",
+                 "--intermediate-size", "320"]) == 0
+    c = AutoConfig.from_pretrained(tmp_path / "m")
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (192, 1, 3, 320)
 
 
 def test_hf_rejects_malformed_conversations(hf_policy):
