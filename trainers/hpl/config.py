@@ -108,6 +108,7 @@ class DPOConfig:
     curriculum: str | None = None  # override the method's curriculum
     length_thresholds: list[int] | None = None  # None: the paper's for the env family ((0, 3, 6) for other envs)
     warmup_ratio: float = 0.1
+    max_grad_norm: float | None = 1.0  # clip the global gradient norm (as TRL/transformers do); null: no clipping
 
 
 @dataclass

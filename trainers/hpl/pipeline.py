@@ -28,7 +28,8 @@ from typing import Any, Callable
 
 import yaml
 
-from agent_gym.fileio import atomic_write_json, atomic_write_jsonl
+from agent_gym.fileio import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from trainers.distributed import barrier, is_distributed, is_main_process, main_process_first, world_size
 from trainers.hpl import curriculum as cur
 from trainers.hpl.config import (
     PAPER_DPO_LR,
@@ -43,9 +44,11 @@ from trainers.hpl.methods import MethodSpec, get_method
 logger = logging.getLogger(__name__)
 
 STAGES = ("demos", "sft", "explore", "curriculum", "reference", "train", "evaluate")
+#: Stages that run data-parallel under ``accelerate launch``; the others run in one process.
+TRAINING_STAGES = ("sft", "train")
 #: What ``--redo-from`` deletes per stage (so that no stale chunk or phase checkpoint is resumed).
 STAGE_CLEAN = {
-    "demos": ["demos"], "sft": ["pi_ref"], "explore": ["explore", "pairs"],
+    "demos": ["demos"], "sft": ["pi_ref", "base_model"], "explore": ["explore", "pairs"],
     "curriculum": ["curriculum.json", "curriculum_heatmap.png"], "train": ["composite", "policy"], "evaluate": ["eval"],
 }
 
@@ -77,7 +80,7 @@ class Pipeline:
         self.cfg = cfg
         self.method: MethodSpec = get_method(cfg.method)
         self.run = Path(cfg.run_dir)
-        self.log = log
+        self.log = log if is_main_process() else (lambda _msg: None)
         self.family = env_family(cfg.env.env_id)
         self.state_path = self.run / "state.json"
 
@@ -101,9 +104,11 @@ class Pipeline:
         return read_json(self.state_path, {"stages": {}})
 
     def _mark(self, stage: str, stats: dict[str, Any]) -> None:
-        st = self.state()
-        st["stages"][stage] = {"done": True, **stats}
-        write_json(self.state_path, st)
+        if is_main_process():
+            st = self.state()
+            st["stages"][stage] = {"done": True, **stats}
+            write_json(self.state_path, st)
+        barrier()
 
     def done(self, stage: str) -> bool:
         return bool(self.state()["stages"].get(stage, {}).get("done"))
@@ -180,27 +185,44 @@ class Pipeline:
 
     # -- run
     def run_all(self, until: str | None = None, redo_from: str | None = None) -> dict[str, Any]:
-        """Run every stage of the method not yet done (``redo_from`` forgets that stage and later ones)."""
+        """Run every stage of the method not yet done (``redo_from`` forgets that stage and later ones).
+
+        Under ``accelerate launch`` (several processes) only the training stages
+        (:data:`TRAINING_STAGES`) run; reaching any other stage that is not done yet is a
+        ``ValueError`` that says which plain ``python`` command to run first.
+        """
+        stages = self.stages
+        for name in (until, redo_from):
+            if name is not None and name not in stages:
+                raise ValueError(f"stage {name!r} is not part of method {self.method.name!r}: {stages}")
+        if redo_from is not None and is_distributed():
+            raise ValueError("--redo-from deletes outputs; give it to a plain `python -m scripts.hpl` run, "
+                             "not to `accelerate launch` (every process would delete them)")
         self.run.mkdir(parents=True, exist_ok=True)
         cfg_path = self.run / "config.yaml"
         new_cfg = yaml.safe_dump(config_to_dict(self.cfg), sort_keys=False)
         if cfg_path.exists() and cfg_path.read_text() != new_cfg and self.state()["stages"]:
             self.log(f"note: {cfg_path} differs from this config; finished stages are reused "
                      "(use --redo-from STAGE to recompute)")
-        cfg_path.write_text(new_cfg)
-        stages = self.stages
-        for name in (until, redo_from):
-            if name is not None and name not in stages:
-                raise ValueError(f"stage {name!r} is not part of method {self.method.name!r}: {stages}")
+        if is_main_process():
+            atomic_write_text(cfg_path, new_cfg)
+        barrier()
         if redo_from is not None:
             st = self.state()
             for s in stages[stages.index(redo_from):]:
                 st["stages"].pop(s, None)
                 self._clean(s)
             write_json(self.state_path, st)
-        for stage in stages:
+        for i, stage in enumerate(stages):
             if self.done(stage):
                 self.log(f"[{stage}] done already, skipped")
+            elif is_distributed() and stage not in TRAINING_STAGES:
+                before = f" --until {stages[i - 1]}" if i > 0 else ""
+                raise ValueError(
+                    f"stage {stage!r} runs in one process, but this is one of {world_size()} processes of "
+                    f"`accelerate launch`: run `python -m scripts.hpl --config ...{before}` and the non-training "
+                    f"stages with plain python first; `accelerate launch` is for the {' and '.join(TRAINING_STAGES)} "
+                    "stages (--until sft, --until train)")
             else:
                 self.log(f"[{stage}] running")
                 t0 = time.perf_counter()
@@ -275,7 +297,9 @@ class Pipeline:
 
         s = self.cfg.sft
         convs = [conversation(r, self.prompt()) for r in self._demos()]
-        _, metrics = run_sft(self._base_model(), convs, self.run / "pi_ref", learning_rate=s.learning_rate,
+        with main_process_first():  # one process builds the tiny base model, the others load it
+            base = self._base_model()
+        _, metrics = run_sft(base, convs, self.run / "pi_ref", learning_rate=s.learning_rate,
                              epochs=s.epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                              warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
                              seed=self.cfg.seed, device=self.cfg.device)
@@ -442,15 +466,15 @@ class Pipeline:
 
     def stage_train(self) -> dict[str, Any]:
         from trainers.hpl.demonstrations import conversation
-        from trainers.hpl.train import build_schedule, run_sft, save_model_atomic, train_composite, load_model
+        from trainers.hpl.train import build_schedule, copy_model_dir, run_sft, train_composite
         from trainers.rollout import EpisodeRecord
 
         final = self.run / "policy"
         kind = self.method.kind
         convs = [conversation(r, self.prompt()) for r in self._demos()]
         if kind == "sft":
-            model, tok = load_model(self.run / "pi_ref")
-            save_model_atomic(model, tok, final)
+            if is_main_process():
+                copy_model_dir(self.run / "pi_ref", final)
             return {"note": "the SFT policy is pi_ref"}
         if kind == "rft":
             own = [EpisodeRecord.from_dict(d) for d in read_jsonl(self.run / "pairs" / "rft_successes.jsonl")]
@@ -474,10 +498,11 @@ class Pipeline:
         path, metrics = train_composite(
             self.run / "pi_ref", schedule, self.run / "composite", weights=self.weights, beta=d.beta,
             learning_rate=self.dpo_lr, batch_size=d.batch_size, micro_batch_size=d.micro_batch_size,
-            warmup_ratio=d.warmup_ratio, max_length=d.max_length, seed=self.cfg.seed, device=self.cfg.device,
+            warmup_ratio=d.warmup_ratio, max_length=d.max_length, max_grad_norm=d.max_grad_norm,
+            seed=self.cfg.seed, device=self.cfg.device,
         )
-        model, tok = load_model(path)
-        save_model_atomic(model, tok, final)
+        if is_main_process():
+            copy_model_dir(path, final)
         return {"weights": self.weights, "curriculum": self.curriculum if group_phases else None,
                 "learning_rate": self.dpo_lr, **metrics}
 

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from agent_gym.fileio import atomic_dir, atomic_write_jsonl
+from trainers.distributed import deepspeed_launch, process_group_backend
 
 import logging
 import math
@@ -71,6 +72,18 @@ def save_model_atomic(model, tokenizer, out_dir: str | Path, state_dict: dict | 
     with atomic_dir(out) as tmp:
         model.save_pretrained(str(tmp), state_dict=state_dict)
         tokenizer.save_pretrained(str(tmp))
+    return out
+
+
+def copy_model_dir(src: str | Path, dst: str | Path) -> Path:
+    """Copy a saved model folder to ``dst`` atomically (the old ``dst`` stays until the copy is complete).
+
+    Copying files, not loading and re-saving, keeps the weights bit for bit and works under
+    a DeepSpeed ZeRO-3 launch, where loading a model in one process would wait for the others.
+    """
+    out = Path(dst)
+    with atomic_dir(out) as tmp:
+        shutil.copytree(Path(src).resolve(), tmp, dirs_exist_ok=True)
     return out
 
 
@@ -195,17 +208,23 @@ def run_sft(
         logging_steps=1,
         max_length=None,
         seed=seed,
-        use_cpu=device == "cpu",
+        use_cpu=device == "cpu" and not deepspeed_launch(),
+        ddp_backend=process_group_backend(),
+        # TRL turns bf16 on by default; on CPU that is slow autocast and under DeepSpeed an error
+        bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(),
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
     t0 = time.perf_counter()
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
     result = trainer.train()
-    trainer.accelerator.wait_for_everyone()
-    if trainer.accelerator.is_main_process:
-        save_model_atomic(trainer.accelerator.unwrap_model(trainer.model), tok, out_dir)
-    shutil.rmtree(work, ignore_errors=True)
+    acc = trainer.accelerator
+    acc.wait_for_everyone()
+    state = acc.get_state_dict(trainer.model_wrapped)  # every process takes part (ZeRO-3 gathers the shards)
+    if acc.is_main_process:
+        save_model_atomic(acc.unwrap_model(trainer.model), tok, out_dir, state_dict=state)
+        shutil.rmtree(work, ignore_errors=True)
+    acc.wait_for_everyone()
     logs = [h for h in trainer.state.log_history if "loss" in h]
     metrics = {
         "examples": len(rows), "steps": trainer.state.global_step, "seconds": time.perf_counter() - t0,
@@ -257,31 +276,46 @@ def build_schedule(
 
 def composite_step_loss(model, tokenizer, micro: Sequence[tuple[str, Any]], weights: dict[str, float], beta: float,
                         max_length: int | None, device) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of one micro-batch of mixed items; each term is averaged over its own items."""
+    """Loss of one micro-batch of mixed items; each term is averaged over its own items.
+
+    All sequences of the micro-batch (BC conversations, chosen and rejected sides of every
+    DPO pair) go through the model in one forward pass. Under DeepSpeed ZeRO-3 every
+    forward gathers the sharded weights collectively, so all processes must run the same
+    number of forwards per step whatever mix of items they drew; DDP also expects one
+    forward per backward.
+    """
     pad = _pad_id(tokenizer)
-    terms: dict[str, torch.Tensor] = {}
-    logs: dict[str, float] = {}
+    encs: list[Encoded] = []
+    spans: dict[str, tuple[list[dict[str, Any]], int, int]] = {}  # kind -> (items, start, n sequences)
     bc_items = [x for k, x in micro if k == "bc"]
     if bc_items:
-        encs = [encode_conversation(tokenizer, conv, max_length) for conv in bc_items]
-        batch = {k: v.to(device) for k, v in collate(encs, pad).items()}
-        lp = token_logprobs(model, batch["input_ids"], batch["attention_mask"])
-        terms["bc"] = bc_loss(lp, batch["loss_mask"])
-        logs["loss_bc"] = float(terms["bc"].detach())
+        spans["bc"] = (bc_items, len(encs), len(bc_items))
+        encs += [encode_conversation(tokenizer, conv, max_length) for conv in bc_items]
     for level in DPO_LEVELS:
         items = [x for k, x in micro if k == level]
-        if not items:
+        if items:
+            pairs = [encode_pair(tokenizer, p) for p in items]
+            spans[level] = (items, len(encs), 2 * len(items))
+            encs += [c for c, _ in pairs] + [r for _, r in pairs]
+    if not encs:
+        raise ValueError("composite_step_loss got an empty micro-batch")
+    batch = {k: v.to(device) for k, v in collate(encs, pad).items()}
+    lp = token_logprobs(model, batch["input_ids"], batch["attention_mask"])
+    mask = batch["loss_mask"][:, 1:].to(lp.dtype)
+    terms: dict[str, torch.Tensor] = {}
+    logs: dict[str, float] = {}
+    for kind, (items, lo, n) in spans.items():
+        if kind == "bc":
+            terms["bc"] = bc_loss(lp[lo : lo + n], mask[lo : lo + n])
+            logs["loss_bc"] = float(terms["bc"].detach())
             continue
-        encs = [encode_pair(tokenizer, p) for p in items]
-        flat = [c for c, _ in encs] + [r for _, r in encs]
-        batch = {k: v.to(device) for k, v in collate(flat, pad).items()}
-        lp = masked_sequence_logprob(model, batch)
-        n = len(items)
-        ref_c = torch.tensor([p["ref_chosen"] for p in items], device=lp.device, dtype=lp.dtype)
-        ref_r = torch.tensor([p["ref_rejected"] for p in items], device=lp.device, dtype=lp.dtype)
-        terms[level], stats = dpo_loss(lp[:n], lp[n:], ref_c, ref_r, beta)
-        logs[f"loss_{level}"] = float(terms[level].detach())
-        logs[f"acc_{level}"] = stats["accuracy"]
+        seq = (lp[lo : lo + n] * mask[lo : lo + n]).sum(-1)
+        k = len(items)
+        ref_c = torch.tensor([p["ref_chosen"] for p in items], device=seq.device, dtype=seq.dtype)
+        ref_r = torch.tensor([p["ref_rejected"] for p in items], device=seq.device, dtype=seq.dtype)
+        terms[kind], stats = dpo_loss(seq[:k], seq[k:], ref_c, ref_r, beta)
+        logs[f"loss_{kind}"] = float(terms[kind].detach())
+        logs[f"acc_{kind}"] = stats["accuracy"]
     loss = composite_loss(terms, weights)
     logs["loss"] = float(loss.detach())
     return loss, logs
@@ -299,6 +333,7 @@ def train_composite(
     micro_batch_size: int = 4,
     warmup_ratio: float = 0.1,
     max_length: int | None = None,
+    max_grad_norm: float | None = 1.0,
     seed: int = 0,
     device: str = "auto",
     log: Callable[[dict[str, Any]], None] | None = None,
@@ -306,11 +341,12 @@ def train_composite(
     """Train ``start_model`` (pi_ref) on the phase schedule of :func:`build_schedule`.
 
     One optimizer step per ``batch_size`` items (gradient accumulation over micro-batches),
-    linear warm-up then cosine decay over all phases. After each phase the model is saved
+    linear warm-up then cosine decay over all phases, the global gradient norm clipped to
+    ``max_grad_norm``. After each phase the model is saved
     to ``out_dir/phase_<p>``; a rerun resumes after the last finished phase (the optimizer
     state restarts). The final model is ``out_dir/final``.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator, InitProcessGroupKwargs
     from transformers import get_cosine_schedule_with_warmup
 
     out = Path(out_dir)
@@ -319,7 +355,13 @@ def train_composite(
     world = int(os.environ.get("WORLD_SIZE", "1"))
     micro = max(1, min(micro_batch_size, batch_size))
     accum = max(1, math.ceil(batch_size / (micro * world)))
-    accelerator = Accelerator(gradient_accumulation_steps=accum, cpu=device == "cpu")
+    backend = process_group_backend()
+    accelerator = Accelerator(gradient_accumulation_steps=accum, cpu=device == "cpu" and not deepspeed_launch(),
+                              kwargs_handlers=[InitProcessGroupKwargs(backend=backend)] if backend else None)
+    ds = accelerator.state.deepspeed_plugin
+    if ds is not None and ds.is_auto("train_micro_batch_size_per_gpu"):
+        # DeepSpeed wants the micro-batch size at prepare(); our loaders are prepared per phase
+        ds.deepspeed_config["train_micro_batch_size_per_gpu"] = micro
     done_phases = [p for p in range(len(schedule)) if (out / f"phase_{p}" / "config.json").exists()]
     first = (max(done_phases) + 1) if done_phases else 0
     load_from = out / f"phase_{first - 1}" if first > 0 else Path(start_model)
@@ -329,9 +371,11 @@ def train_composite(
     steps_per_phase = [math.ceil(len(items) / (micro * world) / accum) for items in schedule]
     total = max(1, sum(steps_per_phase))
     sched = get_cosine_schedule_with_warmup(optimizer, int(warmup_ratio * total), total)
-    model, optimizer, sched = accelerator.prepare(model, optimizer, sched)
     for _ in range(sum(steps_per_phase[:first])):
         sched.step()  # resume: the learning rate continues where the finished phases left it
+    # the scheduler counts optimizer steps of the whole run and is stepped here, not by accelerate
+    # (a prepared scheduler steps once per process per step, made for single-process step counts)
+    model, optimizer = accelerator.prepare(model, optimizer)
     history: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     from torch.utils.data import DataLoader
@@ -345,13 +389,17 @@ def train_composite(
         model.train()
         bar = tqdm(loader, desc=f"composite phase {p + 1}/{len(schedule)}", disable=not accelerator.is_main_process)
         for micro_batch in bar:
+            lr = sched.get_last_lr()[0]  # the learning rate of the update this micro-batch is part of
             with accelerator.accumulate(model):
                 loss, logs = composite_step_loss(model, tok, micro_batch, weights, beta, max_length, accelerator.device)
                 accelerator.backward(loss)
+                if max_grad_norm and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)  # DeepSpeed: its config clips
                 optimizer.step()
-                sched.step() if accelerator.sync_gradients else None
+                if accelerator.sync_gradients:
+                    sched.step()
                 optimizer.zero_grad()
-            logs.update(phase=p + 1, lr=sched.get_last_lr()[0])
+            logs.update(phase=p + 1, lr=lr)
             history.append(logs)
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
             if log:
@@ -367,8 +415,7 @@ def train_composite(
         if last is None:
             save_model_atomic(accelerator.unwrap_model(model), tok, out / "final", state_dict=final_state)
         else:
-            with atomic_dir(out / "final") as tmp:  # the old final stays until the copy is complete
-                shutil.copytree(out / f"phase_{last}", tmp, dirs_exist_ok=True)
+            copy_model_dir(out / f"phase_{last}", out / "final")
     if accelerator.is_main_process:
         atomic_write_jsonl(out / "history.jsonl", history)
     metrics = {

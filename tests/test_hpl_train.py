@@ -1,0 +1,100 @@
+"""The composite objective's training step on the tiny model: one forward per micro-batch, hand-checked terms."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from trainers.hpl.losses import bc_loss, dpo_loss
+from trainers.hpl.train import (
+    build_schedule,
+    composite_step_loss,
+    copy_model_dir,
+    encode_pair,
+    load_model,
+    train_composite,
+)
+from trainers.sequences import collate, encode_conversation, masked_sequence_logprob, token_logprobs
+
+SYSTEM = {"role": "system", "content": "You are in a room. Act."}
+
+
+def _conv(i: int) -> list[dict[str, str]]:
+    return [SYSTEM, {"role": "user", "content": f"You see a drawer {i}."},
+            {"role": "assistant", "content": f"Action: open drawer {i}"},
+            {"role": "user", "content": "The drawer is open."},
+            {"role": "assistant", "content": "Action: look"}]
+
+
+def _pair(i: int) -> dict:
+    prompt = [SYSTEM, {"role": "user", "content": f"You see a mug {i}."}]
+    return {"prompt": prompt,
+            "chosen": [{"role": "assistant", "content": f"Action: take mug {i}"},
+                       {"role": "user", "content": "You pick up the mug."},
+                       {"role": "assistant", "content": "Action: go to sink 1"}],
+            "rejected": [{"role": "assistant", "content": "Action: inventory"}],
+            "ref_chosen": -40.0 - i, "ref_rejected": -12.0 + i}
+
+
+@pytest.fixture()
+def model_tok(tiny_model_dir):
+    torch.manual_seed(0)
+    return load_model(tiny_model_dir, "cpu")
+
+
+def test_composite_step_is_one_forward_and_matches_separate_terms(model_tok):
+    model, tok = model_tok
+    micro = [("bc", _conv(1)), ("traj", _pair(1)), ("bc", _conv(2)), ("group", _pair(2)), ("group", _pair(3))]
+    weights = {"bc": 1.0, "traj": 0.5, "group": 2.0}
+    calls = []
+    handle = model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        loss, logs = composite_step_loss(model, tok, micro, weights, beta=0.3, max_length=None, device="cpu")
+    finally:
+        handle.remove()
+    assert len(calls) == 1  # ZeRO-3 needs the same number of forwards on every process
+
+    with torch.no_grad():
+        pad = tok.pad_token_id
+        bc_batch = collate([encode_conversation(tok, _conv(i)) for i in (1, 2)], pad)
+        want_bc = bc_loss(token_logprobs(model, bc_batch["input_ids"], bc_batch["attention_mask"]), bc_batch["loss_mask"])
+
+        def level(pairs):
+            encs = [encode_pair(tok, p) for p in pairs]
+            lp = masked_sequence_logprob(model, collate([c for c, _ in encs] + [r for _, r in encs], pad))
+            n = len(pairs)
+            return dpo_loss(lp[:n], lp[n:], torch.tensor([p["ref_chosen"] for p in pairs]),
+                            torch.tensor([p["ref_rejected"] for p in pairs]), 0.3)[0]
+
+        want_traj, want_group = level([_pair(1)]), level([_pair(2), _pair(3)])
+    assert logs["loss_bc"] == pytest.approx(float(want_bc), rel=1e-5)
+    assert logs["loss_traj"] == pytest.approx(float(want_traj), rel=1e-5)
+    assert logs["loss_group"] == pytest.approx(float(want_group), rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(float(want_bc + 0.5 * want_traj + 2.0 * want_group), rel=1e-5)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_train_composite_clips_and_steps_the_schedule_once_per_update(tiny_model_dir, tmp_path, monkeypatch):
+    norms: list[float] = []
+    real_clip = torch.nn.utils.clip_grad_norm_
+
+    def spy(params, max_norm, *args, **kwargs):
+        norms.append(float(max_norm))
+        return real_clip(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    bc = [_conv(i) for i in range(4)]
+    pairs = {"traj": [_pair(i) for i in range(4)]}
+    schedule = build_schedule(bc, pairs, None, {"bc": 1.0, "traj": 1.0}, epochs=1, seed=0)
+    final, metrics = train_composite(tiny_model_dir, schedule, tmp_path / "composite", weights={"bc": 1.0, "traj": 1.0},
+                                     learning_rate=1e-3, batch_size=4, micro_batch_size=2, warmup_ratio=0.0,
+                                     max_grad_norm=0.5, device="cpu")
+    assert metrics["optimizer_steps"] == 2 and metrics["micro_batches"] == 4
+    assert norms == [0.5, 0.5]  # clipped once per optimizer step
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "composite" / "history.jsonl").read_text().splitlines()]
+    assert lrs[0] == lrs[1] == pytest.approx(1e-3) and lrs[2] == lrs[3] == pytest.approx(5e-4)  # cosine over 2 steps
+    copy = copy_model_dir(final, tmp_path / "policy")
+    assert (copy / "model.safetensors").read_bytes() == (final / "model.safetensors").read_bytes()

@@ -1,0 +1,86 @@
+"""Process bookkeeping for runs started by ``accelerate launch`` (or ``torchrun``).
+
+A plain ``python`` run is one process and none of this initialises anything. Under
+``accelerate launch`` every process runs the same script; these helpers decide which
+process writes shared files and make the others wait for it. The process group itself
+is set up by accelerate's :class:`~accelerate.PartialState` (gloo on CPU, NCCL on GPUs,
+DeepSpeed's own when the launch config asks for DeepSpeed), the same one that
+``Accelerator``/``SFTTrainer`` use later.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+
+def world_size() -> int:
+    """Number of processes of this run (``WORLD_SIZE`` set by the launcher, else 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_distributed() -> bool:
+    return world_size() > 1
+
+
+def is_main_process() -> bool:
+    """True in the process of global rank 0 (and in any single-process run)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def deepspeed_launch() -> bool:
+    """True when ``accelerate launch`` was given a DeepSpeed config (``ACCELERATE_USE_DEEPSPEED``).
+
+    Accelerate only turns DeepSpeed on when it is not told ``cpu=True``, so a CPU-only
+    run under DeepSpeed must not pass that flag (DeepSpeed picks its CPU accelerator).
+    """
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+
+
+def process_group_backend() -> str | None:
+    """The backend to ask accelerate for under DeepSpeed, or ``None`` for its own choice.
+
+    For DeepSpeed on a machine without GPUs accelerate picks no backend (and every
+    process thinks it is alone), so that case asks for gloo, the backend of DeepSpeed's
+    CPU accelerator.
+    """
+    import torch
+
+    return "gloo" if deepspeed_launch() and not torch.cuda.is_available() else None
+
+
+def partial_state():
+    """accelerate's process state, set up the way the training stages will use it.
+
+    GPUs: accelerate's defaults (NCCL). No GPU: DeepSpeed over gloo under a DeepSpeed
+    launch, otherwise CPU data parallelism (``MULTI_CPU``, gloo), the same state that
+    ``Accelerator(cpu=True)`` and ``TrainingArguments(use_cpu=True)`` create.
+    """
+    import torch
+    from accelerate import PartialState
+
+    if torch.cuda.is_available():
+        return PartialState()
+    if deepspeed_launch():
+        return PartialState(backend="gloo")
+    return PartialState(cpu=True)
+
+
+def barrier() -> None:
+    """Wait until every process gets here (a no-op in a single-process run)."""
+    if is_distributed():
+        partial_state().wait_for_everyone()
+
+
+@contextmanager
+def main_process_first() -> Iterator[None]:
+    """Run the block in the main process first, then in the others (e.g. build a shared file once)."""
+    if not is_distributed():
+        yield
+        return
+    if not is_main_process():
+        barrier()
+    yield
+    if is_main_process():
+        barrier()
