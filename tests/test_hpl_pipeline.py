@@ -91,6 +91,15 @@ def test_pipeline_end_to_end_and_resume(tmp_path):
     assert [line for line in logs if "running" in line] == ["[train] running", "[evaluate] running"]
     assert st["stages"]["train"]["weights"] == {"bc": 1.0, "traj": 1.0}
     assert st["stages"]["train"]["curriculum"] is None
+    # BC-only control: the composite loop with the DPO weight set to 0 trains on the demonstrations only
+    bc_only = tmp_path / "bc_only"
+    reuse_stages(run, bc_only, ["demos", "sft", "explore", "reference"])
+    cfg = _cfg(bc_only, "eto")
+    cfg.dpo.weights = {"traj": 0.0}
+    st = run_pipeline(cfg, until="train", log=lambda s: None)["stages"]["train"]
+    assert st["weights"] == {"bc": 1.0, "traj": 0.0} and st["items_per_phase"] == [stages["demos"]["kept"]]
+    history = read_jsonl(bc_only / "composite" / "history.jsonl")
+    assert history and all(set(h) >= {"loss_bc"} and "loss_traj" not in h for h in history)
 
 
 def test_sft_method_and_redo(tmp_path):
