@@ -53,21 +53,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_dir(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path``; on success it is renamed to ``path``.
 
-    An existing ``path`` is removed first when ``replace`` is true; otherwise a
-    non-empty ``path`` makes the rename fail with ``OSError`` (nothing is lost).
+    An existing ``path`` is replaced when ``replace`` is true: it is renamed aside, the new
+    folder renamed in, then the old one deleted, so a reader never sees a half-deleted
+    folder. Otherwise a non-empty ``path`` makes the rename fail with ``OSError`` (nothing
+    is lost).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    old: Path | None = None
     try:
         yield tmp
         os.chmod(tmp, _DIR_MODE)
         if replace and path.exists():
-            shutil.rmtree(path)
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, old)  # onto the empty placeholder folder: one rename, no copy
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

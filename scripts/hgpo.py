@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     except (AgentGymError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from trainers.distributed import is_main_process
+
+    if not is_main_process():
+        return 0  # under accelerate launch the main process reports
     if rows:
         last = rows[-1]
         print(

@@ -39,6 +39,7 @@ def test_atomic_dir_replaces_a_folder_whole(tmp_path):
         assert not tmp.name.startswith("ckpt")  # hidden while incomplete
         (tmp / "model").write_text("new")
     assert sorted(p.name for p in final.iterdir()) == ["model"]
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # the old folder, set aside, is gone too
     with pytest.raises(ValueError):
         with atomic_dir(final) as tmp:
             (tmp / "model").write_text("broken")

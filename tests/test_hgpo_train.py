@@ -284,3 +284,30 @@ def test_cli_unknown_env_fails_cleanly(tmp_path, capsys):
     code = main(["--set", "env_id=InterCodeSQL-v0", "--run-dir", str(tmp_path / "run"), "--set", f"model={tmp_path / 'nope'}"])
     assert code == 2
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_launch(tmp_path):
+    """`accelerate launch` with 2 CPU processes (DDP over gloo): one metrics row per iteration, one report."""
+    pytest.importorskip("accelerate")
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--main_process_port", str(port), "-m", "scripts.hgpo",
+           "--config", str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"), "--set", "use_accelerate=true",
+           "--set", "eval_every=0", "--iterations", "2", "--run-dir", str(run)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [0, 1]
+    assert all(r["loss/optimizer_steps"] > 0 for r in rows)
+    assert res.stdout.count("done: iteration 1") == 1  # only the main process reports
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["iter_000000", "iter_000001"]

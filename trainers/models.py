@@ -121,16 +121,36 @@ def build_tiny_model(
     ``intermediate_size`` wide (default ``2 * hidden_size``); ``tokenizer_texts``
     are added to the tokenizer's training corpus (:func:`train_tiny_tokenizer`). The folder
     is written to a temporary sibling and moved into place, so a concurrent or
-    interrupted build never leaves a half-written model.
+    interrupted build never leaves a half-written model; when several processes build the
+    same folder at once, the first copy moved in stays and the others are discarded.
     """
+    from trainers.distributed import main_process_first
+
+    out = Path(out_dir)
+    built = lambda: all((out / f).exists() for f in ("config.json", "model.safetensors", "tokenizer.json"))  # noqa: E731
+    # under ``accelerate launch`` rank 0 builds, the others wait and find it built (transformers
+    # writes weights from rank 0 only once a process group exists)
+    with main_process_first():
+        if built():
+            return out
+        try:
+            _write_tiny_model(out, seed=seed, vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers,
+                              num_heads=num_heads, max_positions=max_positions, intermediate_size=intermediate_size,
+                              tokenizer_texts=tokenizer_texts)
+        except OSError:
+            if not built():
+                raise
+            # another program moved its copy in first
+    return out
+
+
+def _write_tiny_model(out: Path, *, seed: int, vocab_size: int, hidden_size: int, num_layers: int, num_heads: int,
+                      max_positions: int, intermediate_size: int | None, tokenizer_texts: Sequence[str]) -> None:
     import torch
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
     from transformers.generation import GenerationConfig
 
-    out = Path(out_dir)
-    if (out / "config.json").exists() and (out / "tokenizer.json").exists():
-        return out
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, replace=False) as tmp:
         tok = PreTrainedTokenizerFast(
             tokenizer_object=train_tiny_tokenizer(vocab_size, tokenizer_texts),
             eos_token="<|im_end|>",
@@ -165,7 +185,6 @@ def build_tiny_model(
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         _force_tokenizer_config(tmp)
-    return out
 
 
 def _force_tokenizer_config(folder: Path) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import yaml
 
 from agent_gym.fileio import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from trainers.distributed import barrier, is_distributed, is_main_process, main_process_first, world_size
+from trainers.distributed import barrier, is_distributed, is_main_process, world_size
 from trainers.hpl import curriculum as cur
 from trainers.hpl.config import (
     PAPER_DPO_LR,
@@ -297,9 +297,7 @@ class Pipeline:
 
         s = self.cfg.sft
         convs = [conversation(r, self.prompt()) for r in self._demos()]
-        with main_process_first():  # one process builds the tiny base model, the others load it
-            base = self._base_model()
-        _, metrics = run_sft(base, convs, self.run / "pi_ref", learning_rate=s.learning_rate,
+        _, metrics = run_sft(self._base_model(), convs, self.run / "pi_ref", learning_rate=s.learning_rate,
                              epochs=s.epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                              warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
                              seed=self.cfg.seed, device=self.cfg.device)
