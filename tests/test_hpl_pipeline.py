@@ -32,6 +32,8 @@ def test_shipped_configs_load():
 def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ValueError, match="explore.mc_rolouts"):
         config_from_dict({"explore": {"mc_rolouts": 3}})
+    with pytest.raises(ValueError, match="sft.precision must be one of"):
+        config_from_dict({"sft": {"precision": "fp16"}})
     with pytest.raises(FileNotFoundError, match="not found"):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ValueError, match="unknown method"):

@@ -98,3 +98,15 @@ def test_train_composite_clips_and_steps_the_schedule_once_per_update(tiny_model
     assert lrs[0] == lrs[1] == pytest.approx(1e-3) and lrs[2] == lrs[3] == pytest.approx(5e-4)  # cosine over 2 steps
     copy = copy_model_dir(final, tmp_path / "policy")
     assert (copy / "model.safetensors").read_bytes() == (final / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("precision, want", [("auto", "fp32"), ("bf16", "bf16")])
+def test_sft_precision_on_cpu(tiny_model_dir, tmp_path, precision, want):
+    from trainers.hpl.train import run_sft
+
+    out, metrics = run_sft(tiny_model_dir, [_conv(1), _conv(2)], tmp_path / "pi_ref", learning_rate=1e-3, epochs=1,
+                           batch_size=2, micro_batch_size=2, warmup_ratio=0.0, device="cpu", precision=precision)
+    assert metrics["precision"] == want and metrics["steps"] == 1
+    assert (out / "model.safetensors").exists()
+    with pytest.raises(ValueError, match="precision must be"):
+        run_sft(tiny_model_dir, [_conv(1)], tmp_path / "x", device="cpu", precision="fp8")

@@ -48,6 +48,9 @@ class PolicyConfig:
             raise ValueError(f"unknown policy.tiny keys {bad}; known: {list(TINY_KEYS)}")
 
 
+SFT_PRECISIONS = ("auto", "bf16", "fp32")
+
+
 @dataclass
 class ExpertConfig:
     """Where D_expert comes from: the env's oracle (default) or a teacher policy."""
@@ -71,6 +74,13 @@ class SFTConfig:
     max_length: int = 6000
     micro_batch_size: int = 4  # per-device batch; gradient accumulation makes up batch_size
     rft_epochs: float = 1.0  # RFT: further epochs on D_expert + pi_ref's successes, starting from pi_ref
+    #: "auto": bf16 mixed precision on GPUs that support it, fp32 on CPU; "bf16": also on CPU (bf16
+    #: autocast, faster on CPUs with AVX512-BF16/AMX, e.g. 1.3 vs 2.0 s/step here); "fp32": never
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in SFT_PRECISIONS:
+            raise ValueError(f"sft.precision must be one of {SFT_PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass

@@ -300,7 +300,7 @@ class Pipeline:
         _, metrics = run_sft(self._base_model(), convs, self.run / "pi_ref", learning_rate=s.learning_rate,
                              epochs=s.epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                              warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
-                             seed=self.cfg.seed, device=self.cfg.device)
+                             seed=self.cfg.seed, device=self.cfg.device, precision=s.precision)
         return metrics
 
     def _levels(self) -> list[str]:
@@ -481,7 +481,7 @@ class Pipeline:
             _, metrics = run_sft(self.run / "pi_ref", convs, final, learning_rate=s.learning_rate,
                                  epochs=s.rft_epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                                  warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
-                                 seed=self.cfg.seed, device=self.cfg.device)
+                                 seed=self.cfg.seed, device=self.cfg.device, precision=s.precision)
             return {"own_successes": len(own), **metrics}
         pairs = {lv: read_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl") for lv in self._levels()}
         group_phases = None

@@ -53,14 +53,14 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def load_model(path: str | Path, device: str = "cpu"):
-    """``(model, tokenizer)`` from a Hugging Face folder."""
+def load_model(path: str | Path, device: str | None = "cpu"):
+    """``(model, tokenizer)`` from a Hugging Face folder; ``device=None`` leaves the weights where loading put them."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(path))
     model = AutoModelForCausalLM.from_pretrained(str(path))
     model.config.use_cache = False
-    return model.to(device), tok
+    return (model.to(device) if device is not None else model), tok
 
 
 def save_model_atomic(model, tokenizer, out_dir: str | Path, state_dict: dict | None = None) -> Path:
@@ -167,8 +167,13 @@ def run_sft(
     max_length: int | None = 6000,
     seed: int = 0,
     device: str = "auto",
+    precision: str = "auto",
 ) -> tuple[Path, dict[str, Any]]:
-    """Behaviour cloning with TRL's ``SFTTrainer`` on assistant tokens only; saves to ``out_dir``."""
+    """Behaviour cloning with TRL's ``SFTTrainer`` on assistant tokens only; saves to ``out_dir``.
+
+    ``precision``: ``auto`` trains in bf16 mixed precision on GPUs that support it and in fp32
+    on CPU (TRL's own default is bf16 everywhere), ``bf16`` also on CPU (autocast), ``fp32`` never.
+    """
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig as TRLSFTConfig
@@ -177,6 +182,15 @@ def run_sft(
     if not conversations:
         raise ValueError("no conversations to train on (no successful demonstrations?)")
     device = resolve_device(device)
+    if precision == "auto":
+        bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    elif precision in ("bf16", "fp32"):
+        bf16 = precision == "bf16"
+    else:
+        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    if bf16 and device == "cpu" and deepspeed_launch():
+        raise ValueError("sft.precision bf16 on CPU does not work under DeepSpeed (transformers refuses it); "
+                         "use sft.precision: fp32 or auto")
     try:
         tok = AutoTokenizer.from_pretrained(str(base_model))
     except OSError as exc:
@@ -210,8 +224,7 @@ def run_sft(
         seed=seed,
         use_cpu=device == "cpu" and not deepspeed_launch(),
         ddp_backend=process_group_backend(),
-        # TRL turns bf16 on by default; on CPU that is slow autocast and under DeepSpeed an error
-        bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(),
+        bf16=bf16,
         dataloader_num_workers=0,
         disable_tqdm=False,
     )
@@ -228,6 +241,7 @@ def run_sft(
     logs = [h for h in trainer.state.log_history if "loss" in h]
     metrics = {
         "examples": len(rows), "steps": trainer.state.global_step, "seconds": time.perf_counter() - t0,
+        "precision": "bf16" if bf16 else "fp32",
         "train_loss": float(result.training_loss),
         "first_loss": logs[0]["loss"] if logs else None, "last_loss": logs[-1]["loss"] if logs else None,
     }
@@ -365,7 +379,8 @@ def train_composite(
     done_phases = [p for p in range(len(schedule)) if (out / f"phase_{p}" / "config.json").exists()]
     first = (max(done_phases) + 1) if done_phases else 0
     load_from = out / f"phase_{first - 1}" if first > 0 else Path(start_model)
-    model, tok = load_model(load_from, "cpu")
+    # no .to(): under ZeRO-3 the weights are already partitioned (zero.Init), and prepare() places them
+    model, tok = load_model(load_from, None)
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     steps_per_phase = [math.ceil(len(items) / (micro * world) / accum) for items in schedule]
