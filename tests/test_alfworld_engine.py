@@ -211,3 +211,33 @@ def test_translation_disk_cache(alfworld_data_root, tmp_path, monkeypatch):
     files[0].write_bytes(b"garbage")  # a corrupt entry is ignored and rewritten
     assert E.load_translation(real["pddl_domain"], real["pddl_problem"]) == first
     assert E.translation_key("a", "b") != E.translation_key("a", "c")
+
+
+def test_many_envs_closed_and_reopened_exit_cleanly(tmp_path):
+    """More envs than the planner pool used to keep: the process must exit with 0.
+
+    Unloading a planner library copy (dlclose) made the other copies' static destructors
+    crash at interpreter exit (SIGSEGV after all work was done).
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "many_envs.py"
+    script.write_text(
+        "import gymnasium as gym\n"
+        "import agent_gym  # noqa: F401\n"
+        "for rnd in range(2):\n"
+        "    envs = [gym.make('ALFWorld-Text-v0', split='valid_seen') for _ in range(12)]\n"
+        "    for i, e in enumerate(envs):\n"
+        "        e.reset(seed=i)\n"
+        "        e.step('look')\n"
+        "    for e in envs:\n"
+        "        e.close()\n"
+        "print('ok')\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, str(script)], cwd=repo, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(repo)})
+    assert res.returncode == 0 and "ok" in res.stdout, (res.returncode, res.stderr[-2000:])

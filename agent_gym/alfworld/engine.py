@@ -701,13 +701,18 @@ def compile_game(game: str | os.PathLike | Mapping[str, Any], use_cache: bool = 
 
 # --------------------------------------------------------------------------- planner
 _FREE_PLANNERS: list["Planner"] = []
+_RETIRED_LIBS: list[Any] = []  # closed planners' libraries, kept mapped (never dlclose'd)
 
 
 class Planner:
     """A private copy of fast-downward's planner library (one game loaded at a time).
 
     Loading a copy costs ~0.1-0.5 s, so closed engines hand theirs back to a
-    process-wide pool (:meth:`acquire` / :meth:`release`).
+    process-wide pool (:meth:`acquire` / :meth:`release`). Copies are never unloaded:
+    the copies share C++ registry objects, and once one copy was ``dlclose``d the others'
+    static destructors jump into its unmapped code when the process exits (a segfault
+    after all work is done, seen with more than 8 envs). The pool is therefore unbounded;
+    a process holds as many copies as it ever had planners in use at once.
     """
 
     @classmethod
@@ -725,10 +730,7 @@ class Planner:
         self.loaded = None
         self.generation += 1
         with _LOCK:
-            if len(_FREE_PLANNERS) < 8:
-                _FREE_PLANNERS.append(self)
-                return
-        self.close()
+            _FREE_PLANNERS.append(self)
 
     def __init__(self) -> None:
         with _LOCK:
@@ -746,11 +748,13 @@ class Planner:
         self.generation += 1
 
     def close(self) -> None:
+        """Free the planner's search data; the library copy stays loaded (see the class docstring)."""
         if self.lib is not None:
             try:
-                fast_downward.close_lib(self.lib)
+                self.lib.cleanup()
             except Exception:  # pragma: no cover - best effort
                 pass
+            _RETIRED_LIBS.append(self.lib)
             self.lib = None
 
 
