@@ -309,5 +309,6 @@ def test_two_processes_under_accelerate_launch(tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1]
     assert all(r["loss/optimizer_steps"] > 0 for r in rows)
+    assert all(r["train/episodes"] == 2 * 4 for r in rows)  # tasks_per_iteration x group_size, over both processes
     assert res.stdout.count("done: iteration 1") == 1  # only the main process reports
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["iter_000000", "iter_000001"]

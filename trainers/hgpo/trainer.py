@@ -392,7 +392,7 @@ class HGPOTrainer:
                 t0 = time.perf_counter()
                 row = self.iteration(it)
                 if self.accelerator is not None and self.accelerator.num_processes > 1:
-                    row = _mean_over_processes(self.accelerator, row)
+                    row = _combine_over_processes(self.accelerator, row)
                 last = it == c.iterations - 1
                 if c.eval_every and ((it + 1) % c.eval_every == 0 or last):
                     if self.is_main:
@@ -459,11 +459,27 @@ def _advantage_metrics(adv: np.ndarray) -> dict[str, float]:
     }
 
 
-def _mean_over_processes(accelerator: Any, row: dict[str, Any]) -> dict[str, Any]:
+#: metrics that count things: summed over processes (the others are averaged)
+SUMMED_METRICS = ("train/episodes", "loss/tokens")
+
+
+def _combine_over_processes(accelerator: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """Combine one iteration's metrics of every process: counts summed, extremes min/max, the rest averaged."""
     keys = sorted(k for k, v in row.items() if isinstance(v, (int, float)) and k != "iteration")
     vals = torch.tensor([float(row[k]) for k in keys], device=accelerator.device)
-    mean = accelerator.gather(vals[None, :]).mean(0).tolist()
-    return {**row, **dict(zip(keys, mean))}
+    every = accelerator.gather(vals[None, :])  # [processes, keys]
+    out = {}
+    for j, k in enumerate(keys):
+        col = every[:, j]
+        if k in SUMMED_METRICS or k.startswith("samples/"):
+            out[k] = float(col.sum())
+        elif k == "adv/min":
+            out[k] = float(col.min())
+        elif k == "adv/max":
+            out[k] = float(col.max())
+        else:
+            out[k] = float(col.mean())
+    return {**row, **out}
 
 
 def train(config: HGPOConfig, *, resume: bool = True, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
