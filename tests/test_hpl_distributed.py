@@ -149,5 +149,5 @@ def test_launch_refuses_redo_and_single_process_stages(tmp_path, monkeypatch):
     cfg = config_from_dict(_config(tmp_path / "run"))
     with pytest.raises(ValueError, match="--redo-from deletes outputs"):
         run_pipeline(cfg, redo_from="sft", log=lambda s: None)
-    with pytest.raises(ValueError, match="stage 'demos' runs in one process.*--until sft, --until train"):
+    with pytest.raises(ValueError, match=r"stage 'demos' runs in one process.*--config \.\.\. --until demos`\)"):
         run_pipeline(cfg, until="sft", log=lambda s: None)

@@ -60,11 +60,10 @@ def partial_state():
     import torch
     from accelerate import PartialState
 
-    if torch.cuda.is_available():
-        return PartialState()
-    if deepspeed_launch():
-        return PartialState(backend="gloo")
-    return PartialState(cpu=True)
+    backend = process_group_backend()
+    if backend:
+        return PartialState(backend=backend)
+    return PartialState() if torch.cuda.is_available() else PartialState(cpu=True)
 
 
 def barrier() -> None:

@@ -217,12 +217,13 @@ class Pipeline:
             if self.done(stage):
                 self.log(f"[{stage}] done already, skipped")
             elif is_distributed() and stage not in TRAINING_STAGES:
-                before = f" --until {stages[i - 1]}" if i > 0 else ""
+                # plain python runs from here up to the stage before the next training stage (or to the end)
+                nxt = next((s for s in stages[i:] if s in TRAINING_STAGES), None)
+                upto = f" --until {stages[stages.index(nxt) - 1]}" if nxt else ""
                 raise ValueError(
                     f"stage {stage!r} runs in one process, but this is one of {world_size()} processes of "
-                    f"`accelerate launch`: run `python -m scripts.hpl --config ...{before}` and the non-training "
-                    f"stages with plain python first; `accelerate launch` is for the {' and '.join(TRAINING_STAGES)} "
-                    "stages (--until sft, --until train)")
+                    f"`accelerate launch`: run it with plain python first (`python -m scripts.hpl --config ...{upto}`); "
+                    f"`accelerate launch` is for the {' and '.join(TRAINING_STAGES)} stages (--until sft, --until train)")
             else:
                 self.log(f"[{stage}] running")
                 t0 = time.perf_counter()

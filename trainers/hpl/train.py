@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 from agent_gym.fileio import atomic_dir, atomic_write_jsonl
-from trainers.distributed import deepspeed_launch, process_group_backend
+from trainers.distributed import deepspeed_launch, process_group_backend, world_size
+from trainers.hpl.config import SFT_PRECISIONS
 
 import logging
 import math
-import os
 import random
 import shutil
 import time
@@ -182,12 +182,9 @@ def run_sft(
     if not conversations:
         raise ValueError("no conversations to train on (no successful demonstrations?)")
     device = resolve_device(device)
-    if precision == "auto":
-        bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
-    elif precision in ("bf16", "fp32"):
-        bf16 = precision == "bf16"
-    else:
-        raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    if precision not in SFT_PRECISIONS:
+        raise ValueError(f"precision must be one of {SFT_PRECISIONS}, got {precision!r}")
+    bf16 = (device.startswith("cuda") and torch.cuda.is_bf16_supported()) if precision == "auto" else precision == "bf16"
     if bf16 and device == "cpu" and deepspeed_launch():
         raise ValueError("sft.precision bf16 on CPU does not work under DeepSpeed (transformers refuses it); "
                          "use sft.precision: fp32 or auto")
@@ -204,7 +201,7 @@ def run_sft(
         rows.append({"input_ids": e.input_ids,
                      "labels": [t if m else -100 for t, m in zip(e.input_ids, e.loss_mask)]})
     model = AutoModelForCausalLM.from_pretrained(str(base_model))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     micro = max(1, min(micro_batch_size, batch_size))
     accum = max(1, math.ceil(batch_size / (micro * world)))
     work = Path(out_dir).with_name(Path(out_dir).name + ".work")
@@ -366,7 +363,7 @@ def train_composite(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(device)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     micro = max(1, min(micro_batch_size, batch_size))
     accum = max(1, math.ceil(batch_size / (micro * world)))
     backend = process_group_backend()
