@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from trainers.advantages import METHODS, MODES
 from trainers.configfile import parse_yaml_value, read_yaml_mapping
+from trainers.lora import LoraSettings
 
 
 @dataclass
@@ -28,6 +29,8 @@ class HGPOConfig:
     dtype: str | None = None  #: torch dtype name for loading (default: the checkpoint's)
     vllm_kwargs: dict[str, Any] = field(default_factory=dict)  #: extra VLLMPolicy arguments
     use_accelerate: bool = False  #: wrap model/optimizer with accelerate (multi-GPU data parallel)
+    #: LoRA: train an adapter instead of all weights (the KL reference is the same model with the adapter off)
+    lora: LoraSettings = field(default_factory=LoraSettings)
 
     # -- environment
     env_id: str = "ALFWorld-Text-v0"
@@ -155,6 +158,8 @@ def _check_type(name: str, value: Any) -> Any:
         raise ValueError(f"config key {name!r} must be a string, got {value!r}")
     elif annotation.startswith("dict") and not isinstance(value, dict):
         raise ValueError(f"config key {name!r} must be a mapping, got {value!r}")
+    elif annotation.startswith("LoraSettings"):
+        value = LoraSettings.from_value(value, name)
     elif annotation.startswith("list") and not isinstance(value, list):
         raise ValueError(f"config key {name!r} must be a list, got {value!r}")
     return value

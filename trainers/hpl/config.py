@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from trainers.lora import LoraSettings
+
 
 @dataclass
 class EnvConfig:
@@ -135,6 +137,8 @@ class HPLConfig:
     sft: SFTConfig = field(default_factory=SFTConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
+    #: LoRA for the training stages (SFT/RFT and the composite objective); off: full fine-tuning
+    lora: LoraSettings = field(default_factory=LoraSettings)
     evaluate: bool = True
 
 
