@@ -119,9 +119,14 @@ def add_adapter(model: Any, settings: LoraSettings, base_path: str | os.PathLike
     from peft import get_peft_model
 
     cfg = settings.peft_config()
-    cfg.base_model_name_or_path = str(Path(base_path).resolve()) if Path(base_path).exists() else str(base_path)
-    peft_model = get_peft_model(model, cfg)
-    return peft_model
+    base = str(Path(base_path).resolve()) if Path(base_path).exists() else str(base_path)
+    cfg.base_model_name_or_path = base
+    # PEFT records the model's name_or_path as the adapter's base: make it the folder the caller named
+    # (for an adapter checkpoint that is the checkpoint, not its merged/ copy)
+    model.__dict__["name_or_path"] = base
+    if getattr(model, "config", None) is not None:
+        model.config._name_or_path = base
+    return get_peft_model(model, cfg)
 
 
 def resume_adapter(model: Any, adapter_path: str | os.PathLike) -> Any:
