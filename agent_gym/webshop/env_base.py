@@ -37,6 +37,8 @@ class WebShopEnvBase(TextEnv):
         num_products: generated catalog size (default 1000), or a cap on official products.
         seed: generated catalog seed.
         max_sessions: bound on the app's session store.
+        fix_dict_options: score dict goal options (official synthetic goals) by value instead of the
+            official ``(name, value)`` pairs (default ``False``: the published environment's reward).
     """
 
     default_max_episode_steps = 10
@@ -52,6 +54,7 @@ class WebShopEnvBase(TextEnv):
         seed: int = 0,
         max_sessions: int = 1000,
         render_mode: str | None = None,
+        fix_dict_options: bool = False,
     ) -> None:
         super().__init__(max_episode_steps=max_episode_steps, expert=expert, render_mode=render_mode)
         if observation_mode not in OBSERVATION_MODES:
@@ -65,7 +68,7 @@ class WebShopEnvBase(TextEnv):
                 f"split {split!r} is empty for this catalog ({len(self.shop.goals)} goals); "
                 "use split='all' or a bigger catalog (num_products=...)"
             )
-        self.app = create_app(self.shop, max_sessions=max_sessions)
+        self.app = create_app(self.shop, max_sessions=max_sessions, fix_dict_options=fix_dict_options)
         self.sessions = self.app.config["SESSIONS"]
         self._page: Page | None = None
         self._html = ""
