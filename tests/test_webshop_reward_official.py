@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from agent_gym.webshop.reward import (  # noqa: E402
     type_reward,
 )
 from tests import webshop_official_oracle as official  # noqa: E402
+from tests.test_webshop_reward import make_goal, make_product  # noqa: E402
 
 
 # --------------------------------------------------------------------------- helpers
@@ -68,43 +70,6 @@ def use_nlp(monkeypatch):
 
 
 CAPITALISED_NOUNS = FakeNLP(lambda w: "NOUN" if w[:1].isupper() else "ADJ")
-
-PATH = "Home & Kitchen › Furniture › Bedroom Furniture › Beds"
-
-
-def make_product(**kw) -> Product:
-    base = dict(
-        asin="B000000001",
-        title="Oakridge Bed Frame",
-        category="furniture",
-        query="bed frames",
-        product_category=PATH,
-        description="a sturdy frame",
-        bullet_points=["solid wood slats"],
-        options={"color": ["hot pink", "black"], "size": ["queen", "king"]},
-        attributes=["solid wood"],
-        price=90.0,
-        price_tag="$90.0",
-    )
-    base.update(kw)
-    return Product(**base)
-
-
-def make_goal(**kw) -> Goal:
-    base = dict(
-        asin="B000000001",
-        category="furniture",
-        query="bed frames",
-        name="Oakridge Bed Frame",
-        product_category=PATH,
-        instruction_text="i want a solid wood bed frame",
-        attributes=("solid wood",),
-        goal_options=(),
-        price_upper=100.0,
-    )
-    base.update(kw)
-    return Goal(**base)
-
 
 def official_product(p: Product) -> dict:
     """The official record shape of a product (``engine.py`` ``load_products``)."""
@@ -282,7 +247,12 @@ def test_synthetic_goals_keep_option_names_and_env_switch(tmp_path):
                          "instruction_attributes": ["solid"]} for p in products}  # fmt: skip
     (data / "items_ins_v2_1000.json").write_text(json.dumps(attrs))
     for fix in (False, True):
-        env = WebShopTextEnv(data_dir=data, split="all", expert=True, fix_dict_options=fix)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            reward.warn_heuristic_nouns.cache_clear()
+            env = WebShopTextEnv(data_dir=data, split="all", expert=True, fix_dict_options=fix)
+        heuristic_warned = any("en_core_web_sm" in str(w.message) for w in caught)
+        assert heuristic_warned == (reward.noun_backend() == "heuristic")
         try:
             with_options = [i for i, g in enumerate(env.shop.goals) if g.goal_options]
             assert with_options and all(env.shop.goals[i].option_names is not None for i in with_options)

@@ -18,6 +18,7 @@ from agent_gym.webshop.app import create_app
 from agent_gym.webshop.expert import expert_action
 from agent_gym.webshop.goals import split_range
 from agent_gym.webshop.render import Clickable, Page
+from agent_gym.webshop.reward import warn_heuristic_nouns
 from agent_gym.webshop.shop import load_shop
 
 OBSERVATION_MODES = ("text", "text_rich", "html")
@@ -61,6 +62,8 @@ class WebShopEnvBase(TextEnv):
             raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, got {observation_mode!r}")
         self.observation_mode = observation_mode
         self.shop = load_shop(data_dir, num_products, seed)
+        if data_dir is not None:
+            warn_heuristic_nouns()
         self.split = split
         self._task_ids = [str(i) for i in split_range(split, len(self.shop.goals))]
         if not self._task_ids:
