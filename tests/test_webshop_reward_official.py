@@ -188,6 +188,8 @@ def test_fallback_heuristic_keeps_repeats(monkeypatch):
     try:
         assert reward.noun_backend() == "heuristic"
         assert title_nouns("Shelf Bracket, Shelf Bracket Pack of 4") == ("shelf", "bracket", "shelf", "bracket")
+        # the official colour list is not the heuristic's: its nouns (steel, christmas) stay nouns
+        assert title_nouns("Steel Christmas Tree, Navy Blue") == ("steel", "christmas", "tree")
     finally:
         reward.title_nouns.cache_clear()
 

@@ -83,7 +83,13 @@ NON_NOUNS = frozenset(
     waterproof durable adjustable compatible washable breathable comfortable cute elegant fashion casual
     pack set piece pieces inch inches ft oz fl ounce ounces lb lbs pound pounds count size sizes
     women womens men mens kids girls boys unisex""".split()
-) | frozenset(COLOR_WORDS)
+    # colour words (not the official list, which also holds nouns such as steel, crystal, christmas, elephant)
+    + """alabaster apricot aqua ash auburn azure beige black blonde blue blush bronze brown burgundy camel camo
+    caramel champagne charcoal chocolate coffee copper coral cream denim espresso fuchsia gold graphite gray
+    green grey indigo ivory khaki lavender lilac lime magenta maroon mauve mint navy olive orange peach pink
+    platinum plum purple red rose rust sage silver tan taupe teal terracotta turquoise violet walnut white
+    wine yellow""".split()
+)
 
 #: spaCy POS tags counted as nouns (the official list; "PNOUN" is not a spaCy tag and never occurs).
 NOUN_TAGS = ("PNOUN", "NOUN", "PROPN")
