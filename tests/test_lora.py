@@ -168,3 +168,26 @@ def test_hgpo_lora_iteration_checkpoint_resume(tiny_model_dir, tmp_path):
         assert row["loss/kl"] > 0
     finally:
         trainer.close()
+
+
+def test_hpl_pipeline_with_lora_end_to_end(tmp_path):
+    """The whole HPL pipeline with ``lora.enabled``: pi_ref and the policy are adapters, every stage loads them."""
+    from trainers.hpl.config import config_from_dict
+    from trainers.hpl.pipeline import run_pipeline
+
+    cfg = config_from_dict({
+        "method": "hpl", "run_dir": str(tmp_path / "run"), "device": "cpu",
+        "env": {"env_id": CORRIDOR_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
+        "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
+        "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-2},
+        "explore": {"mc_rollouts": 2, "segmenter": "fixed_k", "segmenter_args": {"k": 2}},
+        "dpo": {"batch_size": 4, "learning_rate": 1e-3},
+        "lora": {"enabled": True, "r": 4},
+    })
+    stages = run_pipeline(cfg, log=lambda s: None)["stages"]
+    run = tmp_path / "run"
+    assert (run / "pi_ref" / "adapter_config.json").exists() and not (run / "pi_ref" / "model.safetensors").exists()
+    assert (run / "policy" / "adapter_config.json").exists()
+    assert stages["sft"]["lora"] and stages["sft"]["data/trained_tokens"] > 0
+    assert stages["train"]["lora"] and stages["train"]["data/trained_tokens"] > 0
+    assert 0.0 <= stages["evaluate"]["success_rate"] <= 1.0
