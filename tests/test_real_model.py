@@ -48,6 +48,7 @@ def pi_ref(smollm2_dir, demos, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("smol") / "pi_ref"
     _, metrics = run_sft(smollm2_dir, demos[:2], out, learning_rate=1e-3, epochs=1, batch_size=2, micro_batch_size=1,
+                         warmup_ratio=0.0,  # one optimizer step: a warm-up step would have learning rate 0
                          device="cpu", precision="fp32", max_length=2048, lora=LoraSettings(**LORA))
     return out, metrics
 

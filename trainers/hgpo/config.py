@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 from trainers.advantages import METHODS, MODES
 from trainers.configfile import parse_yaml_value, read_yaml_mapping
 from trainers.lora import LoraSettings
+from trainers.tracking import resolve_report_to
 
 
 @dataclass
@@ -80,6 +81,9 @@ class HGPOConfig:
     save_every: int = 10
     keep_checkpoints: int = 2
     run_dir: str = "runs/hgpo"
+    #: experiment tracking: none, tensorboard, wandb, trackio (comma-separated), or all installed ones;
+    #: TensorBoard writes to <run_dir>/tracking/hgpo (trainers.tracking)
+    report_to: str = "none"
     seed: int = 0
     progress: bool = True
 
@@ -107,6 +111,7 @@ class HGPOConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        resolve_report_to(self.report_to)
         if self.temperature <= 0:
             raise ValueError("temperature must be > 0 for on-policy RL (sampling, not greedy decoding)")
         return self

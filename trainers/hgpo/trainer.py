@@ -154,6 +154,9 @@ class HGPOTrainer:
 
         self.prompt = PromptConfig(history_window=config.history_k)
         self.policy = self._make_policy()
+        from trainers.tracking import Tracker
+
+        self.tracker = Tracker(config.report_to, self.run_dir / "tracking", "hgpo", config.to_dict(), is_main=self.is_main)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -424,6 +427,7 @@ class HGPOTrainer:
                     self.save(it)
                 if self.is_main:
                     self.metrics.append(row)
+                    self.tracker.log(row, step=it)
                     plot_metrics(self.metrics.read(), self.run_dir / "metrics.png", f"{c.method} on {c.env_id}")
                 rows.append(row)
                 bar.set_postfix(reward=f"{row['train/reward_mean']:.3f}", succ=f"{row['train/success_rate']:.2f}")
@@ -432,6 +436,7 @@ class HGPOTrainer:
         return rows
 
     def close(self) -> None:
+        self.tracker.close()
         for env in self.envs:
             env.close()
         self.policy.close()

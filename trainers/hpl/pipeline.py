@@ -302,7 +302,8 @@ class Pipeline:
                              epochs=s.epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                              warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
                              seed=self.cfg.seed, device=self.cfg.device, precision=s.precision,
-                             lora=self.cfg.lora)
+                             lora=self.cfg.lora, report_to=self.cfg.report_to,
+                             logging_dir=self.run / "tracking" / "sft")
         return metrics
 
     def _levels(self) -> list[str]:
@@ -484,7 +485,8 @@ class Pipeline:
                                  epochs=s.rft_epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                                  warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
                                  seed=self.cfg.seed, device=self.cfg.device, precision=s.precision,
-                             lora=self.cfg.lora)
+                             lora=self.cfg.lora, report_to=self.cfg.report_to,
+                             logging_dir=self.run / "tracking" / "rft")
             return {"own_successes": len(own), **metrics}
         pairs = {lv: read_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl") for lv in self._levels()}
         group_phases = None

@@ -19,6 +19,7 @@ from trainers.distributed import deepspeed_launch, process_group_backend, world_
 from trainers.hpl.config import SFT_PRECISIONS
 from trainers.lora import ADAPTER_CONFIG, LoraSettings, add_adapter, load_causal_lm, resume_adapter, trainable_parameters
 from trainers.lora import save_model as save_lora_aware
+from trainers.tracking import trl_tracking
 
 import logging
 import math
@@ -171,8 +172,13 @@ def run_sft(
     device: str = "auto",
     precision: str = "auto",
     lora: LoraSettings | None = None,
+    report_to: str | Sequence[str] | None = None,
+    logging_dir: str | Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Behaviour cloning with TRL's ``SFTTrainer`` on assistant tokens only; saves to ``out_dir``.
+
+    ``report_to``: trackers for TRL to log to (:mod:`trainers.tracking`); TensorBoard events go to
+    ``logging_dir`` (default ``<out_dir>.tracking``).
 
     ``lora`` (enabled): train a LoRA adapter on ``base_model``; ``out_dir`` then holds the adapter
     (and ``merged/`` with ``lora.merge``), which every loader of the project accepts as a model.
@@ -215,29 +221,31 @@ def run_sft(
     micro = max(1, min(micro_batch_size, batch_size))
     accum = max(1, math.ceil(batch_size / (micro * world)))
     work = Path(out_dir).with_name(Path(out_dir).name + ".work")
-    args = TRLSFTConfig(
-        output_dir=str(work),
-        learning_rate=learning_rate,
-        num_train_epochs=epochs,
-        per_device_train_batch_size=micro,
-        gradient_accumulation_steps=accum,
-        lr_scheduler_type=scheduler,
-        warmup_steps=float(warmup_ratio),  # transformers 5: a float in [0, 1) is a ratio
-        gradient_checkpointing=False,
-        save_strategy="no",
-        report_to=[],
-        logging_steps=1,
-        max_length=None,
-        seed=seed,
-        use_cpu=device == "cpu" and not deepspeed_launch(),
-        ddp_backend=process_group_backend(),
-        bf16=bf16,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
-    )
-    t0 = time.perf_counter()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
-    result = trainer.train()
+    with trl_tracking(report_to, logging_dir or Path(out_dir).with_name(Path(out_dir).name + ".tracking")) as trackers:
+        args = TRLSFTConfig(
+            output_dir=str(work),
+            learning_rate=learning_rate,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=micro,
+            gradient_accumulation_steps=accum,
+            lr_scheduler_type=scheduler,
+            warmup_steps=float(warmup_ratio),  # transformers 5: a float in [0, 1) is a ratio
+            gradient_checkpointing=False,
+            save_strategy="no",
+            report_to=trackers or "none",
+            run_name=Path(out_dir).name,
+            logging_steps=1,
+            max_length=None,
+            seed=seed,
+            use_cpu=device == "cpu" and not deepspeed_launch(),
+            ddp_backend=process_group_backend(),
+            bf16=bf16,
+            dataloader_num_workers=0,
+            disable_tqdm=False,
+        )
+        t0 = time.perf_counter()
+        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
+        result = trainer.train()
     acc = trainer.accelerator
     acc.wait_for_everyone()
     state = acc.get_state_dict(trainer.model_wrapped)  # every process takes part (ZeRO-3 gathers the shards)
