@@ -22,8 +22,7 @@ def render_rows(rows: Sequence[Any], max_chars: int = 2000, truncated: bool = Fa
     notes = []
     if len(text) > max_chars:
         text = text[:max_chars] + " ..."
-        kept = "kept" if truncated else "in total"
-        notes.append(f"output cut to {max_chars} characters; {len(rows)} rows {kept}")
+        notes.append(f"output cut to {max_chars} characters" + ("" if truncated else f"; {len(rows)} rows in total"))
     if truncated:
         if cut == "size":
             why = f"the result passed the size limit of {MAX_RESULT_CHARS:,} characters"

@@ -13,7 +13,8 @@ is a comment, which may hold one nested ``/* */`` comment.
 
 ``exec_version`` is the server's version id (10.11.19 -> ``101119``) for
 MariaDB's rules; ``None`` (other servers, SQLite, dump files) treats every
-executable comment as code. The rules assume MariaDB's default ``sql_mode``
+executable comment as code; :data:`NO_EXEC_COMMENTS` reads them as plain
+comments, as SQLite does. The rules assume MariaDB's default ``sql_mode``
 and a UTF-8 client character set; the environment refuses agent statements
 that change either (see :func:`agent_gym.sql.backends.base.check_statement`).
 A property-based test compares this lexer with a real MariaDB server.
@@ -24,6 +25,8 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
+#: ``exec_version`` for a reader that knows no executable comments (SQLite).
+NO_EXEC_COMMENTS = -1
 #: Text with no quote, comment start, ``*`` (end of an executable comment) or ``;``.
 _PLAIN_RUN_RE = re.compile(r"[^'\"`#/;*-]+")
 _DIGITS = frozenset("0123456789")
@@ -32,6 +35,14 @@ _DIGITS = frozenset("0123456789")
 def version_id(major: int, minor: int, patch: int) -> int:
     """MariaDB's ``MYSQL_VERSION_ID`` for a version: ``(10, 11, 19)`` -> ``101119``."""
     return int(major) * 10000 + int(minor) * 100 + int(patch)
+
+
+def server_version_id(server_info: str) -> int | None:
+    """Version id from a server's version string (MariaDB's handshake prefixes ``5.5.5-``):
+    ``"5.5.5-10.11.19-MariaDB-0+deb12u1"`` -> ``101119``; ``None`` when there is none."""
+    info = server_info[6:] if server_info.startswith("5.5.5-") else server_info
+    m = re.match(r"\s*(\d+)\.(\d+)\.(\d+)", info)
+    return version_id(*map(int, m.groups())) if m else None
 
 
 def _consume_comment(text: str, j: int, nesting: int) -> int:
@@ -56,7 +67,7 @@ def _exec_comment(text: str, i: int, exec_version: int | None) -> tuple[str, int
     """At ``/*`` in ``text[i:]``: ``("marker", end)`` when an executable comment opens there (its body is
     code), ``("comment", end)`` for a versioned one the server skips, ``None`` for a plain comment."""
     maria = text.startswith("/*M!", i)
-    if not (maria or text.startswith("/*!", i)):
+    if not (maria or text.startswith("/*!", i)) or (exec_version is not None and exec_version < 0):
         return None
     p = i + (4 if maria else 3)
     if all(ch in _DIGITS for ch in text[p:p + 5]) and len(text) >= p + 5:

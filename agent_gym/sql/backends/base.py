@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from agent_gym.sql.sqltext import code_words, split_statements
+from agent_gym.sql.sqltext import NO_EXEC_COMMENTS, code_words, split_statements
 
 #: Longest agent statement accepted (characters).
 MAX_STATEMENT_CHARS = 20_000
@@ -88,6 +88,10 @@ def check_statement(text: str, max_chars: int = MAX_STATEMENT_CHARS,
     except UnicodeEncodeError:
         return None, "the statement is not valid Unicode text"
     statements = split_statements(text, exec_version)
+    if exec_version is None:  # server unknown: refuse what is several statements either way
+        other = split_statements(text, NO_EXEC_COMMENTS)
+        if len(other) > len(statements):
+            statements = other
     if not statements:
         return None, "empty statement: send one SQL statement, or `submit` / `skip`"
     if len(statements) > 1:

@@ -36,7 +36,7 @@ from typing import Any
 
 from agent_gym.errors import BackendUnavailableError, GameLoadError, require
 from agent_gym.sql.backends.base import MAX_RESULT_CHARS, QueryResult, SQLBackend, row_chars
-from agent_gym.sql.sqltext import version_id
+from agent_gym.sql.sqltext import server_version_id
 
 #: Client-side error numbers meaning the connection is gone.
 _LOST = {2006, 2013, 2055, 2048, 2003, 1927, 2027}
@@ -95,7 +95,7 @@ class MySQLBackend(SQLBackend):
         self._admin_cnx = self._connect(*self._admin)
         self.is_mariadb = "mariadb" in self._admin_cnx.get_server_info().lower()
         if self.is_mariadb:
-            self.exec_version = version_id(*self._admin_cnx.get_server_version())
+            self.exec_version = server_version_id(self._admin_cnx.get_server_info())
         self._agent_cnx = self._connect(*self._agent)
         self._agent_thread_id = self._agent_cnx.connection_id
         self._agent_dead = False  # set when the agent connection was killed or dropped

@@ -199,7 +199,7 @@ class SQLiteBackend(SQLBackend):
                 cnx.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
                 cnx.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_VALUE_BYTES)
                 cnx.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-            cnx.set_progress_handler(self._progress, 2000)
+            cnx.set_progress_handler(self._progress, 500)  # often enough to stop a row of costly values
             self._conns[key] = cnx
         return cnx
 
