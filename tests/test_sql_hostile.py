@@ -369,3 +369,20 @@ def test_memory_of_a_step_stays_bounded(backend):
     assert out.returncode == 0, out.stderr[-2000:]
     grown_mb = int(out.stdout.split()[-1])
     assert grown_mb < 300, f"peak memory grew by {grown_mb} MB"
+
+
+def test_lexer_rules_without_a_server():
+    from agent_gym.sql.sqltext import NO_EXEC_COMMENTS, code_words, split_statements
+
+    v = 101119  # MariaDB 10.11.19
+    assert len(split_statements("BEGIN NOT ATOMIC /*! SELECT 1; SELECT 2; */ END", v)) == 3  # /*! */ is code
+    assert len(split_statements("SELECT 1 /*!999999 ; */", v)) == 1  # a version the server skips is a comment
+    assert len(split_statements("SELECT 1 /*!999999 ' */ ; SELECT 2 -- '", v)) == 2
+    assert len(split_statements("SELECT 1 /*!50700 ; */", v)) == 1  # MySQL 5.7+ versions: skipped by MariaDB
+    assert len(split_statements("SELECT 1 /*M!50700 ; */", v)) == 2  # ... unless /*M!
+    assert len(split_statements("SELECT 1 --\x0b ;\nSELECT 2", v)) == 1  # '--' + control character: a comment
+    assert len(split_statements("SELECT 1 --x ;\nSELECT 2", v)) == 2
+    assert len(split_statements("SELECT 1 /*! ; */", NO_EXEC_COMMENTS)) == 1
+    assert code_words("SET /*!STATEMENT*/ `sql_mode`='x' # c", v) == "set statement sql_mode = ''"
+    for text in ("SELECT 1 /*!999999 ' */ ; SELECT 2 -- '", "SELECT 1 /*! ; SELECT 2 */"):  # either reading splits
+        assert "only one SQL statement" in check_statement(text)[1]
