@@ -13,7 +13,6 @@ give: ``REFUSED`` (the env refuses it before it reaches the database, with
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import textwrap
@@ -26,6 +25,7 @@ from agent_gym.sql.backends.base import MAX_RESULT_CHARS, check_statement, row_c
 from agent_gym.sql.env import InterCodeSQLEnv
 from agent_gym.sql.render import ERROR_PREFIX
 from agent_gym.sql.server import mariadb_available
+from tests.test_sql_safety import _fingerprint
 
 TIMEOUT_S = 1.0
 BUDGET_S = TIMEOUT_S + 2.0 + 1.0  # documented budget + slack for a loaded CI machine
@@ -193,17 +193,6 @@ CORPUS: dict[str, list[tuple[str, str]]] = {
         ("  -- only a comment", REFUSED),
     ],
 }
-
-
-def _fingerprint(env) -> str:
-    """Hash of every row of every table of the embedded databases, read on the env's trusted path."""
-    h = hashlib.sha256()
-    for db in ("library", "school", "shop"):
-        for table in env.backend.table_names(db):
-            res = env.backend.run_gold(db, f"SELECT * FROM {table}")
-            assert res.error is None, res.error
-            h.update(repr(sorted(map(repr, res.rows))).encode())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
