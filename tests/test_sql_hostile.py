@@ -77,14 +77,14 @@ CORPUS: dict[str, list[tuple[str, str]]] = {
         ("BACKUP STAGE START", ERROR),
     ],
     "privileges": [
-        ("SET PASSWORD = PASSWORD('x')", ERROR),
-        ("SET PASSWORD FOR CURRENT_USER() = PASSWORD('x')", ERROR),
-        ("ALTER USER CURRENT_USER() IDENTIFIED BY 'x'", ERROR),
+        ("SET PASSWORD = PASSWORD('x')", REFUSED),
+        ("/*!SET*/ PASSWORD FOR CURRENT_USER() = PASSWORD('x')", REFUSED),
+        ("ALTER USER CURRENT_USER() IDENTIFIED BY 'x'", REFUSED),
         ("GRANT ALL PRIVILEGES ON *.* TO CURRENT_USER", ERROR),
         ("CREATE USER 'evil'@'%' IDENTIFIED BY 'x'", ERROR),
         ("DROP USER agent_ro", ERROR),
         ("CREATE ROLE evil", ERROR),
-        ("SET DEFAULT ROLE NONE", ANY),
+        ("SET DEFAULT ROLE NONE", REFUSED),
         ("SET ROLE NONE", ANY),
         ("SET GLOBAL read_only = 0", ERROR),
         ("SET GLOBAL max_connections = 1", ANY),
@@ -246,7 +246,10 @@ def test_settings_do_not_lift_the_limits(env):
 def test_session_state_and_account_do_not_outlive_the_episode():
     env = InterCodeSQLEnv(backend="mysql", statement_timeout_s=TIMEOUT_S)
     env.reset(options={"task_id": 0})
-    assert "read-only" in env.step("SET PASSWORD = PASSWORD('x')")[0]
+    assert "account is not allowed" in env.step("SET PASSWORD = PASSWORD('x')")[0]
+    for sql in ("SET PASSWORD = PASSWORD('x')", "SET PASSWORD FOR CURRENT_USER() = PASSWORD('x')"):
+        res = env.backend.execute(sql)  # past the env's check, the read-only server still refuses it
+        assert res.error is not None and "read-only" in res.error
     env.step("SET @leak = 42")
     env.step("SET autocommit = 0")
     env.step("SELECT * FROM book FOR UPDATE")

@@ -28,6 +28,8 @@ _REFUSED = (
     (re.compile(r"^(?:begin\s+not\s+atomic|loop|while|repeat|if|case|for|declare|[\w$]+\s*:)\b"),
      "compound statements (BEGIN NOT ATOMIC ... END, LOOP, WHILE, IF ...) are not allowed; send one plain statement"),
     (re.compile(r"^kill\b"), "KILL is not allowed"),
+    (re.compile(r"^(?:set\s+password|alter\s+user|set\s+default\s+role|rename\s+user)\b"),
+     "changing the database account is not allowed"),
     (re.compile(r"^xa\b"), "XA transactions are not allowed"),
 )
 
@@ -75,8 +77,8 @@ def check_statement(text: str, max_chars: int = MAX_STATEMENT_CHARS,
     trailing ``;`` is fine; executable comments ``/*! */`` are code) and the
     statements that would escape the env's limits or its reading of statement
     text: changing the time limit, ``SET STATEMENT``, prepared statements,
-    compound statements, ``KILL``, ``XA`` and changing ``sql_mode`` or the
-    connection character set. ``exec_version`` is the MariaDB server's version
+    compound statements, ``KILL``, ``XA``, account changes (``SET PASSWORD``,
+    ``ALTER USER``) and changing ``sql_mode`` or the connection character set. ``exec_version`` is the MariaDB server's version
     id (see :mod:`agent_gym.sql.sqltext`).
     """
     if len(text) > max_chars:
