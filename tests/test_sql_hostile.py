@@ -122,6 +122,7 @@ CORPUS: dict[str, list[tuple[str, str]]] = {
     ],
     "cross-database": [
         ("USE school", ANY),
+        ("/* c */ /*!USE*/ shop", ANY),
         ("SELECT count(*) FROM school.student", ANY),
         ("SHOW DATABASES", ANY),
         ("USE mysql", ERROR),
@@ -276,7 +277,7 @@ def test_a_killed_connection_is_replaced_transparently():
     assert res.error is not None and "killed" in res.error.lower()
     assert env.step("SELECT count(*) FROM book")[0] == "[(12,)]"
     # killed from outside while idle: the step does not even notice
-    env.step("USE school")
+    env.step("/* hidden */ USE school")
     backend._kill(backend._agent_thread_id, "CONNECTION")
     obs, *_, info = env.step("SELECT count(*) FROM student")
     assert obs == "[(8,)]" and info["db"] == "school"

@@ -36,7 +36,7 @@ from typing import Any
 
 from agent_gym.errors import BackendUnavailableError, GameLoadError, require
 from agent_gym.sql.backends.base import MAX_RESULT_CHARS, QueryResult, SQLBackend, row_chars
-from agent_gym.sql.sqltext import server_version_id
+from agent_gym.sql.sqltext import first_keyword, server_version_id
 
 #: Client-side error numbers meaning the connection is gone.
 _LOST = {2006, 2013, 2055, 2048, 2003, 1927, 2027}
@@ -270,7 +270,7 @@ class MySQLBackend(SQLBackend):
             rows.append(tuple(row))
 
     def _track_use(self, statement: str) -> None:
-        if statement.lstrip()[:3].lower() == "use":
+        if first_keyword(statement, self.exec_version) == "USE":
             try:
                 self._db = self._agent_cnx.database
             except Exception:

@@ -175,6 +175,7 @@ class SQLiteBackend(SQLBackend):
 
     def __init__(self, *, dump_path, statement_timeout_s: float = 5.0, gold_timeout_s: float = 60.0,
                  max_rows: int = 10_000, translate: bool = True) -> None:
+        self.dump_path = Path(dump_path)
         self.folder = build_sqlite_databases(dump_path)
         self.meta: dict[str, dict[str, list[list[Any]]]] = json.loads((self.folder / "meta.json").read_text())
         self.statement_timeout_s = float(statement_timeout_s)
@@ -191,7 +192,7 @@ class SQLiteBackend(SQLBackend):
         cnx = self._conns.get(key)
         if cnx is None:
             if key not in self.meta:
-                raise GameLoadError(f"database {db!r} is not in the dump (have: {', '.join(sorted(self.meta))})")
+                raise GameLoadError(f"database {db!r} is not in the dump {self.dump_path} (have: {', '.join(sorted(self.meta))})")
             path = self.folder / f"{key}.sqlite"
             cnx = _register(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False))
             if hasattr(cnx, "setlimit"):
