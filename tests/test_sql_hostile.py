@@ -151,6 +151,7 @@ CORPUS: dict[str, list[tuple[str, str]]] = {
         (f"SELECT group_concat(hex(randomblob(1000))) FROM {X3}", ANY),
         (f"SELECT group_concat(REPEAT('a', 1000)) FROM {X3}", ANY),
         ("SELECT GET_LOCK('agent_gym_x', 100)", ANY),
+        ("SELECT DISTINCT REPEAT(a.loan_id, 6000) x, b.loan_id, c.loan_id, d.loan_id, e.loan_id FROM loan a, loan b, loan c, loan d, loan e", ANY),
     ],
     "multi-statements": [
         ("SELECT 1; SELECT 2", REFUSED),
@@ -379,3 +380,17 @@ def test_lexer_rules_without_a_server():
     assert code_words("SET /*!STATEMENT*/ `sql_mode`='x' # c", v) == "set statement sql_mode = ''"
     for text in ("SELECT 1 /*!999999 ' */ ; SELECT 2 -- '", "SELECT 1 /*! ; SELECT 2 */"):  # either reading splits
         assert "only one SQL statement" in check_statement(text)[1]
+
+
+@pytest.mark.mariadb
+@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+def test_server_temporary_tables_are_capped(monkeypatch):
+    import agent_gym.sql.backends.mysql as mysql_backend
+
+    monkeypatch.setattr(mysql_backend, "MAX_TMP_TABLE_BYTES", 1 << 20)  # 256 MB in use; 1 MB to be quick here
+    env = InterCodeSQLEnv(backend="mysql", statement_timeout_s=5.0)
+    env.reset(options={"task_id": 0})
+    obs = env.step("SELECT count(*) FROM (SELECT DISTINCT REPEAT(a.loan_id, 2000) x, b.loan_id b, c.loan_id c "
+                   "FROM loan a, loan b, loan c) t")[0]
+    assert obs == "Error executing query: The table '(temporary)' is full"
+    env.close()

@@ -11,7 +11,8 @@ Containment of agent statements (the step budget is in ``docs/intercode_sql.md``
   ``KILL`` and changes of ``sql_mode``/character set, reading executable
   comments ``/*! */`` as the server does;
 * every statement is wrapped as ``SET STATEMENT max_statement_time=T,
-  sql_select_limit=N+1, big_tables=1 FOR <stmt>`` on MariaDB;
+  sql_select_limit=N+1, big_tables=1, tmp_disk_table_size=256M FOR <stmt>``
+  on MariaDB;
 * multi-statements are disabled on the connection;
 * the client stops reading at ``max_rows`` rows, at the result-size budget
   and at the time limit, whatever the server sends; unread rows are dropped
@@ -38,6 +39,8 @@ from agent_gym.errors import BackendUnavailableError, GameLoadError, require
 from agent_gym.sql.backends.base import MAX_RESULT_CHARS, QueryResult, SQLBackend, row_chars
 from agent_gym.sql.sqltext import first_keyword, server_version_id
 
+#: Largest server-side temporary table one agent statement may build (the server's tmpdir is in RAM).
+MAX_TMP_TABLE_BYTES = 256 << 20
 #: Client-side error numbers meaning the connection is gone.
 _LOST = {2006, 2013, 2055, 2048, 2003, 1927, 2027}
 
@@ -185,7 +188,8 @@ class MySQLBackend(SQLBackend):
         if not self.is_mariadb:
             return statement
         t = max(seconds, 0.001)
-        return f"SET STATEMENT max_statement_time={t:.3f}, sql_select_limit={self.max_rows + 1}, big_tables=1 FOR {statement}"
+        return (f"SET STATEMENT max_statement_time={t:.3f}, sql_select_limit={self.max_rows + 1}, big_tables=1, "
+                f"tmp_disk_table_size={MAX_TMP_TABLE_BYTES} FOR {statement}")
 
     def execute(self, statement: str) -> QueryResult:
         """Run one checked agent statement within the step budget (time limit including fetching,
