@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from trainers.policies.base import GenerationParams, Policy
-from trainers.rollout import EpisodeRecord, episode_conversation, read_records, run_episodes, write_records
+from trainers.rollout import EpisodeRecord, episode_conversation, read_records, write_records
+from trainers.sharding import Shard, run_episodes_sharded
 from wrappers.prompting import PromptConfig
 
 
@@ -45,17 +46,20 @@ def collect_demonstrations(
 
     Writes ``teacher_episodes.jsonl`` (all, resumable), ``expert.jsonl`` (kept episode records)
     and ``expert_conversations.jsonl`` (the kept ones as chat conversations) in ``out_dir``.
-    The env must be made with ``expert=True`` when the teacher is the oracle.
+    The env must be made with ``expert=True`` when the teacher is the oracle. Under a launch the
+    tasks are split across the processes (:func:`trainers.sharding.run_episodes_sharded`); every
+    process returns all kept episodes, the main one writes the files.
     """
     out_dir = Path(out_dir)
-    records = run_episodes(
+    records = run_episodes_sharded(
         teacher, env_id, list(tasks), env_kwargs=env_kwargs, num_envs=num_envs, prompt=prompt,
         params=params or GenerationParams(temperature=0.0), max_steps=max_steps,
         out_path=out_dir / "teacher_episodes.jsonl", progress=True, stats=stats, seed=0,
     )
     kept = [r for r in records if is_success(r, threshold, strict)]
-    write_records(out_dir / "expert.jsonl", kept)
-    _write_conversations(out_dir / "expert_conversations.jsonl", kept, prompt)
+    if Shard.current().main:
+        write_records(out_dir / "expert.jsonl", kept)
+        _write_conversations(out_dir / "expert_conversations.jsonl", kept, prompt)
     return kept
 
 

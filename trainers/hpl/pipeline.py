@@ -40,16 +40,21 @@ from trainers.hpl.config import (
     success_threshold,
 )
 from trainers.hpl.methods import MethodSpec, get_method
+from trainers.sharding import Shard, gather_rows, local_device, read_gathered, shard_done, wait_for
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("demos", "sft", "explore", "curriculum", "reference", "train", "evaluate")
-#: Stages that run data-parallel under ``accelerate launch``; the others run in one process.
+#: Stages that run data-parallel under ``accelerate launch`` (accelerate/TRL split the batches).
 TRAINING_STAGES = ("sft", "train")
+#: Stages whose work items (tasks, exploration chunks, pair batches) are split across the processes
+#: of a launch by :mod:`trainers.sharding`; the rest (``curriculum``) runs in the main process.
+SHARDED_STAGES = ("demos", "explore", "reference", "evaluate")
 #: What ``--redo-from`` deletes per stage (so that no stale chunk or phase checkpoint is resumed).
 STAGE_CLEAN = {
     "demos": ["demos"], "sft": ["pi_ref", "base_model"], "explore": ["explore", "pairs"],
-    "curriculum": ["curriculum.json", "curriculum_heatmap.png"], "train": ["composite", "policy"], "evaluate": ["eval"],
+    "curriculum": ["curriculum.json", "curriculum_heatmap.png"], "reference": ["reference_shards"],
+    "train": ["composite", "policy"], "evaluate": ["eval"],
 }
 
 
@@ -180,16 +185,17 @@ class Pipeline:
         from trainers.policies import make_policy
         from trainers.hpl.train import resolve_device
 
-        return make_policy(self.cfg.policy.backend, model=str(path), device=resolve_device(self.cfg.device)) \
-            if self.cfg.policy.backend == "hf" else make_policy(self.cfg.policy.backend, model=str(path))
+        if self.cfg.policy.backend == "hf":  # under a launch: the GPU of this process (cuda:LOCAL_RANK)
+            return make_policy("hf", model=str(path), device=local_device(resolve_device(self.cfg.device)))
+        return make_policy(self.cfg.policy.backend, model=str(path))
 
     # -- run
     def run_all(self, until: str | None = None, redo_from: str | None = None) -> dict[str, Any]:
         """Run every stage of the method not yet done (``redo_from`` forgets that stage and later ones).
 
-        Under ``accelerate launch`` (several processes) only the training stages
-        (:data:`TRAINING_STAGES`) run; reaching any other stage that is not done yet is a
-        ``ValueError`` that says which plain ``python`` command to run first.
+        Under ``accelerate launch`` (several processes) every stage runs: the training stages
+        (:data:`TRAINING_STAGES`) data-parallel, the rollout stages (:data:`SHARDED_STAGES`)
+        split by work item, the others in the main process while the rest wait.
         """
         stages = self.stages
         for name in (until, redo_from):
@@ -213,21 +219,16 @@ class Pipeline:
                 st["stages"].pop(s, None)
                 self._clean(s)
             write_json(self.state_path, st)
-        for i, stage in enumerate(stages):
+        for stage in stages:
             if self.done(stage):
                 self.log(f"[{stage}] done already, skipped")
-            elif is_distributed() and stage not in TRAINING_STAGES:
-                # plain python runs from here up to the stage before the next training stage (or to the end)
-                nxt = next((s for s in stages[i:] if s in TRAINING_STAGES), None)
-                upto = f" --until {stages[stages.index(nxt) - 1]}" if nxt else ""
-                raise ValueError(
-                    f"stage {stage!r} runs in one process, but this is one of {world_size()} processes of "
-                    f"`accelerate launch`: run it with plain python first (`python -m scripts.hpl --config ...{upto}`); "
-                    f"`accelerate launch` is for the {' and '.join(TRAINING_STAGES)} stages (--until sft, --until train)")
             else:
-                self.log(f"[{stage}] running")
+                self.log(f"[{stage}] running" + (f" on {world_size()} processes" if is_distributed() else ""))
                 t0 = time.perf_counter()
-                stats = getattr(self, f"stage_{stage}")() or {}
+                if is_distributed() and stage not in TRAINING_STAGES + SHARDED_STAGES and not is_main_process():
+                    stats = {}  # a main-process stage: wait for it in _mark
+                else:
+                    stats = getattr(self, f"stage_{stage}")() or {}
                 stats["seconds"] = round(time.perf_counter() - t0, 2)
                 self._mark(stage, stats)
                 self.log(f"[{stage}] finished in {stats['seconds']:.1f}s")
@@ -368,13 +369,13 @@ class Pipeline:
         envs = [make_env(self.cfg.env.env_id, self.env_kwargs(), history_k=0) for _ in range(min(n_envs, len(demos)))]
         episodes = [LiveEpisode(e, self.cfg.env.env_id, self.prompt(), self.max_steps) for e in envs]
         chunks = [demos[i : i + n_envs] for i in range(0, len(demos), n_envs)]
-        total = {lv: LevelStats() for lv in levels}
+        shard = Shard.current()  # chunk c is played by process c % world (a chunk's seeds do not depend on it)
+        mine = [c for c in range(len(chunks)) if shard.owns(c)]
         try:
-            for c, chunk in enumerate(tqdm(chunks, desc="exploration chunks")):
+            for c in tqdm(mine, desc="exploration chunks" + (f" (process {shard.rank})" if shard.sharded else "")):
+                chunk = chunks[c]
                 path = out / f"chunk_{c:04d}.json"
-                if path.exists():
-                    data = read_json(path)
-                else:
+                if not path.exists():
                     explorer = Explorer(policy, self._params(), self.prompt(), mc_rollouts=ex.mc_rollouts,
                                         step_rollouts=ex.step_rollouts, step_stride=ex.step_stride, step_reward=ex.step_reward,
                                         min_gap=ex.min_gap)
@@ -402,19 +403,20 @@ class Pipeline:
                         data["pairs"]["group"] = explorer.group_level(walks, segs)
                     data["stats"] = {lv: dataclasses.asdict(explorer.stats[lv]) for lv in levels}
                     write_json(path, data)
-                for lv in levels:
-                    total[lv].merge(LevelStats(**data["stats"][lv]))
         finally:
             for e in envs:
                 e.close()
             policy.close()
-        # gather
+        # gather (in chunk order, whichever process played a chunk)
+        wait_for([out / f"chunk_{c:04d}.json" for c in range(len(chunks))], desc="exploration chunks", log=self.log)
+        total = {lv: LevelStats() for lv in levels}
         pairs: dict[str, list] = {lv: [] for lv in levels}
         rft = []
         for c in range(len(chunks)):
             data = read_json(out / f"chunk_{c:04d}.json")
             for lv in levels:
                 pairs[lv] += data["pairs"].get(lv, [])
+                total[lv].merge(LevelStats(**data["stats"][lv]))
             rft += data["rft"]
         for lv in levels:
             write_jsonl(self.run / "pairs" / f"{lv}.jsonl", pairs[lv])
@@ -455,12 +457,18 @@ class Pipeline:
     def stage_reference(self) -> dict[str, Any]:
         from trainers.hpl.train import load_model, precompute_reference, resolve_device
 
-        model, tok = load_model(self.run / "pi_ref", resolve_device(self.cfg.device))
+        model, tok = load_model(self.run / "pi_ref", local_device(resolve_device(self.cfg.device)))
         stats = {}
+        shard, bs = Shard.current(), self.cfg.dpo.micro_batch_size
         for lv in self._levels():
             pairs = read_jsonl(self.run / "pairs" / f"{lv}.jsonl")
-            ref = precompute_reference(model, tok, pairs, batch_size=self.cfg.dpo.micro_batch_size,
-                                       max_length=self.cfg.dpo.max_length)
+            # under a launch: batch b by process b % world, then merged in batch order
+            shard_file = self.run / "reference_shards" / f"{lv}.ref.jsonl"
+            if shard_done(shard_file, shard):
+                ref = read_gathered(shard_file, shard=shard, block=bs)
+            else:
+                ref = gather_rows(precompute_reference(model, tok, pairs, batch_size=bs, max_length=self.cfg.dpo.max_length,
+                                                       shard=(shard.rank, shard.world)), shard_file, shard=shard, block=bs)
             write_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl", ref)
             stats[lv] = {"pairs": len(ref), "dropped_too_long": len(pairs) - len(ref)}
         return stats
@@ -510,13 +518,13 @@ class Pipeline:
                 "learning_rate": self.dpo_lr, **metrics}
 
     def stage_evaluate(self) -> dict[str, Any]:
-        from trainers.rollout import run_episodes
+        from trainers.sharding import run_episodes_sharded
 
         policy = self._hf_policy(self.run / "policy")
         counters: dict[str, int] = {}
         tasks = self._tasks(True)
-        try:
-            recs = run_episodes(policy, self.cfg.env.env_id, tasks, env_kwargs=self.env_kwargs(True),
+        try:  # under a launch: task i by process i % world, merged in task order
+            recs = run_episodes_sharded(policy, self.cfg.env.env_id, tasks, env_kwargs=self.env_kwargs(True),
                                 num_envs=self.cfg.env.num_envs, params=self._params(greedy=True),
                                 prompt=self.prompt(), max_steps=self.max_steps,
                                 out_path=self.run / "eval" / "episodes.jsonl", stats=counters)

@@ -111,10 +111,14 @@ def _batches(seq: Sequence, size: int):
 
 @torch.no_grad()
 def precompute_reference(model, tokenizer, pairs: list[dict[str, Any]], batch_size: int = 8,
-                         max_length: int | None = None, progress: bool = True) -> list[dict[str, Any]]:
+                         max_length: int | None = None, progress: bool = True,
+                         shard: tuple[int, int] = (0, 1)) -> list[dict[str, Any]]:
     """Add ``ref_chosen`` / ``ref_rejected`` (pi_ref's summed agent-token log-probs) to each pair.
 
     Pairs that do not fit ``max_length`` are dropped (a warning says how many).
+    ``shard=(rank, world)`` computes only batches ``rank, rank + world, ...`` (the same
+    batches as one process; :func:`trainers.sharding.interleave` with ``block=batch_size``
+    puts the shards back in order).
     """
     from tqdm.auto import tqdm
 
@@ -132,7 +136,9 @@ def precompute_reference(model, tokenizer, pairs: list[dict[str, Any]], batch_si
         logger.warning("dropped %d of %d pairs (longer than max_length=%s or without agent tokens)",
                        len(pairs) - len(kept), len(pairs), max_length)
     out = []
-    for chunk in tqdm(list(_batches(list(zip(kept, encs)), batch_size)), desc="reference log-probs", disable=not progress):
+    rank, world = shard
+    batches = list(_batches(list(zip(kept, encs)), batch_size))[rank::world]
+    for chunk in tqdm(batches, desc="reference log-probs", disable=not progress):
         flat = [c for _, (c, _) in chunk] + [r for _, (_, r) in chunk]
         batch = {k: v.to(device) for k, v in collate(flat, _pad_id(tokenizer)).items()}
         lp = masked_sequence_logprob(model, batch).float().cpu()

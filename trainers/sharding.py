@@ -1,0 +1,229 @@
+"""Rollout work split across the processes of one ``accelerate launch`` (or ``torchrun``).
+
+The training stages are data-parallel through accelerate; the rollout stages
+(demonstrations, exploration, reference log-probs, evaluation) are split here by
+*work item*: item ``i`` of a list belongs to shard ``i % world``. Each process
+plays its items with its own policy engine and writes its own shard file
+atomically, so a killed run resumes every shard on its own. The merge puts the
+items back in their list order, which is the order a one-process run produces;
+sampling seeds come from the work item (never from the rank), so a run with N
+processes writes what a run with one process writes.
+
+Waiting for the other shards polls files instead of calling a collective: shards
+can differ by hours (long episodes, slow tasks) and a process-group barrier would
+time out (30 min for gloo, 10 for NCCL by default). A process that fails makes the
+launcher stop the others, so nobody waits forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+from agent_gym.fileio import atomic_write_json
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which share of the work this process plays: items ``rank, rank + world, ...``."""
+
+    rank: int = 0
+    world: int = 1
+
+    def __post_init__(self) -> None:
+        if self.world < 1 or not 0 <= self.rank < self.world:
+            raise ValueError(f"bad shard {self.rank} of {self.world}: need 0 <= rank < world")
+
+    @classmethod
+    def current(cls) -> "Shard":
+        """The shard of this process (``RANK`` / ``WORLD_SIZE`` set by the launcher; 0 of 1 otherwise)."""
+        return cls(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
+
+    @property
+    def sharded(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def owns(self, index: int) -> bool:
+        return index % self.world == self.rank
+
+    def take(self, items: Sequence[T]) -> list[T]:
+        """This shard's items, in their order."""
+        return list(items[self.rank :: self.world])
+
+    def path(self, path: str | os.PathLike, rank: int | None = None) -> Path:
+        """The shard file of ``path`` (``eval/episodes.jsonl`` -> ``eval/episodes.shard1of2.jsonl``).
+
+        The world size is part of the name: a run restarted with another number of
+        processes does not resume shards that were cut differently.
+        """
+        p = Path(path)
+        r = self.rank if rank is None else rank
+        return p.with_name(f"{p.stem}.shard{r}of{self.world}{p.suffix}")
+
+    def all_paths(self, path: str | os.PathLike) -> list[Path]:
+        return [self.path(path, r) for r in range(self.world)]
+
+
+def interleave(shards: Sequence[Sequence[T]], block: int = 1) -> list[T]:
+    """Undo round-robin sharding of blocks: shard ``r`` holds blocks ``r, r + W, ...`` of ``block`` items
+    (the last block of the whole list may be shorter). Returns the items in their original order."""
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    world = len(shards)
+    total = sum(len(s) for s in shards)
+    out: list[T] = []
+    taken = [0] * world
+    b = 0
+    while len(out) < total:
+        r = b % world
+        n = min(block, total - len(out))
+        part = shards[r][taken[r] : taken[r] + n]
+        if len(part) != n:
+            raise ValueError(f"shard {r} has too few items for block {b}: the shards were not cut round-robin")
+        out += part
+        taken[r] += n
+        b += 1
+    return out
+
+
+def wait_for(paths: Sequence[str | os.PathLike], desc: str = "shards", poll_s: float = 1.0,
+             timeout_s: float | None = None, log: Callable[[str], None] | None = None) -> None:
+    """Block until every file in ``paths`` exists (written atomically by the other processes).
+
+    Raises ``TimeoutError`` after ``timeout_s`` seconds (``None``: wait as long as it takes).
+    """
+    paths = [Path(p) for p in paths]
+    t0 = time.monotonic()
+    said = 0.0
+    while True:
+        missing = [p for p in paths if not p.exists()]
+        if not missing:
+            return
+        waited = time.monotonic() - t0
+        if timeout_s is not None and waited > timeout_s:
+            raise TimeoutError(f"waited {waited:.0f}s for {len(missing)} {desc} (first: {missing[0]}); "
+                               "did another process of the launch fail? its log says why")
+        if log is not None and waited - said >= 60:
+            log(f"waiting for {len(missing)} of {len(paths)} {desc} ({waited:.0f}s)")
+            said = waited
+        time.sleep(poll_s)
+
+
+def local_device(device: str) -> str:
+    """The device of this process: a bare ``"cuda"`` becomes ``cuda:<LOCAL_RANK>`` under a launch."""
+    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
+
+
+def vllm_launch_kwargs(tensor_parallel_size: int = 1) -> dict[str, Any]:
+    """Extra ``vllm.LLM`` arguments for an engine per process under a launch (none in a plain run).
+
+    Every process drives its own engine on its own GPU through vLLM's
+    ``external_launcher`` executor (the process group of the launch, as in TRL's
+    colocated mode). Only ``tensor_parallel_size == 1`` is supported there: processes
+    of one tensor-parallel group would have to play the same items; for tensor
+    parallelism use one process (``python -m scripts.hpl``) or an OpenAI-compatible
+    server (``policy.backend: openai``).
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return {}
+    if tensor_parallel_size != 1:
+        raise ValueError(f"tensor_parallel_size={tensor_parallel_size} cannot be used with an engine per process "
+                         "under accelerate launch; set it to 1 there, or run the rollout stages with plain python, "
+                         "or serve the model (vllm api_server) and use policy.backend: openai")
+    return {"distributed_executor_backend": "external_launcher"}
+
+
+# ---------------------------------------------------------------- episodes
+def run_episodes_sharded(policy, env_id: str, tasks: Sequence[str | int], *, out_path: str | os.PathLike,
+                         shard: Shard | None = None, group_size: int = 1, stats: dict[str, int] | None = None,
+                         poll_s: float = 1.0, **kwargs: Any):
+    """:func:`trainers.rollout.run_episodes` with the tasks split across the processes of a launch.
+
+    One process: exactly ``run_episodes(..., out_path=out_path)``. Several: this process
+    plays tasks ``rank, rank + world, ...`` into its shard file (appended as episodes
+    finish; resumable), then writes ``<shard>.done.json`` with its episode order and
+    counters. Every process waits for all shards and returns *all* records in task
+    order (the one-process order); the main process also writes them to ``out_path``
+    atomically. ``stats`` gets the counters summed over the shards (``rounds`` is the
+    sum of each process's batched calls). Task ids must be distinct.
+    """
+    from trainers.rollout import read_records, run_episodes, write_records
+
+    shard = shard or Shard.current()
+    if not shard.sharded:
+        return run_episodes(policy, env_id, tasks, out_path=out_path, group_size=group_size, stats=stats, **kwargs)
+    tasks = list(tasks)
+    if len(set(map(str, tasks))) != len(tasks):
+        raise ValueError("sharded episodes need distinct task ids (a task listed twice would get "
+                         "different episode ids in different shards); use group_size for repeats")
+    counters: dict[str, int] = {}
+    mine = run_episodes(policy, env_id, shard.take(tasks), out_path=shard.path(out_path), group_size=group_size,
+                        stats=counters, **kwargs)
+    atomic_write_json(_done(shard.path(out_path)), {"episodes": [r.episode_id for r in mine], "stats": counters})
+    wait_for([_done(p) for p in shard.all_paths(out_path)], desc=f"episode shards of {Path(out_path).name}",
+             poll_s=poll_s)
+    parts = []
+    for p in shard.all_paths(out_path):
+        done = json.loads(_done(p).read_text(encoding="utf-8"))
+        by_id = {r.episode_id: r for r in read_records(p)}
+        parts.append([by_id[e] for e in done["episodes"]])
+        if stats is not None:
+            for k, v in done["stats"].items():
+                stats[k] = stats.get(k, 0) + v
+    records = interleave(parts, block=group_size)
+    if shard.main:
+        write_records(out_path, records)
+    return records
+
+
+def _done(shard_file: Path) -> Path:
+    return shard_file.with_name(shard_file.name + ".done.json")
+
+
+# ---------------------------------------------------------------- rows (JSON-ready dicts)
+def gather_rows(rows: Iterable[dict[str, Any]], path: str | os.PathLike, *, shard: Shard | None = None,
+                block: int = 1, poll_s: float = 1.0) -> list[dict[str, Any]]:
+    """Write this shard's ``rows`` (blocks ``rank, rank + world, ...`` of ``block`` rows) to its shard
+    file of ``path`` atomically, wait for the other shards and return all rows in their original order.
+
+    One process: returns ``rows`` unchanged and writes nothing.
+    """
+    from agent_gym.fileio import atomic_write_jsonl
+
+    shard = shard or Shard.current()
+    rows = list(rows)
+    if not shard.sharded:
+        return rows
+    atomic_write_jsonl(shard.path(path), rows, ensure_ascii=False)
+    atomic_write_json(_done(shard.path(path)), {"rows": len(rows)})
+    return read_gathered(path, shard=shard, block=block, poll_s=poll_s)
+
+
+def read_gathered(path: str | os.PathLike, *, shard: Shard | None = None, block: int = 1,
+                  poll_s: float = 1.0) -> list[dict[str, Any]]:
+    """All shards' rows of ``path`` in their original order, once every shard has written its file."""
+    shard = shard or Shard.current()
+    wait_for([_done(p) for p in shard.all_paths(path)], desc=f"shards of {Path(path).name}", poll_s=poll_s)
+    parts = []
+    for p in shard.all_paths(path):
+        with p.open(encoding="utf-8") as f:
+            parts.append([json.loads(line) for line in f if line.strip()])
+    return interleave(parts, block=block)
+
+
+def shard_done(path: str | os.PathLike, shard: Shard | None = None) -> bool:
+    """True when this process's shard of ``path`` was finished by an earlier (killed) run."""
+    shard = shard or Shard.current()
+    return shard.sharded and _done(shard.path(path)).exists()
