@@ -194,3 +194,41 @@ def test_whole_pipeline_under_one_launch_equals_one_process(tmp_path):
     e2 = _jsonl(dist / "eval" / "episodes.jsonl")
     assert [e["episode_id"] for e in e2] == [f"corridor-{n}@0/r0" for n in range(1, 6)]  # task order
     assert {e["episode_id"]: e for e in e2} == e1
+
+
+# ---------------------------------------------------------------- vLLM parallelism settings
+def test_vllm_settings_map_to_policy_arguments_and_check_the_layout():
+    from trainers.sharding import VLLMSettings
+
+    assert VLLMSettings().policy_kwargs(1) == {"gpu_memory_utilization": 0.8}
+    tp = VLLMSettings(tensor_parallel_size=4, gpu_memory_utilization=0.5, enable_sleep_mode=True)
+    assert tp.policy_kwargs(1) == {"gpu_memory_utilization": 0.5, "tensor_parallel_size": 4, "enable_sleep_mode": True}
+    # under a launch: one engine per process, through the launch's process group
+    assert VLLMSettings(data_parallel_size=8).policy_kwargs(8) == {
+        "gpu_memory_utilization": 0.8, "distributed_executor_backend": "external_launcher"}
+    with pytest.raises(ValueError, match="launch 4 processes, or set data_parallel_size to null"):
+        VLLMSettings(data_parallel_size=4).policy_kwargs(2)
+    with pytest.raises(ValueError, match="tensor_parallel_size=2 cannot be used with an engine per process"):
+        VLLMSettings(tensor_parallel_size=2).policy_kwargs(2)
+    with pytest.raises(ValueError, match="gpu_memory_utilization must be in"):
+        VLLMSettings(gpu_memory_utilization=1.5)
+    with pytest.raises(ValueError, match=r"unknown vllm key\(s\) \['tp'\]"):
+        VLLMSettings.from_value({"tp": 2})
+
+
+def test_vllm_settings_in_both_configs():
+    from trainers.hgpo.config import config_from_dict as hgpo_config
+    from trainers.hpl.config import config_from_dict as hpl_config, load_config
+
+    cfg = hpl_config({"policy": {"backend": "vllm", "vllm": {"tensor_parallel_size": 2, "enable_sleep_mode": True}}})
+    assert cfg.policy.vllm.tensor_parallel_size == 2 and cfg.policy.vllm.enable_sleep_mode
+    with pytest.raises(ValueError, match="policy.vllm.tp"):
+        hpl_config({"policy": {"vllm": {"tp": 2}}})
+    h = hgpo_config({"backend": "vllm", "vllm": {"gpu_memory_utilization": 0.3}})
+    assert h.vllm.policy_kwargs(1) == {"gpu_memory_utilization": 0.3}
+    with pytest.raises(ValueError, match=r"unknown vllm key\(s\) \['tp'\]"):
+        hgpo_config({"vllm": {"tp": 2}})
+    for name in ("alfworld", "webshop", "sql"):  # the shipped configs document and set every field
+        assert load_config(REPO / "assets" / "configs" / f"hpl_{name}.yaml").policy.vllm.gpu_memory_utilization == 0.9
+        text = (REPO / "assets" / "configs" / f"hgpo_{name}.yaml").read_text()
+        assert all(k in text for k in ("tensor_parallel_size", "data_parallel_size", "enable_sleep_mode"))

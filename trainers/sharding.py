@@ -126,23 +126,76 @@ def local_device(device: str) -> str:
     return device
 
 
-def vllm_launch_kwargs(tensor_parallel_size: int = 1) -> dict[str, Any]:
-    """Extra ``vllm.LLM`` arguments for an engine per process under a launch (none in a plain run).
+@dataclass
+class VLLMSettings:
+    """Parallelism of the colocated vLLM engine(s) (``backend: vllm``), passed to :class:`~trainers.policies.vllm.VLLMPolicy`.
 
-    Every process drives its own engine on its own GPU through vLLM's
-    ``external_launcher`` executor (the process group of the launch, as in TRL's
-    colocated mode). Only ``tensor_parallel_size == 1`` is supported there: processes
-    of one tensor-parallel group would have to play the same items; for tensor
-    parallelism use one process (``python -m scripts.hpl``) or an OpenAI-compatible
-    server (``policy.backend: openai``).
+    Attributes:
+        tensor_parallel_size: GPUs per engine (the model split across them). Under a
+            launch only 1 is supported (one engine per process, on its own GPU).
+        data_parallel_size: number of engines. ``None``: what the run gives (1 in a plain
+            run, one per process under a launch). Set, it is checked against that layout
+            (the processes of the launch are the data parallelism; vLLM's own multi-engine
+            data parallelism is a server feature: ``vllm serve --data-parallel-size``).
+        gpu_memory_utilization: fraction of each GPU's memory for the engine (weights +
+            KV cache); leave room for the trainer when training shares the GPU.
+        enable_sleep_mode: let the engine free its GPU memory between rollouts (HGPO puts
+            it to sleep during each update and wakes it before the weight sync; GPU only).
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return {}
-    if tensor_parallel_size != 1:
-        raise ValueError(f"tensor_parallel_size={tensor_parallel_size} cannot be used with an engine per process "
-                         "under accelerate launch; set it to 1 there, or run the rollout stages with plain python, "
-                         "or serve the model (vllm api_server) and use policy.backend: openai")
-    return {"distributed_executor_backend": "external_launcher"}
+
+    tensor_parallel_size: int = 1
+    data_parallel_size: int | None = None
+    gpu_memory_utilization: float = 0.8
+    enable_sleep_mode: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tensor_parallel_size, bool) or int(self.tensor_parallel_size) < 1:
+            raise ValueError(f"vllm.tensor_parallel_size must be an integer >= 1, got {self.tensor_parallel_size!r}")
+        if self.data_parallel_size is not None and int(self.data_parallel_size) < 1:
+            raise ValueError(f"vllm.data_parallel_size must be >= 1 or null, got {self.data_parallel_size!r}")
+        if not 0.0 < float(self.gpu_memory_utilization) <= 1.0:
+            raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization!r}")
+        if not isinstance(self.enable_sleep_mode, bool):
+            raise ValueError(f"vllm.enable_sleep_mode must be true or false, got {self.enable_sleep_mode!r}")
+
+    @classmethod
+    def from_value(cls, value: "VLLMSettings | dict[str, Any] | None", where: str = "vllm") -> "VLLMSettings":
+        """Build from a config mapping (``None``: defaults); unknown keys name the valid ones."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} must be a mapping of vLLM settings, got {value!r}")
+        unknown = sorted(set(value) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown {where} key(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**value)
+
+    def policy_kwargs(self, world: int | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``VLLMPolicy`` in a run of ``world`` processes (default: this run's)."""
+        world = int(os.environ.get("WORLD_SIZE", "1")) if world is None else world
+        tp = int(self.tensor_parallel_size)
+        if world > 1 and tp != 1:
+            raise ValueError(f"vllm.tensor_parallel_size={tp} cannot be used with an engine per process under "
+                             "accelerate launch; set it to 1 there, or run the rollout stages with plain python, or "
+                             "serve the model (vllm api_server --tensor-parallel-size) and use the openai backend")
+        engines = world // tp
+        if self.data_parallel_size is not None and int(self.data_parallel_size) != engines:
+            raise ValueError(f"vllm.data_parallel_size={self.data_parallel_size}, but this run has {world} "
+                             f"process(es) with tensor_parallel_size={tp}, i.e. {engines} engine(s): launch "
+                             f"{int(self.data_parallel_size) * tp} processes, or set data_parallel_size to null")
+        kw: dict[str, Any] = {"gpu_memory_utilization": float(self.gpu_memory_utilization)}
+        if tp != 1:
+            kw["tensor_parallel_size"] = tp
+        if self.enable_sleep_mode:
+            kw["enable_sleep_mode"] = True
+        if world > 1:
+            # every process drives its own engine through the launch's process group, as TRL's colocated
+            # mode does (the processes beyond one tensor-parallel group are vLLM's "external" data
+            # parallelism); sampling seeds are per request (GenerationParams.seed), not per engine
+            kw["distributed_executor_backend"] = "external_launcher"
+        return kw
 
 
 # ---------------------------------------------------------------- episodes

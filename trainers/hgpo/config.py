@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 from trainers.advantages import METHODS, MODES
 from trainers.configfile import parse_yaml_value, read_yaml_mapping
 from trainers.lora import LoraSettings
+from trainers.sharding import VLLMSettings
 from trainers.tracking import resolve_report_to
 
 
@@ -28,7 +29,10 @@ class HGPOConfig:
     backend: str = "hf"  #: rollout backend: "hf" (generate with the training model) or "vllm" (weights synced)
     device: str | None = None  #: training device (default: cuda if available, else cpu)
     dtype: str | None = None  #: torch dtype name for loading (default: the checkpoint's)
-    vllm_kwargs: dict[str, Any] = field(default_factory=dict)  #: extra VLLMPolicy arguments
+    #: backend "vllm": tensor_parallel_size, data_parallel_size, gpu_memory_utilization, enable_sleep_mode
+    #: of the colocated engine (one per process under a launch; trainers.sharding.VLLMSettings, docs/scaling.md)
+    vllm: VLLMSettings = field(default_factory=VLLMSettings)
+    vllm_kwargs: dict[str, Any] = field(default_factory=dict)  #: extra VLLMPolicy arguments (win over ``vllm``)
     use_accelerate: bool = False  #: wrap model/optimizer with accelerate (multi-GPU data parallel)
     #: LoRA: train an adapter instead of all weights (the KL reference is the same model with the adapter off)
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -165,6 +169,8 @@ def _check_type(name: str, value: Any) -> Any:
         raise ValueError(f"config key {name!r} must be a mapping, got {value!r}")
     elif annotation.startswith("LoraSettings"):
         value = LoraSettings.from_value(value, name)
+    elif annotation.startswith("VLLMSettings"):
+        value = VLLMSettings.from_value(value, name)
     elif annotation.startswith("list") and not isinstance(value, list):
         raise ValueError(f"config key {name!r} must be a list, got {value!r}")
     return value

@@ -177,7 +177,7 @@ class HGPOTrainer:
         from trainers.lora import materialize
 
         policy = make_policy("vllm", model=str(materialize(self.base_model_path)), tokenizer=self.tokenizer,
-                             **self.config.vllm_kwargs)
+                             **{**self.config.vllm.policy_kwargs(), **self.config.vllm_kwargs})
         policy.load_weights(self.unwrapped_model)
         return policy
 
@@ -338,6 +338,9 @@ class HGPOTrainer:
         c = self.config
         t0 = time.perf_counter()
         records = self.rollout(iteration)
+        sleeping = c.backend == "vllm" and c.vllm.enable_sleep_mode
+        if sleeping:  # free the engine's GPU memory (weights to CPU, KV cache dropped) for the update
+            self.policy.llm.sleep(level=1)
         t1 = time.perf_counter()
         adv, group_stats = step_advantages(records, c.method, **c.advantage_options())
         samples, counts = build_samples(
@@ -345,6 +348,8 @@ class HGPOTrainer:
         )
         loss_stats = self.update(samples, iteration)
         if c.backend == "vllm":
+            if sleeping:
+                self.policy.llm.wake_up()
             self.policy.load_weights(self.unwrapped_model)
         t2 = time.perf_counter()
         row: dict[str, Any] = {"iteration": iteration}

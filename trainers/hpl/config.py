@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from trainers.lora import LoraSettings
+from trainers.sharding import VLLMSettings
 from trainers.tracking import resolve_report_to
 
 
@@ -44,6 +45,9 @@ class PolicyConfig:
     #: with model "tiny": its size (hidden_size, num_layers, num_heads, intermediate_size, vocab_size) and
     #: fit_tokenizer (train its BPE tokenizer on the demonstrations too, so task words are single tokens)
     tiny: dict[str, Any] = field(default_factory=dict)
+    #: backend "vllm": tensor_parallel_size, data_parallel_size, gpu_memory_utilization, enable_sleep_mode
+    #: of the engine(s) that play exploration and evaluation (trainers.sharding.VLLMSettings, docs/scaling.md)
+    vllm: VLLMSettings = field(default_factory=VLLMSettings)
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.tiny) - set(TINY_KEYS))

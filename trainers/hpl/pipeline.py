@@ -187,6 +187,8 @@ class Pipeline:
 
         if self.cfg.policy.backend == "hf":  # under a launch: the GPU of this process (cuda:LOCAL_RANK)
             return make_policy("hf", model=str(path), device=local_device(resolve_device(self.cfg.device)))
+        if self.cfg.policy.backend == "vllm":  # under a launch: one engine per process
+            return make_policy("vllm", model=str(path), **self.cfg.policy.vllm.policy_kwargs())
         return make_policy(self.cfg.policy.backend, model=str(path))
 
     # -- run
