@@ -6,9 +6,9 @@ done, so rerunning the same command resumes a killed run. Examples::
     python -m scripts.hpl --config assets/configs/hpl_tiny.yaml
     python -m scripts.hpl --config assets/configs/hpl_tiny.yaml --method eto --set run_dir=runs/eto
     python -m scripts.hpl --config assets/configs/hpl_alfworld.yaml --until explore
-    # the training stages on several GPUs (DeepSpeed ZeRO-3); the other stages with plain python:
+    # the whole method on several GPUs: training under DeepSpeed ZeRO-3, rollouts split per process
     accelerate launch --config_file assets/configs/accelerate/zero3.yaml \
-        -m scripts.hpl --config assets/configs/hpl_alfworld.yaml --until sft
+        -m scripts.hpl --config assets/configs/hpl_alfworld.yaml
 
 Methods: sft, rft, eto, ipr, hpl, hpl_{fixed_n,fixed_k,uncertainty,semantic},
 hpl_no_{traj,step,group}, hpl_{static,length,difficulty} (see trainers/hpl/methods.py).
