@@ -26,13 +26,19 @@ class HGPOConfig:
 
     # -- model and backend
     model: str = "tiny"  #: model folder / hub id; "tiny" builds trainers.models.build_tiny_model in the cache
-    backend: str = "hf"  #: rollout backend: "hf" (generate with the training model) or "vllm" (weights synced)
+    #: rollout backend: "hf" (generate with the training model), "vllm" (a colocated engine per process,
+    #: weights synced) or "vllm_server" (one shared OpenAI-compatible vLLM server, weights pushed to it)
+    backend: str = "hf"
     device: str | None = None  #: training device (default: cuda if available, else cpu)
     dtype: str | None = None  #: torch dtype name for loading (default: the checkpoint's)
     #: backend "vllm": tensor_parallel_size, data_parallel_size, gpu_memory_utilization, enable_sleep_mode
     #: of the colocated engine (one per process under a launch; trainers.sharding.VLLMSettings, docs/scaling.md)
     vllm: VLLMSettings = field(default_factory=VLLMSettings)
     vllm_kwargs: dict[str, Any] = field(default_factory=dict)  #: extra VLLMPolicy arguments (win over ``vllm``)
+    #: backend "vllm_server": the server's API root (``http://host:8000/v1``; started with VLLM_SERVER_DEV_MODE=1)
+    vllm_server_url: str | None = None
+    #: backend "vllm_server": folder for weight pushes that the server can read (default: the system temp folder)
+    vllm_server_weights_dir: str | None = None
     use_accelerate: bool = False  #: wrap model/optimizer with accelerate (multi-GPU data parallel)
     #: LoRA: train an adapter instead of all weights (the KL reference is the same model with the adapter off)
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -97,8 +103,10 @@ class HGPOConfig:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.backend not in ("hf", "vllm"):
-            raise ValueError(f"backend must be 'hf' or 'vllm', got {self.backend!r}")
+        if self.backend not in ("hf", "vllm", "vllm_server"):
+            raise ValueError(f"backend must be 'hf', 'vllm' or 'vllm_server', got {self.backend!r}")
+        if self.backend == "vllm_server" and not self.vllm_server_url:
+            raise ValueError("backend 'vllm_server' needs vllm_server_url (e.g. http://127.0.0.1:8000/v1)")
         positive = ("group_size", "tasks_per_iteration", "max_new_tokens", "micro_batch_size", "ppo_epochs", "num_envs")
         for name in positive:
             if int(getattr(self, name)) < 1:

@@ -172,6 +172,12 @@ class HGPOTrainer:
             from trainers.policies.hf import HFPolicy
 
             return HFPolicy(self.unwrapped_model, self.tokenizer, batch_size=max(self.config.num_envs, 1))
+        if self.config.backend == "vllm_server":
+            from trainers.vllm_server import VLLMServerPolicy
+
+            policy = VLLMServerPolicy(self.config.vllm_server_url, weights_dir=self.config.vllm_server_weights_dir)
+            self._push_weights(policy)
+            return policy
         from trainers.policies import make_policy
 
         from trainers.lora import materialize
@@ -180,6 +186,13 @@ class HGPOTrainer:
                              **{**self.config.vllm.policy_kwargs(), **self.config.vllm_kwargs})
         policy.load_weights(self.unwrapped_model)
         return policy
+
+    def _push_weights(self, policy: Policy) -> None:
+        """Shared server: the main process pushes the (identical) weights once; the others wait for it."""
+        if self.is_main:
+            policy.load_weights(self.unwrapped_model)
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
 
     def sample_tasks(self, iteration: int) -> list[str]:
         """The tasks of ``iteration`` (deterministic in ``(seed, iteration)``); sharded per process."""
@@ -347,6 +360,8 @@ class HGPOTrainer:
             records, adv, self.tokenizer, max_length=c.max_length, skip_zero_advantage=c.skip_zero_advantage
         )
         loss_stats = self.update(samples, iteration)
+        if c.backend == "vllm_server":
+            self._push_weights(self.policy)
         if c.backend == "vllm":
             if sleeping:
                 self.policy.llm.wake_up()

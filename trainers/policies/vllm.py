@@ -136,24 +136,8 @@ class VLLMPolicy(Policy):
         engines in other processes) and are loaded in place by the workers'
         ``reload_weights``; the prefix cache is reset afterwards.
         """
-        from safetensors.torch import save_file
-
-        from trainers.lora import load_causal_lm, plain_state_dict
-
-        if isinstance(model_or_path, (str, os.PathLike)):
-            # through the loaded module: a saved folder omits tied weights (the LM head), which the
-            # engine's in-place reload would then leave unloaded; an adapter folder is merged
-            model_or_path, _ = load_causal_lm(model_or_path)
         tmp = tempfile.mkdtemp(prefix="agent_gym_weights_")
-        # a LoRA model is sent with its adapter merged, under the base model's parameter names
-        state = {k: v.detach().to("cpu").contiguous() for k, v in plain_state_dict(model_or_path).items()}
-        seen: dict[int, str] = {}
-        for k in list(state):  # tied weights share storage; safetensors refuses shared tensors
-            ptr = state[k].data_ptr()
-            if ptr in seen:
-                state[k] = state[k].clone()
-            seen.setdefault(ptr, k)
-        save_file(state, os.path.join(tmp, "model.safetensors"))
+        write_weights(model_or_path, tmp)
         folder = tmp
         try:
             self.llm.collective_rpc("reload_weights", kwargs={"weights_path": folder})
@@ -174,6 +158,29 @@ class VLLMPolicy(Policy):
         except Exception:  # pragma: no cover - best effort at teardown
             pass
         del llm
+
+
+def write_weights(model_or_path: Any, folder: str | os.PathLike) -> None:
+    """Write ``model.safetensors`` into ``folder`` in the layout vLLM's ``reload_weights`` reads.
+
+    A module's state dict (a LoRA model with its adapter merged, under the base model's
+    parameter names) or a checkpoint folder, loaded first: a saved folder omits tied weights
+    (the LM head), which the engine's in-place reload would then leave unloaded.
+    """
+    from safetensors.torch import save_file
+
+    from trainers.lora import load_causal_lm, plain_state_dict
+
+    if isinstance(model_or_path, (str, os.PathLike)):
+        model_or_path, _ = load_causal_lm(model_or_path)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in plain_state_dict(model_or_path).items()}
+    seen: dict[int, str] = {}
+    for k in list(state):  # tied weights share storage; safetensors refuses shared tensors
+        ptr = state[k].data_ptr()
+        if ptr in seen:
+            state[k] = state[k].clone()
+        seen.setdefault(ptr, k)
+    save_file(state, os.path.join(str(folder), "model.safetensors"))
 
 
 def _has_gpu() -> bool:
