@@ -110,3 +110,35 @@ def test_sft_precision_on_cpu(tiny_model_dir, tmp_path, precision, want):
     assert (out / "model.safetensors").exists()
     with pytest.raises(ValueError, match="precision must be"):
         run_sft(tiny_model_dir, [_conv(1)], tmp_path / "x", device="cpu", precision="fp8")
+
+
+def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_model_dir, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from trainers.hpl.train import FAULT_ENV, InjectedFault
+
+    weights = {"bc": 1.0, "traj": 1.0}
+    # two phases of 4 items; batch 2 of micro-batches of 1: 2 optimizer steps per phase
+    schedule = [[("bc", _conv(0)), ("traj", _pair(0)), ("bc", _conv(1)), ("traj", _pair(1))],
+                [("traj", _pair(2)), ("bc", _conv(2)), ("traj", _pair(3)), ("bc", _conv(3))]]
+    kw = dict(weights=weights, learning_rate=1e-3, batch_size=2, micro_batch_size=1, warmup_ratio=0.25,
+              max_grad_norm=1.0, device="cpu", seed=3)
+
+    whole, m_whole = train_composite(tiny_model_dir, schedule, tmp_path / "whole", **kw)
+    assert m_whole["optimizer_steps"] == 4
+
+    monkeypatch.setenv(FAULT_ENV, "3")  # killed in the second phase, after its first update
+    with pytest.raises(InjectedFault):
+        train_composite(tiny_model_dir, schedule, tmp_path / "cut", **kw)
+    assert (tmp_path / "cut" / "phase_0").is_dir() and not (tmp_path / "cut" / "phase_1").exists()
+    monkeypatch.delenv(FAULT_ENV)
+    resumed, _ = train_composite(tiny_model_dir, schedule, tmp_path / "cut", **kw)
+
+    want, got = load_file(str(whole / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert want.keys() == got.keys()
+    for name in want:
+        assert torch.equal(want[name], got[name]), name
+    rows = lambda d: [json.loads(line) for line in (d / "history.jsonl").read_text().splitlines()]  # noqa: E731
+    assert len(rows(tmp_path / "whole")) == 8
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole")  # every micro-batch, same losses and learning rates
+    assert not (tmp_path / "cut" / "state_0").exists() and (tmp_path / "cut" / "state_1").is_dir()
