@@ -312,3 +312,59 @@ def test_two_processes_under_accelerate_launch(tmp_path):
     assert all(r["train/episodes"] == 2 * 4 for r in rows)  # tasks_per_iteration x group_size, over both processes
     assert res.stdout.count("done: iteration 1") == 1  # only the main process reports
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["iter_000000", "iter_000001"]
+
+
+_EMPTY_PROCESS_SCRIPT = '''
+import json, sys
+import torch
+from trainers.hgpo.config import load_config
+from trainers.hgpo.samples import build_samples, step_advantages
+from trainers.hgpo.trainer import HGPOTrainer
+
+cfg = load_config(sys.argv[1], ["use_accelerate=true", "eval_every=0", "skip_zero_advantage=true",
+                                "run_dir=" + sys.argv[2], "micro_batch_size=2", "mini_batch_size=2"])
+tr = HGPOTrainer(cfg, resume=False, log=lambda *a: None)
+rank = tr.accelerator.process_index
+records = tr.rollout(0)
+adv, _ = step_advantages(records, cfg.method, **cfg.advantage_options())
+samples, _ = build_samples(records, adv, tr.tokenizer, max_length=cfg.max_length, skip_zero_advantage=False)
+for s in samples:
+    s.advantage = 1.0  # nonzero: these are trained on
+stats = tr.update(samples if rank == 0 else [], 0)  # process 1 got no samples (as skip_zero_advantage can leave it)
+flat = torch.cat([p.detach().flatten() for p in tr.unwrapped_model.parameters()])
+sums = tr.accelerator.gather(flat.double().sum()[None])
+if rank == 0:
+    print("RESULT " + json.dumps({"steps": stats["loss/optimizer_steps"], "samples": len(samples),
+                                  "param_sums": [float(x) for x in sums]}))
+tr.close()
+'''
+
+
+@pytest.mark.slow
+def test_a_process_without_samples_does_not_hang_the_others(tmp_path):
+    """skip_zero_advantage can leave one process no samples: it must still join the gather and the DDP backward."""
+    pytest.importorskip("accelerate")
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "empty_process.py"
+    script.write_text(_EMPTY_PROCESS_SCRIPT)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--main_process_port", str(port), str(script),
+           str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"), str(tmp_path / "run")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
+    try:
+        res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=420,
+                             start_new_session=True)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the two processes hung in the update: {exc}")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    out = json.loads(next(line for line in res.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert out["samples"] > 0 and out["steps"] > 0
+    a, b = out["param_sums"]
+    assert a == b  # both replicas took the same optimizer steps (DDP averaged process 0's gradients)

@@ -56,7 +56,7 @@ def _check_env(env_id, env_kwargs, tiny, tasks, max_steps):
     masked = [t for t, m in zip(enc.input_ids, enc.loss_mask) if m]
     assert tok.decode(masked) == "".join(s.raw_output + "<|im_end|>" for s in demos[0].steps)
 
-    eps = [LiveEpisode(make_env(env_id, env_kwargs, history_k=0), env_id, PROMPT, max_steps) for _ in demos]
+    eps = [LiveEpisode(make_env(env_id, {**env_kwargs, "max_episode_steps": max_steps}, history_k=0), env_id, PROMPT) for _ in demos]
     try:
         walks = [walk_expert(ep, d) for ep, d in zip(eps, demos)]
         # step_reward="outcome": the untrained pi_ref never wins, so IPR's Monte-Carlo value of an expert step

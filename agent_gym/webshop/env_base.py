@@ -39,7 +39,6 @@ class WebShopEnvBase(TextEnv):
         max_sessions: bound on the app's session store.
     """
 
-    default_max_episode_steps = 10
 
     def __init__(
         self,
