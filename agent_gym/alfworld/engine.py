@@ -348,9 +348,11 @@ def translate(domain: str, problem: str, source: str = "<game>") -> Translation:
 
 
 def _describe(exc: BaseException) -> str:
+    """One line: the exception type and the first line of its text (TatSu's runs to several)."""
     if isinstance(exc, SystemExit):
         return f"the PDDL translator gave up (exit code {exc.code!r})"
-    return f"{type(exc).__name__}: {exc}"
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first.rstrip(' :')}" if first else type(exc).__name__
 
 
 def _versions() -> str:
