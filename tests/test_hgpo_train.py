@@ -286,11 +286,10 @@ def test_cli_unknown_env_fails_cleanly(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
-@pytest.mark.slow
-def test_two_processes_under_accelerate_launch(tmp_path):
-    """`accelerate launch` with 2 CPU processes (DDP over gloo): one metrics row per iteration, one report."""
-    pytest.importorskip("accelerate")
+def _launch_two_processes(args: list[str], timeout: int):
+    """``accelerate launch`` with 2 CPU processes (DDP over gloo) of ``args`` (a script or ``-m module``)."""
     import os
+    import signal
     import socket
     import subprocess
     import sys
@@ -298,14 +297,29 @@ def test_two_processes_under_accelerate_launch(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    run = tmp_path / "run"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--main_process_port", str(port), "-m", "scripts.hgpo",
-           "--config", str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"), "--set", "use_accelerate=true",
-           "--set", "eval_every=0", "--iterations", "2", "--run-dir", str(run)]
+           "--num_machines", "1", "--main_process_port", str(port), *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: a hang is killed with its workers
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, out[-2000:] + err[-4000:]
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_launch(tmp_path):
+    """`accelerate launch` with 2 CPU processes (DDP over gloo): one metrics row per iteration, one report."""
+    pytest.importorskip("accelerate")
+    run = tmp_path / "run"
+    res = _launch_two_processes(["-m", "scripts.hgpo", "--config", str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"),
+                                 "--set", "use_accelerate=true", "--set", "eval_every=0", "--iterations", "2",
+                                 "--run-dir", str(run)], timeout=600)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1]
     assert all(r["loss/optimizer_steps"] > 0 for r in rows)
@@ -344,26 +358,15 @@ tr.close()
 def test_a_process_without_samples_does_not_hang_the_others(tmp_path):
     """skip_zero_advantage can leave one process no samples: it must still join the gather and the DDP backward."""
     pytest.importorskip("accelerate")
-    import os
-    import socket
     import subprocess
-    import sys
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     script = tmp_path / "empty_process.py"
     script.write_text(_EMPTY_PROCESS_SCRIPT)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--main_process_port", str(port), str(script),
-           str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"), str(tmp_path / "run")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
     try:
-        res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=420,
-                             start_new_session=True)
+        res = _launch_two_processes([str(script), str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"), str(tmp_path / "run")],
+                                    timeout=420)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the two processes hung in the update: {exc}")
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     out = json.loads(next(line for line in res.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert out["samples"] > 0 and out["steps"] > 0
     a, b = out["param_sums"]
