@@ -112,7 +112,8 @@ def test_sft_precision_on_cpu(tiny_model_dir, tmp_path, precision, want):
         run_sft(tiny_model_dir, [_conv(1)], tmp_path / "x", device="cpu", precision="fp8")
 
 
-def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_model_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kill_at", [1, 3])  # in the first phase (nothing saved yet), in the second
+def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_model_dir, tmp_path, monkeypatch, kill_at):
     from safetensors.torch import load_file
 
     from trainers.hpl.train import FAULT_ENV, InjectedFault
@@ -127,10 +128,10 @@ def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_m
     whole, m_whole = train_composite(tiny_model_dir, schedule, tmp_path / "whole", **kw)
     assert m_whole["optimizer_steps"] == 4
 
-    monkeypatch.setenv(FAULT_ENV, "3")  # killed in the second phase, after its first update
+    monkeypatch.setenv(FAULT_ENV, str(kill_at))  # stops right after that optimizer step
     with pytest.raises(InjectedFault):
         train_composite(tiny_model_dir, schedule, tmp_path / "cut", **kw)
-    assert (tmp_path / "cut" / "phase_0").is_dir() and not (tmp_path / "cut" / "phase_1").exists()
+    assert (tmp_path / "cut" / "phase_0").is_dir() == (kill_at > 2) and not (tmp_path / "cut" / "phase_1").exists()
     monkeypatch.delenv(FAULT_ENV)
     resumed, _ = train_composite(tiny_model_dir, schedule, tmp_path / "cut", **kw)
 

@@ -177,8 +177,9 @@ class Pipeline:
         kw = dict(self.cfg.env.kwargs)
         if evaluation:
             kw.update(self.cfg.env.eval_kwargs)
-        if self.max_steps is not None:  # gym.make's TimeLimit is the one authority for the step limit
-            kw["max_episode_steps"] = self.max_steps
+        from trainers.rollout import with_step_limit
+
+        kw = with_step_limit(kw, self.max_steps)  # gym.make's TimeLimit is the one authority for the step limit
         if expert:
             kw["expert"] = True
         return kw
