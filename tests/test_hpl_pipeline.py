@@ -178,6 +178,12 @@ def test_cli_list_methods_and_bad_config(capsys, tmp_path):
     bad.write_text("metod: hpl\n")
     assert main(["--config", str(bad)]) == 2
     assert "unknown config key 'metod'" in capsys.readouterr().err
+    # a wrong type is refused at load, before the demos stage makes anything
+    assert main(["--config", str(REPO / "assets/configs/hpl_tiny.yaml"), "--set", "dpo.beta=abc",
+                 "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "config key 'dpo.beta' must be a number, got 'abc'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
