@@ -53,18 +53,36 @@ def coerce_value(annotation: Any, value: Any, key: str) -> Any:
     ``annotation`` is the field's ``type`` (a string under ``from __future__ import annotations``,
     e.g. ``"float | None"``). Integers stay integers (``2.0`` becomes ``2``), numbers become
     floats where a float is wanted (also the strings YAML 1.1 leaves unparsed, such as ``1e-5``),
-    and a wrong type raises ``ValueError`` naming ``key``. Only the outer type is checked.
+    and a wrong type raises ``ValueError`` naming ``key``. A union (``list[str] | str``) takes a
+    value that fits any of its members; only the outer type is checked (not list items).
     """
     ann = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    members = [m.strip() for m in ann.split("|")]
     if value is None:
-        if "None" not in ann and ann != "Any":
+        if "None" not in members and "Any" not in members:
             raise ValueError(f"config key {key!r} cannot be null")
         return value
+    first_error: ValueError | None = None
+    for member in members:
+        if member == "None":
+            continue
+        try:
+            return _coerce_one(member, value, key)
+        except ValueError as exc:
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+    return value
+
+
+def _coerce_one(ann: str, value: Any, key: str) -> Any:
     if ann.startswith("int") and not isinstance(value, bool):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int):
             raise ValueError(f"config key {key!r} must be an integer, got {value!r}")
+    elif ann.startswith("int"):
+        raise ValueError(f"config key {key!r} must be an integer, got {value!r}")
     elif ann.startswith("float"):
         if isinstance(value, str):  # YAML 1.1 reads 3e-6 (no dot) as a string
             try:

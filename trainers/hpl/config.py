@@ -12,6 +12,9 @@ from trainers.configfile import coerce_value, parse_yaml_value, read_yaml_mappin
 
 TASK_SELECTIONS = ("stratified", "random", "first")
 
+from trainers.lora import LoraSettings
+from trainers.tracking import resolve_report_to
+
 
 @dataclass
 class EnvConfig:
@@ -148,7 +151,15 @@ class HPLConfig:
     sft: SFTConfig = field(default_factory=SFTConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
+    #: LoRA for the training stages (SFT/RFT and the composite objective); off: full fine-tuning
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    #: experiment tracking: none, tensorboard, wandb, trackio (comma-separated), or all installed ones;
+    #: TensorBoard writes to <run_dir>/tracking/<stage> (trainers.tracking)
+    report_to: str = "none"
     evaluate: bool = True
+
+    def __post_init__(self) -> None:
+        resolve_report_to(self.report_to)
 
 
 def _build(cls, data: dict[str, Any], where: str):
