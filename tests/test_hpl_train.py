@@ -112,18 +112,20 @@ def test_sft_precision_on_cpu(tiny_model_dir, tmp_path, precision, want):
         run_sft(tiny_model_dir, [_conv(1)], tmp_path / "x", device="cpu", precision="fp8")
 
 
-@pytest.mark.parametrize("kill_at", [1, 3])  # in the first phase (nothing saved yet), in the second
-def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_model_dir, tmp_path, monkeypatch, kill_at):
+@pytest.mark.parametrize("kill_at, lora", [(1, False), (3, False), (3, True)])  # in the first phase, in the second
+def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_model_dir, tmp_path, monkeypatch,
+                                                                           kill_at, lora):
     from safetensors.torch import load_file
 
     from trainers.hpl.train import FAULT_ENV, InjectedFault
+    from trainers.lora import LoraSettings
 
     weights = {"bc": 1.0, "traj": 1.0}
     # two phases of 4 items; batch 2 of micro-batches of 1: 2 optimizer steps per phase
     schedule = [[("bc", _conv(0)), ("traj", _pair(0)), ("bc", _conv(1)), ("traj", _pair(1))],
                 [("traj", _pair(2)), ("bc", _conv(2)), ("traj", _pair(3)), ("bc", _conv(3))]]
     kw = dict(weights=weights, learning_rate=1e-3, batch_size=2, micro_batch_size=1, warmup_ratio=0.25,
-              max_grad_norm=1.0, device="cpu", seed=3)
+              max_grad_norm=1.0, device="cpu", seed=3, lora=LoraSettings(enabled=lora, r=4))
 
     whole, m_whole = train_composite(tiny_model_dir, schedule, tmp_path / "whole", **kw)
     assert m_whole["optimizer_steps"] == 4
@@ -135,10 +137,13 @@ def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_m
     monkeypatch.delenv(FAULT_ENV)
     resumed, _ = train_composite(tiny_model_dir, schedule, tmp_path / "cut", **kw)
 
-    want, got = load_file(str(whole / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
-    assert want.keys() == got.keys()
-    for name in want:
-        assert torch.equal(want[name], got[name]), name
+    files = sorted(p.name for p in whole.glob("*.safetensors"))  # the model, or the LoRA adapter
+    assert files == sorted(p.name for p in resumed.glob("*.safetensors")) and files
+    for file in files:
+        want, got = load_file(str(whole / file)), load_file(str(resumed / file))
+        assert want.keys() == got.keys()
+        for name in want:
+            assert torch.equal(want[name], got[name]), name
     rows = lambda d: [json.loads(line) for line in (d / "history.jsonl").read_text().splitlines()]  # noqa: E731
     assert len(rows(tmp_path / "whole")) == 8
     assert rows(tmp_path / "cut") == rows(tmp_path / "whole")  # every micro-batch, same losses and learning rates

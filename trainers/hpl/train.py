@@ -482,6 +482,7 @@ def train_composite(
     first = (max(done_phases) + 1) if done_phases else 0
     load_from = out / f"phase_{first - 1}" if first > 0 else Path(start_model)
     # no .to(): under ZeRO-3 the weights are already partitioned (zero.Init), and prepare() places them
+    torch.manual_seed(seed)  # before the adapter is made: its random init is part of the run
     if lora.enabled:  # pi_ref's full weights + one adapter (a resumed run continues the saved adapter)
         model, tok = load_model(start_model, None)
         model = resume_adapter(model, load_from) if first > 0 else add_adapter(model, lora, start_model)
@@ -489,7 +490,6 @@ def train_composite(
         model, tok = load_model(load_from, None)
     data_stats = schedule_stats(tok, schedule, max_length)
     data_stats.check(tok, model=str(start_model), max_length=max_length)
-    torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     steps_per_phase = [math.ceil(len(items) / (micro * world) / accum) for items in schedule]
     total = max(1, sum(steps_per_phase))
