@@ -63,11 +63,21 @@ def register_all() -> None:
     """
     for env_id, entry_point in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(
-                id=env_id,
-                entry_point=entry_point,
-                max_episode_steps=DEFAULT_STEP_LIMITS[env_id],
-                kwargs={"max_episode_steps": None},
-                additional_wrappers=(WrapperSpec("StepLimitSync", "agent_gym.core:StepLimitSync", {}),),
-                disable_env_checker=True,
-            )
+            register_text_env(env_id, entry_point, DEFAULT_STEP_LIMITS[env_id])
+
+
+def register_text_env(env_id: str, entry_point: str, max_episode_steps: int) -> None:
+    """Register a :class:`agent_gym.core.TextEnv` the way agent-gym's own ids are (see :func:`register_all`).
+
+    ``gym.make(env_id, max_episode_steps=N)`` then plays exactly N steps, whatever the env
+    class's own default: the ``TimeLimit`` is the one authority and the env gets its value.
+    A plain ``gym.register`` would leave the env its own default too, capping a larger N.
+    """
+    gym.register(
+        id=env_id,
+        entry_point=entry_point,
+        max_episode_steps=int(max_episode_steps),
+        kwargs={"max_episode_steps": None},
+        additional_wrappers=(WrapperSpec("StepLimitSync", "agent_gym.core:StepLimitSync", {}),),
+        disable_env_checker=True,
+    )

@@ -9,12 +9,11 @@ from gymnasium.utils.env_checker import check_env
 import agent_gym
 from agent_gym.errors import InvalidTaskError
 from agent_gym.vector import reset_tasks
-from tests.toy_env import CorridorEnv
+from tests.toy_env import CorridorEnv, register_toy
 from wrappers import HistoryWrapper, context_hashes, restore, snapshot
 
 TOY_ID = "AgentGymTest-Corridor-v0"
-if TOY_ID not in gym.registry:
-    gym.register(TOY_ID, entry_point="tests.toy_env:CorridorEnv", max_episode_steps=12, kwargs={"max_episode_steps": None})
+register_toy(TOY_ID)
 
 
 def test_registered_ids():

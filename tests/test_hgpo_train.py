@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
+
+from tests.toy_env import register_toy
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -23,8 +24,7 @@ from trainers.hgpo.loss import k3_kl, ppo_clip_loss  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CORRIDOR_ID = "HGPOTestCorridor-v0"
-if CORRIDOR_ID not in gym.registry:
-    gym.register(id=CORRIDOR_ID, entry_point="tests.toy_env:CorridorEnv")
+register_toy(CORRIDOR_ID)
 
 
 # ----------------------------------------------------------------------------- config

@@ -15,6 +15,7 @@ from trainers.policies.base import GenerationParams
 from trainers.rollout import LiveEpisode, make_env, run_episodes
 from trainers.sequences import encode_conversation
 from wrappers.prompting import PromptConfig
+from tests.toy_env import register_toy
 
 PROMPT = PromptConfig(history_window=None)
 PARAMS = GenerationParams(temperature=1.0, max_new_tokens=6, seed=0)
@@ -116,8 +117,7 @@ def test_model_based_segmenters_on_tiny_model(tiny, caplog):
     from trainers.hpl.train import action_entropies
 
     env_id = "HPLCorridor-v0"
-    if env_id not in gym.registry:
-        gym.register(id=env_id, entry_point="tests.toy_env:CorridorEnv")
+    register_toy(env_id)
     demo = run_episodes(OraclePolicy(env_id), env_id, ["corridor-4"], env_kwargs={"expert": True}, prompt=PROMPT,
                         progress=False)[0]
     steps = [split_continuation(demo, t, t + 1, PROMPT) for t in range(demo.num_steps)]

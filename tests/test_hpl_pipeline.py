@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import gymnasium as gym
 import pytest
 
 from trainers.hpl.config import config_from_dict, load_config
 from trainers.hpl.methods import METHODS, get_method
 from trainers.hpl.pipeline import Pipeline, read_jsonl, reuse_stages, run_pipeline
+from tests.toy_env import register_toy
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_ID = "HPLCorridor-v0"
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="tests.toy_env:CorridorEnv")
+register_toy(ENV_ID)
 
 
 def test_shipped_configs_load():

@@ -22,10 +22,10 @@ from trainers.rollout import (
 )
 from wrappers import context_hashes
 from wrappers.prompting import PromptConfig
+from tests.toy_env import register_toy
 
 TOY = "AgentGymTest-Corridor-v0"
-if TOY not in gym.registry:
-    gym.register(TOY, entry_point="tests.toy_env:CorridorEnv")
+register_toy(TOY)
 
 
 class ScriptPolicy(Policy):
