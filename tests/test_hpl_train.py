@@ -148,3 +148,61 @@ def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_m
     assert len(rows(tmp_path / "whole")) == 8
     assert rows(tmp_path / "cut") == rows(tmp_path / "whole")  # every micro-batch, same losses and learning rates
     assert not (tmp_path / "cut" / "state_0").exists() and (tmp_path / "cut" / "state_1").is_dir()
+
+
+_COMPOSITE_SCRIPT = '''
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from tests.test_hpl_train import _conv, _pair
+from trainers.hpl.train import train_composite
+
+schedule = [[("bc", _conv(i)) if i % 2 else ("traj", _pair(i)) for i in range(4 * p, 4 * p + 4)] for p in range(2)]
+train_composite(sys.argv[1], schedule, Path(sys.argv[2]), weights={"bc": 1.0, "traj": 1.0}, learning_rate=1e-3,
+                batch_size=2, micro_batch_size=1, warmup_ratio=0.25, device="cpu", seed=3)
+'''
+
+
+@pytest.mark.slow
+def test_composite_resume_under_two_processes(tiny_model_dir, tmp_path):
+    """`accelerate launch` (2 CPU processes, DDP): killed at step 3 of 4 and relaunched, the weights equal a whole run."""
+    pytest.importorskip("accelerate")
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from trainers.hpl.train import FAULT_ENV
+
+    repo = Path(__file__).resolve().parents[1]
+    script = tmp_path / "composite.py"
+    script.write_text(_COMPOSITE_SCRIPT)
+
+    def launch(out: Path, fault: str | None) -> subprocess.CompletedProcess:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo), "TOKENIZERS_PARALLELISM": "false"}
+        env.pop(FAULT_ENV, None)
+        if fault:
+            env[FAULT_ENV] = fault
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--main_process_port", str(port), str(script), str(tiny_model_dir), str(out),
+               str(repo)]
+        return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+    res = launch(tmp_path / "whole", None)
+    assert res.returncode == 0, res.stderr[-4000:]
+    res = launch(tmp_path / "cut", "3")
+    assert res.returncode != 0 and "InjectedFault" in res.stderr
+    assert (tmp_path / "cut" / "phase_0").is_dir() and not (tmp_path / "cut" / "phase_1").exists()
+    res = launch(tmp_path / "cut", None)
+    assert res.returncode == 0, res.stderr[-4000:]
+    want = load_file(str(tmp_path / "whole" / "final" / "model.safetensors"))
+    got = load_file(str(tmp_path / "cut" / "final" / "model.safetensors"))
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+    rows = lambda d: (d / "history.jsonl").read_text().splitlines()  # noqa: E731
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 4  # 8 items / 2
