@@ -164,9 +164,12 @@ train_composite(sys.argv[1], schedule, Path(sys.argv[2]), weights={"bc": 1.0, "t
 
 
 @pytest.mark.slow
-def test_composite_resume_under_two_processes(tiny_model_dir, tmp_path):
-    """`accelerate launch` (2 CPU processes, DDP): killed at step 3 of 4 and relaunched, the weights equal a whole run."""
+@pytest.mark.parametrize("mode", ["ddp", "zero3"])
+def test_composite_resume_under_two_processes(tiny_model_dir, tmp_path, mode):
+    """`accelerate launch` (2 CPU processes): killed at step 3 of 4 and relaunched, the weights equal a whole run."""
     pytest.importorskip("accelerate")
+    if mode == "zero3":
+        pytest.importorskip("deepspeed", reason="DeepSpeed not installed (pip install -e '.[deepspeed]')")
     import os
     import socket
     import subprocess
@@ -189,7 +192,8 @@ def test_composite_resume_under_two_processes(tiny_model_dir, tmp_path):
         env.pop(FAULT_ENV, None)
         if fault:
             env[FAULT_ENV] = fault
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        how = ["--multi_gpu"] if mode == "ddp" else ["--config_file", str(repo / "assets/configs/accelerate/zero3.yaml")]
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", *how, "--num_processes", "2",
                "--num_machines", "1", "--main_process_port", str(port), str(script), str(tiny_model_dir), str(out),
                str(repo)]
         return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
