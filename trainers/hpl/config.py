@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from agent_gym.paths import resolve_config
+
 
 @dataclass
 class EnvConfig:
@@ -183,7 +185,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Read a YAML config (or defaults when ``path`` is None) and apply overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
+        path = resolve_config(path)
         if not path.exists():
             raise FileNotFoundError(f"config file {path} not found (see assets/configs/hpl_*.yaml)")
         data = yaml.safe_load(path.read_text()) or {}
