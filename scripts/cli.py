@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("prepare", "get benchmark data (alfworld, intercode, webshop)"),
     "serve-webshop": ("serve_webshop", "serve the WebShop site over HTTP"),
     "make-tiny-model": ("make_tiny_model", "write a tiny random chat model for tests and demos"),
+    "export-preferences": ("export_preferences", "export an HPL run's preference pairs as a datasets folder / Hub dataset"),
     "get-model": ("get_model", "download or convert a model into a local folder"),
 }
 
