@@ -45,11 +45,6 @@ def run(tmp_path_factory) -> Path:
     return run
 
 
-@pytest.fixture(autouse=True)
-def _datasets_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))  # load_dataset's cache stays in tmp
-
-
 def _files(run: Path, reference: bool = False) -> list[str]:
     return [str(level_path(run, lv, reference)) for lv in LEVELS]
 
@@ -67,11 +62,11 @@ def test_every_level_has_the_same_columns_and_types(run):
 
 
 @pytest.mark.parametrize("reference", [False, True])
-def test_load_dataset_json_reads_all_levels_together(run, reference):
+def test_load_dataset_json_reads_all_levels_together(run, reference, tmp_path):
     files = _files(run, reference)
     n = sum(len(read_jsonl(Path(f))) for f in files)
     for order in (files, files[::-1]):
-        ds = datasets.load_dataset("json", data_files=order, split="train")
+        ds = datasets.load_dataset("json", data_files=order, split="train", cache_dir=str(tmp_path))
         assert ds.num_rows == n and set(ds["level"]) == set(LEVELS)
     assert set(ds.column_names) == set(pair_features(reference))
 
@@ -82,7 +77,7 @@ def test_an_empty_level_is_a_valid_file(run, tmp_path):
     write_jsonl(level_path(copy, "step"), [])  # what exploration writes when a level has no pairs
     assert level_path(copy, "step").stat().st_size == 0
     for files in (_files(copy), _files(copy)[::-1]):
-        ds = datasets.load_dataset("json", data_files=files, split="train")
+        ds = datasets.load_dataset("json", data_files=files, split="train", cache_dir=str(tmp_path))
         assert "step" not in set(ds["level"]) and ds.num_rows == sum(len(read_jsonl(Path(f))) for f in files)
     dsd = load_preferences(copy)
     assert dsd["step"].num_rows == 0 and dsd["step"].features == pair_features()
@@ -181,7 +176,8 @@ def test_demonstrations_load_into_trl_sfttrainer(run, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    ds = datasets.load_dataset("json", data_files=str(run / "demos" / "expert_conversations.jsonl"), split="train")
+    ds = datasets.load_dataset("json", data_files=str(run / "demos" / "expert_conversations.jsonl"), split="train",
+                           cache_dir=str(tmp_path / "cache"))
     assert ds.num_rows == 2 and ds[0]["messages"][0]["role"] == "system"
     tok = AutoTokenizer.from_pretrained(str(run / "pi_ref"))
     model = AutoModelForCausalLM.from_pretrained(str(run / "pi_ref"))
