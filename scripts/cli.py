@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve-webshop": ("serve_webshop", "serve the WebShop site over HTTP"),
     "make-tiny-model": ("make_tiny_model", "write a tiny random chat model for tests and demos"),
     "export-preferences": ("export_preferences", "export an HPL run's preference pairs as a datasets folder / Hub dataset"),
-    "get-model": ("get_model", "download or convert a model into a local folder"),
+    "get-model": ("get_model", "install a real small model (SmolLM2-135M-Instruct) as a local folder, offline"),
 }
 
 _active: str | None = None  # the command main() is running, for command_prog()

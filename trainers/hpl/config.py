@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 
 from agent_gym.paths import resolve_config
+from trainers.lora import LoraSettings
+from trainers.tracking import resolve_report_to
 
 
 @dataclass
@@ -137,7 +139,15 @@ class HPLConfig:
     sft: SFTConfig = field(default_factory=SFTConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
+    #: LoRA for the training stages (SFT/RFT and the composite objective); off: full fine-tuning
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    #: experiment tracking: none, tensorboard, wandb, trackio (comma-separated), or all installed ones;
+    #: TensorBoard writes to <run_dir>/tracking/<stage> (trainers.tracking)
+    report_to: str = "none"
     evaluate: bool = True
+
+    def __post_init__(self) -> None:
+        resolve_report_to(self.report_to)
 
 
 def _build(cls, data: dict[str, Any], where: str):

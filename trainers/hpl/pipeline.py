@@ -301,7 +301,9 @@ class Pipeline:
         _, metrics = run_sft(self._base_model(), convs, self.run / "pi_ref", learning_rate=s.learning_rate,
                              epochs=s.epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                              warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
-                             seed=self.cfg.seed, device=self.cfg.device, precision=s.precision)
+                             seed=self.cfg.seed, device=self.cfg.device, precision=s.precision,
+                             lora=self.cfg.lora, report_to=self.cfg.report_to,
+                             logging_dir=self.run / "tracking" / "sft")
         return metrics
 
     def _levels(self) -> list[str]:
@@ -483,7 +485,9 @@ class Pipeline:
             _, metrics = run_sft(self.run / "pi_ref", convs, final, learning_rate=s.learning_rate,
                                  epochs=s.rft_epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                                  warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
-                                 seed=self.cfg.seed, device=self.cfg.device, precision=s.precision)
+                                 seed=self.cfg.seed, device=self.cfg.device, precision=s.precision,
+                             lora=self.cfg.lora, report_to=self.cfg.report_to,
+                             logging_dir=self.run / "tracking" / "rft")
             return {"own_successes": len(own), **metrics}
         pairs = {lv: read_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl") for lv in self._levels()}
         group_phases = None
@@ -499,7 +503,7 @@ class Pipeline:
             self.run / "pi_ref", schedule, self.run / "composite", weights=self.weights, beta=d.beta,
             learning_rate=self.dpo_lr, batch_size=d.batch_size, micro_batch_size=d.micro_batch_size,
             warmup_ratio=d.warmup_ratio, max_length=d.max_length, max_grad_norm=d.max_grad_norm,
-            seed=self.cfg.seed, device=self.cfg.device,
+            seed=self.cfg.seed, device=self.cfg.device, lora=self.cfg.lora,
         )
         if is_main_process():
             copy_model_dir(path, final)
