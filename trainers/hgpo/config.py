@@ -195,7 +195,14 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     data: dict[str, Any] = {}
     if path is not None:
         data.update(read_yaml_mapping(path, "assets/configs/hgpo_*.yaml"))
-    data.update(dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides))
+    for key, value in (dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)).items():
+        *sections, last = key.split(".")  # "lora.enabled=true" sets a key of a mapping field
+        node = data
+        for part in sections:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {key!r}: {part!r} is not a mapping")
+        node[last] = value
     return config_from_dict(data)
 
 
