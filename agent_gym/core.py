@@ -58,7 +58,8 @@ class TextEnv(gym.Env[str, str]):
     sets ``terminated=True``; a step after either raises until ``reset``.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    #: ``render_fps``: how fast a viewer replays the ``ansi`` frames (the envs do not run in real time).
+    metadata = {"render_modes": ["ansi"], "render_fps": 2}
 
     def __init__(
         self,

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent_gym.paths import resolve_config
 from trainers.configfile import coerce_value, parse_yaml_value, read_yaml_mapping
-
-
-TASK_SELECTIONS = ("stratified", "random", "first")
-
 from trainers.lora import LoraSettings
 from trainers.tracking import resolve_report_to
+
+TASK_SELECTIONS = ("stratified", "random", "first")
 
 
 @dataclass
@@ -207,7 +206,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Read a YAML config (or defaults when ``path`` is None) and apply overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        data = read_yaml_mapping(path, "assets/configs/hpl_*.yaml")
+        data = read_yaml_mapping(resolve_config(path), "assets/configs/hpl_*.yaml")
     apply_overrides(data, list(overrides or []))
     return config_from_dict(data)
 

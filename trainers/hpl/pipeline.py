@@ -453,7 +453,9 @@ class Pipeline:
             for lv in levels:
                 pairs[lv] += data["pairs"].get(lv, [])
             rft += data["rft"]
-        for lv in levels:
+        thr = self._length_thresholds()
+        for lv in levels:  # one schema for every level (trainers.hpl.preferences); an empty level is a 0-byte file
+            cur.assign_buckets(pairs[lv], thr)
             write_jsonl(self.run / "pairs" / f"{lv}.jsonl", pairs[lv])
         write_jsonl(self.run / "pairs" / "rft_successes.jsonl", rft)
         stats = {lv: {k: (round(v, 2) if isinstance(v, float) else v) for k, v in dataclasses.asdict(total[lv]).items()}
@@ -465,19 +467,18 @@ class Pipeline:
                      f"{s['env_steps']} env steps, {s['seconds']:.1f}s")
         return {"levels": stats, "rft_successes": len(rft), **seg_info}
 
-    def stage_curriculum(self) -> dict[str, Any]:
+    def _length_thresholds(self) -> tuple:
+        """The curriculum's group-length thresholds: ``dpo.length_thresholds`` or the env family's."""
         if self.cfg.dpo.length_thresholds:
-            thr = tuple(self.cfg.dpo.length_thresholds)
-        elif self.family in ("alfworld", "webshop", "sql"):
-            thr = cur.length_thresholds(self.family)
-        else:
-            thr = cur.LENGTH_THRESHOLDS["alfworld"]
+            return tuple(self.cfg.dpo.length_thresholds)
+        if self.family in ("alfworld", "webshop", "sql"):
+            return cur.length_thresholds(self.family)
+        return cur.LENGTH_THRESHOLDS["alfworld"]
+
+    def stage_curriculum(self) -> dict[str, Any]:
+        thr = self._length_thresholds()
         pairs = read_jsonl(self.run / "pairs" / "group.jsonl")
-        changed = False
-        for p in pairs:
-            bucket = list(cur.bucket_of(p["length"], p["reward_chosen"] - p["reward_rejected"], thr))
-            changed |= p.get("bucket") != bucket
-            p["bucket"] = bucket
+        changed = cur.assign_buckets(pairs, thr)
         if changed:  # (pairs/ may be shared with another run through reuse_stages)
             write_jsonl(self.run / "pairs" / "group.jsonl", pairs)
         counts = cur.bucket_counts(p["bucket"] for p in pairs)
