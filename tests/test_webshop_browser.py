@@ -13,6 +13,7 @@ from agent_gym.errors import BackendUnavailableError  # noqa: E402
 from agent_gym.webshop import env_browser  # noqa: E402
 from agent_gym.webshop.env_browser import WebShopBrowserEnv, browser_available  # noqa: E402
 from agent_gym.webshop.env_text import WebShopTextEnv  # noqa: E402
+from tests.expert_play import follow_expert  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -107,18 +108,7 @@ def test_browser_snapshot_restore(envs):
     obs, info = browser.reset(options={"task_id": 4})
     obs, *_, info = browser.step(info["expert_action"])
     state = snapshot(browser)
-    first = []
-    while True:
-        o, r, term, trunc, info = browser.step(info["expert_action"])
-        first.append((o, r))
-        if term or trunc:
-            break
+    first = follow_expert(browser, info)
     assert restore(browser, state) == obs
-    info = browser.current_info()
-    second = []
-    while True:
-        o, r, term, trunc, info = browser.step(info["expert_action"])
-        second.append((o, r))
-        if term or trunc:
-            break
+    second = follow_expert(browser, browser.current_info())
     assert second == first and first[-1][1] == 1.0

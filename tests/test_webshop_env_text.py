@@ -15,6 +15,7 @@ import agent_gym  # noqa: E402,F401
 from agent_gym.core import COMMON_INFO_KEYS  # noqa: E402
 from agent_gym.errors import DataNotFoundError, InvalidTaskError  # noqa: E402
 from agent_gym.webshop.env_text import WebShopTextEnv  # noqa: E402
+from tests.expert_play import follow_expert  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -178,20 +179,9 @@ def test_snapshot_restore_replays_exactly(env):
     obs, *_ , info = env.step(info["expert_action"])
     obs, *_ , info = env.step(info["expert_action"])
     state = snapshot(env)
-    tail = []
-    done = False
-    while not done:
-        o, r, term, trunc, info = env.step(info["expert_action"])
-        tail.append((o, r))
-        done = term or trunc
+    tail = follow_expert(env, info)
     assert restore(env, state) == obs
-    info = env.current_info()
-    again = []
-    done = False
-    while not done:
-        o, r, term, trunc, info = env.step(info["expert_action"])
-        again.append((o, r))
-        done = term or trunc
+    again = follow_expert(env, env.current_info())
     assert again == tail and again[-1][1] == 1.0
 
 
