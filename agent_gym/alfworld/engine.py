@@ -47,9 +47,12 @@ from agent_gym.alfworld.engine_translation import (
     translation_key,
     warm_translation_cache,
 )
-from agent_gym.errors import GameLoadError
+from agent_gym.errors import GameLoadError, require
 
-import fast_downward  # noqa: E402  (engine_planner checked that it is installed)
+require("textworld", "alfworld")
+require("fast_downward", "alfworld")
+
+import fast_downward  # noqa: E402
 from textworld.envs.pddl import logic as pddl_logic  # noqa: E402
 from textworld.generator.game import EntityInfo  # noqa: E402
 from textworld.logic import Placeholder, Proposition, Variable  # noqa: E402
