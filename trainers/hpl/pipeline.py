@@ -541,6 +541,7 @@ class Pipeline:
             learning_rate=self.dpo_lr, batch_size=d.batch_size, micro_batch_size=d.micro_batch_size,
             warmup_ratio=d.warmup_ratio, max_length=d.max_length, max_grad_norm=d.max_grad_norm,
             seed=self.cfg.seed, device=self.cfg.device, lora=self.cfg.lora,
+            report_to=self.cfg.report_to, logging_dir=self.run / "tracking", run_config=config_to_dict(self.cfg),
         )
         if is_main_process():
             copy_model_dir(path, final)

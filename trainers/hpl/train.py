@@ -19,7 +19,7 @@ from trainers.distributed import deepspeed_launch, process_group_backend, world_
 from trainers.hpl.config import SFT_PRECISIONS
 from trainers.lora import ADAPTER_CONFIG, LoraSettings, add_adapter, load_causal_lm, resume_adapter, trainable_parameters
 from trainers.lora import save_model as save_lora_aware
-from trainers.tracking import trl_tracking
+from trainers.tracking import Tracker, trl_tracking
 
 import json
 import logging
@@ -358,6 +358,18 @@ def build_schedule(
     return phases
 
 
+def _step_means(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """One optimizer step's tracked values: the mean of its micro-batch rows, as ``train/<name>``."""
+    names = {"lr": "learning_rate"}
+    out: dict[str, float] = {}
+    for key in sorted({k for r in rows for k in r if k not in ("step", "phase")}):
+        vals = [float(r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+        if vals:
+            out[f"train/{names.get(key, key)}"] = sum(vals) / len(vals)
+    out["train/phase"] = float(rows[-1]["phase"])
+    return out
+
+
 def _is_saved_model(folder: Path) -> bool:
     return (folder / "config.json").exists() or (folder / ADAPTER_CONFIG).exists()
 
@@ -443,8 +455,16 @@ def train_composite(
     device: str = "auto",
     log: Callable[[dict[str, Any]], None] | None = None,
     lora: LoraSettings | None = None,
+    report_to: str | Sequence[str] | None = None,
+    logging_dir: str | Path | None = None,
+    run_config: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Train ``start_model`` (pi_ref) on the phase schedule of :func:`build_schedule`.
+
+    Every history row carries ``step``, the optimizer step its micro-batch is part of.
+    ``report_to`` (:mod:`trainers.tracking`): each optimizer step's mean of its micro-batch rows
+    is logged as ``train/<name>`` at that step (TensorBoard: ``logging_dir``, default
+    ``<out_dir>/tracking``), and ``run_config`` is stored with the run.
 
     ``lora`` (enabled): train one LoRA adapter on top of pi_ref; checkpoints hold the adapter
     (``merged/`` too for the last phase with ``lora.merge``). The schedule's data is encoded
@@ -501,6 +521,9 @@ def train_composite(
     history = _restore_composite_state(accelerator, out, first, sched, sum(steps_per_phase[:first]))
     fault_at = _fault_step()
     steps_done = sum(steps_per_phase[:first])
+    tracker = Tracker(report_to, logging_dir or out / "tracking", "composite", run_config,
+                      is_main=accelerator.is_main_process)
+    pending: list[dict[str, Any]] = []  # the rows of the optimizer step in progress
     t0 = time.perf_counter()
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -514,6 +537,7 @@ def train_composite(
         bar = tqdm(loader, desc=f"composite phase {p + 1}/{len(schedule)}", disable=not accelerator.is_main_process)
         for micro_batch in bar:
             lr = sched.get_last_lr()[0]  # the learning rate of the update this micro-batch is part of
+            step = steps_done + 1  # the optimizer step this micro-batch is part of
             with accelerator.accumulate(model):
                 loss, logs = composite_step_loss(model, tok, micro_batch, weights, beta, max_length, accelerator.device)
                 accelerator.backward(loss)
@@ -524,8 +548,12 @@ def train_composite(
                     sched.step()
                     steps_done += 1
                 optimizer.zero_grad()
-            logs.update(phase=p + 1, lr=lr)
+            logs.update(step=step, phase=p + 1, lr=lr)
             history.append(logs)
+            pending.append(logs)
+            if steps_done == step:  # the update happened: log the step's mean
+                tracker.log(_step_means(pending), step=step)
+                pending = []
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
             if log:
                 log(logs)
@@ -550,6 +578,7 @@ def train_composite(
             copy_model_dir(out / f"phase_{last}", out / "final")
     if accelerator.is_main_process:
         atomic_write_jsonl(out / "history.jsonl", history)
+    tracker.close()
     metrics = {
         "phases": len(schedule), "items_per_phase": [len(s) for s in schedule],
         "optimizer_steps": total, "micro_batches": len(history), "seconds": time.perf_counter() - t0,
