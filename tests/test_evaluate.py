@@ -70,7 +70,8 @@ def test_oracle_random_and_resume_on_toy_env(tmp_path):
     assert report["policy"] == {"backend": "oracle"}
     # a second run resumes: nothing is played again, the report is the same
     again = _run(tmp_path, "oracle", "--env", TOY, "--policy", "oracle")
-    assert again["env_steps"] == 0 and again["success_rate"] == 1.0
+    assert again["this_run"]["env_steps"] == 0 and again["success_rate"] == 1.0
+    assert again["env_steps"] == report["env_steps"] == 12  # totals cover the resumed episodes too
     rand = _run(tmp_path, "random", "--env", TOY, "--policy", "random", "--seed", "3", "--episodes", "2")
     assert rand["episodes"] == 2
 

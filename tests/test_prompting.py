@@ -84,7 +84,7 @@ def test_render_messages_full_and_windowed():
     assert full[1]["content"] == "obs0" and full[-1]["content"] == "obs5" and full[2]["content"] == resp[0]
     win = render_messages(ALF, obs, resp, PromptConfig(history_window=2))
     assert [m["role"] for m in win] == ["system", "user", "assistant", "user", "assistant", "user"]
-    assert win[1]["content"].startswith("obs0") and "3 earlier step(s) omitted" in win[1]["content"]
+    assert win[1]["content"].startswith("obs0") and win[1]["content"] == "obs0\n\n[earlier steps omitted]\n\nobs3"
     assert win[1]["content"].endswith("obs3") and win[2]["content"] == resp[3] and win[-1]["content"] == "obs5"
     zero = render_messages(ALF, obs, resp, PromptConfig(history_window=0))
     assert len(zero) == 2 and zero[1]["content"].endswith("obs5")

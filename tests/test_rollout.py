@@ -75,7 +75,7 @@ def test_prompts_seen_equal_step_messages_and_window():
     rendered = [step_messages(r, t) for r in recs for t in range(r.num_steps)]
     assert pol.seen == rendered
     assert recs[0].prompt_config() == cfg and recs[0].success and not recs[1].success
-    assert "2 earlier step(s) omitted" in pol.seen[4][1]["content"]
+    assert "[earlier steps omitted]" in pol.seen[4][1]["content"]
     conv = episode_conversation(recs[0])
     assert [m["role"] for m in conv] == ["system"] + ["user", "assistant"] * 5
     assert [m["content"] for m in conv if m["role"] == "assistant"] == recs[0].raw_outputs
