@@ -356,3 +356,14 @@ def test_smollm2_converts_and_generates(tmp_path_factory):
     pol = make_policy("hf", model=str(path), device="cpu")
     g = pol.generate([[{"role": "user", "content": "Say hello."}]], GenerationParams(max_new_tokens=8))[0][0]
     assert g.text.strip() and g.num_tokens <= 8
+
+
+def test_trainer_policy_config_carries_dtype_and_engine_settings(tiny_model_dir, tmp_path):
+    from trainers.hpl.config import load_config
+    from trainers.hpl.pipeline import Pipeline
+    from trainers.policies.hf import auto_dtype
+
+    cfg = load_config(None, ["policy.backend_kwargs={dtype: auto}", f"run_dir={tmp_path}", "device=cpu"])
+    assert cfg.policy.backend_kwargs == {"dtype": "auto"}
+    policy = Pipeline(cfg, log=lambda _m: None)._hf_policy(tiny_model_dir)
+    assert policy.describe()["dtype"] == auto_dtype("auto", "cpu")
