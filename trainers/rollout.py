@@ -1032,7 +1032,7 @@ def one_shot_example(
     ``env_kwargs`` are the evaluated env's (with its ``split``/``data_dir``).
     The example comes from ``split`` when given, else from the ``train`` split
     when the env has one there, else from the evaluated split itself; from the
-    evaluated split, tasks in ``exclude`` (the evaluated ones) are refused.
+    evaluated split; tasks in ``exclude`` (the evaluated ids) are refused in any split.
     ``task`` picks the task (default: the first one the oracle solves).
     ``source`` is ``{"split": ..., "task_id": ..., "same_split": bool}`` for the report.
     """
@@ -1060,12 +1060,13 @@ def one_shot_example(
             errors.append(f"{cand}: {str(exc).splitlines()[0]}")
             continue
         same = cand is None or cand == eval_split
+        # evaluated ids are refused in any split: an env that ignores ``split`` gives the same tasks
         if chosen is not None:
-            if same and chosen in excluded:
+            if chosen in excluded:
                 raise ValueError(f"one-shot task {chosen!r} is one of the evaluated tasks; pick another one or another split")
             order = [chosen]
         else:
-            order = [t for t in ids if not (same and t in excluded)][:5]
+            order = [t for t in ids if t not in excluded][:5]
             if not order:
                 raise ValueError("every task of the split is evaluated, so none is left for the one-shot example; "
                                  "pass --one-shot-split with another split")
