@@ -14,7 +14,6 @@ replayed, so a killed run loses at most the steps of one round.
 from __future__ import annotations
 
 import argparse
-import codecs
 import json
 import sys
 from pathlib import Path
@@ -95,7 +94,7 @@ def _stops(args: argparse.Namespace) -> tuple[str, ...]:
     if args.no_stop:
         return ()
     if args.stop is not None:
-        return tuple(codecs.decode(s, "unicode_escape") for s in args.stop)
+        return tuple(s.encode("latin-1", "backslashreplace").decode("unicode_escape") for s in args.stop)
     return stop_sequences(args.env)
 
 

@@ -230,15 +230,22 @@ class _Stub(BaseHTTPRequestHandler):
         self.wfile.write(out)
 
 
-@pytest.fixture()
-def stub_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+def _serve(handler):
+    """Run ``handler`` on 127.0.0.1 (a free port) in a thread; yields the ``/v1`` base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture()
+def stub_server():
     _Stub.seen.clear()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    yield from _serve(_Stub)
 
 
 def test_openai_compat_against_local_stub(stub_server):
@@ -289,13 +296,8 @@ class _RateLimited(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def rate_limited_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RateLimited)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     _RateLimited.times.clear()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    yield from _serve(_RateLimited)
 
 
 def test_openai_retries_honour_retry_after_then_back_off(rate_limited_server):

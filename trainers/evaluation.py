@@ -106,7 +106,8 @@ def header_lines(report: Mapping[str, Any]) -> list[str]:
     """What ran: policy, dtype, env backend, prompt variant and one-shot source, stops (one line each)."""
     policy = report.get("policy", {})
     lines = [f"Policy: `{json.dumps(policy)}`"]
-    lines.append(f"dtype: {report.get('dtype') or 'n/a (no model)'}")
+    dtype = report.get("dtype") or ("set by the server" if policy.get("backend") == "openai" else "n/a (no model)")
+    lines.append(f"dtype: {dtype}")
     if report.get("sql_backend"):
         lines.append(f"SQL backend: {report['sql_backend']}")
     lines.append(f"Prompt: {report.get('prompt_variant', '?')}")
