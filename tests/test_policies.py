@@ -369,3 +369,20 @@ def test_trainer_policy_config_carries_dtype_and_engine_settings(tiny_model_dir,
     assert cfg.policy.backend_kwargs == {"dtype": "auto"}
     policy = Pipeline(cfg, log=lambda _m: None)._hf_policy(tiny_model_dir)
     assert policy.describe()["dtype"] == auto_dtype("auto", "cpu")
+
+
+def test_evaluate_command_sets_openai_timeout_concurrency_and_counts_usage(rate_limited_server, tmp_path):
+    import json as _json
+
+    from scripts.evaluate import build_parser, main, make_model_policy
+
+    args = build_parser().parse_args(["--env", "X-v0", "--model", "m", "--backend", "openai", "--base-url",
+                                      rate_limited_server, "--timeout", "7", "--concurrency", "3", "--max-retries", "0"])
+    pol = make_model_policy(args)
+    assert (pol.timeout, pol.concurrency, pol.max_retries, pol.base_url) == (7.0, 3, 0, rate_limited_server)
+    _RateLimited.script = []
+    out = tmp_path / "o.json"
+    assert main(["--env", "InterCodeSQL-v0", "--model", "m", "--backend", "openai", "--base-url", rate_limited_server,
+                 "--episodes", "1", "--max-steps", "2", "--timeout", "5", "--concurrency", "2", "--out", str(out), "--quiet"]) == 0
+    report = _json.loads(out.read_text())
+    assert report["generated_tokens"] == 9 * report["env_steps"] == 18  # from usage.completion_tokens
