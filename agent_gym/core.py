@@ -56,7 +56,8 @@ class TextEnv(gym.Env[str, str]):
     limit sets ``truncated=True``; success or failure sets ``terminated=True``.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    #: ``render_fps``: how fast a viewer replays the ``ansi`` frames (the envs do not run in real time).
+    metadata = {"render_modes": ["ansi"], "render_fps": 2}
     default_max_episode_steps = 30
 
     def __init__(

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scripts.cli import command_prog
+
 
 def _kv(text: str) -> tuple[str, Any]:
     if "=" not in text:
@@ -31,7 +33,7 @@ def _kv(text: str) -> tuple[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m scripts.evaluate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=command_prog("evaluate"), description=__doc__.split("\n")[0])
     p.add_argument("--env", required=True, help="environment id, e.g. ALFWorld-Text-v0, InterCodeSQL-v0, WebShop-Text-v0")
     p.add_argument("--split", default=None, help="task split (default: the env's default)")
     p.add_argument("--data-dir", default=None, help="benchmark data folder (default: the env's embedded/default data)")

@@ -41,4 +41,4 @@ def webshop_data_dir() -> Path:
     return shared_data("webshop")
 
 
-from tests.model_fixtures import tiny_model_dir  # noqa: E402,F401  (session-scoped tiny model)
+from tests.model_fixtures import smollm2_dir, tiny_model_dir  # noqa: E402,F401  (session-scoped models)

@@ -75,11 +75,19 @@ def test_masked_logprob_equals_manual_sum(tiny):
         assert torch.allclose(alone[0], padded, atol=1e-4)
 
 
-def test_template_without_generation_markers_is_rejected(tiny):
+def test_template_that_rewrites_history_is_rejected_by_name(tiny):
+    """A template whose rendering of earlier turns depends on what follows cannot give prompt == context."""
     tok, _ = tiny
     import copy
 
-    plain = copy.copy(tok)
-    plain.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
-    with pytest.raises(ValueError, match="generation"):
-        encode_conversation(plain, CONV)
+    from trainers.sequences import ChatTemplateError
+
+    odd = copy.copy(tok)
+    # the message count is written first, so no prompt is a prefix of a longer conversation
+    odd.chat_template = "{{ messages | length }}{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}"
+    with pytest.raises(ChatTemplateError, match=r"chat template of .*sha1 .*not prefix-stable"):
+        encode_conversation(odd, CONV)
+    none = copy.copy(tok)
+    none.chat_template = None
+    with pytest.raises(ChatTemplateError, match="no chat_template"):
+        encode_conversation(none, CONV)

@@ -223,7 +223,8 @@ def test_external_server_connection():
     assert env.backend_name == "mysql" and env.backend._server is None
     env.reset(options={"task_id": 0})
     assert env.step("SELECT count(*) FROM book")[0] == "[(12,)]"
-    assert "denied" in env.step("DELETE FROM book")[0]
+    obs = env.step("DELETE FROM book")[0]
+    assert "denied" in obs or "read-only" in obs
     env.close()
     assert s.alive()  # an external server is never stopped by the env
     owner.close()

@@ -107,3 +107,29 @@ def test_evaluate_command_with_engine_settings_is_quiet(tiny_model_dir, tmp_path
     assert report["dtype"] == auto_dtype("auto", "cpu") and report["policy"]["backend"] == "vllm"
     noise = [ln for ln in (res.stderr + res.stdout).splitlines() if ln.strip()]
     assert len(noise) < 40, "\n".join(noise[:80])  # was about 215 lines before the engine was quieted
+
+
+def test_lora_adapter_checkpoint_and_model_load_into_the_engine(engines, tiny_model_dir, tmp_path):
+    """An adapter folder (merged once into the cache) and a live PEFT model both load into vLLM."""
+    pytest.importorskip("peft")
+    from trainers.hpl.train import run_sft
+    from trainers.lora import LoraSettings, add_adapter, load_causal_lm
+
+    v, _ = engines
+    demo = [CONVS[0][0], CONVS[0][1], {"role": "assistant", "content": "Thought: go.\nAction: go to cabinet 1"}]
+    out, _ = run_sft(tiny_model_dir, [demo] * 2, tmp_path / "adapter", learning_rate=5e-2, epochs=2, batch_size=2,
+                     micro_batch_size=2, device="cpu", lora=LoraSettings(enabled=True, r=4))
+    params = GenerationParams(max_new_tokens=12, logprobs=True)
+    want = make_policy("hf", model=str(out), device="cpu").generate(CONVS[:1], params)[0][0]
+    base = make_policy("hf", model=str(tiny_model_dir), device="cpu").generate(CONVS[:1], params)[0][0]
+    assert want.logprobs != pytest.approx(base.logprobs, abs=1e-3)  # the adapter changed the model
+    try:
+        v.load_weights(out)
+        got = v.generate(CONVS[:1], params)[0][0]
+        assert got.token_ids == want.token_ids and got.logprobs == pytest.approx(want.logprobs, abs=1e-3)
+        live = add_adapter(load_causal_lm(out)[0], LoraSettings(enabled=True, r=4), out)  # identity adapter on top
+        v.load_weights(live)
+        again = v.generate(CONVS[:1], params)[0][0]
+        assert again.token_ids == want.token_ids
+    finally:
+        v.load_weights(tiny_model_dir)  # the module's other tests expect the base weights

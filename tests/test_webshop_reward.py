@@ -85,7 +85,7 @@ def test_options_use_colour_normalisation():
     assert normalize_color("navy blue") == "blue"
     assert normalize_color("large") == "large"
     assert option_matches(["navy blue"], ["blue"]) == [True]
-    assert option_matches(["dark red"], ["red"]) == [True]
+    assert option_matches(["dark red"], ["red"]) == [False]  # official list: 'dark' precedes 'red'
     assert option_matches(["red"], ["blue"]) == [False]
     r = compute_reward(make_product(), make_goal(), {"color": "navy blue", "size": "8"})
     assert r["option_matches"] == {"black": False, "9": False}
@@ -133,8 +133,7 @@ def test_type_factor_multiplies_total():
 def test_noun_fallback_heuristic():
     if noun_backend() == "heuristic":
         nouns = title_nouns("Kestrel Lightweight Running Shoes, Navy Blue, Pack of 2")
-        assert {"kestrel", "running", "shoes"} <= nouns
-        assert not ({"lightweight", "navy", "blue", "pack", "of"} & nouns)
+        assert nouns == ("kestrel", "running", "shoes")
     else:  # a spaCy model is installed: nouns come from its POS tags
         assert "shoes" in title_nouns("Kestrel Lightweight Running Shoes")
 

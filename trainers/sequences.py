@@ -1,9 +1,14 @@
 """Chat conversations -> training tensors, and masked log-probabilities.
 
 This is the one place that decides which tokens a trainer learns from: exactly
-the tokens the assistant generated (marked by ``{% generation %}`` blocks in the
-tokenizer's chat template, which include the end-of-turn token). System, user
-and environment-observation tokens are never trained on or scored. SFT/BC, the
+the tokens the assistant generated: the content of each assistant turn and the
+end-of-turn token after it. They are found for any chat template, with or
+without ``{% generation %}`` markers, by rendering growing prefixes of the
+conversation (the prompt before each assistant turn, with the generation
+prompt) and locating the turn's content after it; character offsets map that
+to tokens. Templates without a system role get the system text folded into the
+first user turn (:func:`chat_messages`), in rollouts and training alike. System,
+user and environment-observation tokens are never trained on or scored. SFT/BC, the
 DPO terms of HPL and the PPO loss of HGPO all go through these functions, and
 the conversations they get come from :mod:`wrappers.prompting`, the same
 renderer the rollouts used.
@@ -11,6 +16,7 @@ renderer the rollouts used.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -40,23 +46,171 @@ class Encoded:
         return int(sum(self.loss_mask))
 
 
-def _template(tokenizer: Any, messages: Sequence[Message], *, generation_prompt: bool, masks: bool) -> dict[str, Any]:
+class ChatTemplateError(ValueError):
+    """A chat template that the assistant-token masks cannot be computed for (the message names it)."""
+
+
+def describe_template(tokenizer: Any) -> str:
+    """A short name for a tokenizer's chat template: the model it came with and a digest of its text."""
+    tmpl = getattr(tokenizer, "chat_template", None) or ""
+    name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
+    digest = hashlib.sha1(tmpl.encode("utf-8")).hexdigest()[:8] if tmpl else "none"
+    return f"the chat template of {name!r} (sha1 {digest})"
+
+
+_SYSTEM_PROBE = "agent-gym system probe 7f3a"
+_SYSTEM_SUPPORT: dict[str, bool] = {}
+
+
+def supports_system_role(tokenizer: Any) -> bool:
+    """Whether the chat template renders a ``system`` message (Gemma's, for example, raises on one)."""
+    tmpl = getattr(tokenizer, "chat_template", None) or ""
+    if tmpl not in _SYSTEM_SUPPORT:
+        probe = [{"role": "system", "content": _SYSTEM_PROBE}, {"role": "user", "content": "hi"}]
+        try:
+            text = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
+            _SYSTEM_SUPPORT[tmpl] = _SYSTEM_PROBE in text
+        except Exception:  # jinja's TemplateError from raise_exception(), or anything a template raises
+            _SYSTEM_SUPPORT[tmpl] = False
+    return _SYSTEM_SUPPORT[tmpl]
+
+
+def chat_messages(tokenizer: Any, messages: Sequence[Message]) -> list[Message]:
+    """The messages as this tokenizer's template is fed them, in rollouts and in training alike.
+
+    Templates without a system role get the system text folded into the first user turn
+    (separated by a blank line), so the prompt a policy sees is still a prefix of the
+    conversation it is trained on.
+    """
+    msgs = [dict(m) for m in messages]
+    if not msgs or msgs[0]["role"] != "system" or supports_system_role(tokenizer):
+        return msgs
+    system, rest = msgs[0], msgs[1:]
+    if rest and rest[0]["role"] == "user":
+        return [{"role": "user", "content": f"{system['content']}\n\n{rest[0]['content']}"}, *rest[1:]]
+    return [{"role": "user", "content": system["content"]}, *rest]
+
+
+def _render(tokenizer: Any, messages: Sequence[Message], *, generation_prompt: bool) -> str:
     if not getattr(tokenizer, "chat_template", None):
-        raise ValueError("the tokenizer has no chat_template; agent-gym needs one with {% generation %} markers")
-    if masks and "generation" not in tokenizer.chat_template:
-        raise ValueError(
-            "the tokenizer's chat template has no {% generation %} markers, so assistant tokens cannot be "
-            "told apart from the rest; use a template that wraps assistant content in "
-            "{% generation %}...{% endgeneration %} (see trainers.models)"
+        raise ChatTemplateError(
+            f"the tokenizer of {getattr(tokenizer, 'name_or_path', '') or 'this model'!r} has no chat_template; "
+            "agent-gym prompts are chat conversations: set tokenizer.chat_template (for example the model family's "
+            "template from trl/chat_templates/)"
         )
-    out = tokenizer.apply_chat_template(
-        list(messages),
-        tokenize=True,
-        return_dict=True,
-        add_generation_prompt=generation_prompt,
-        return_assistant_tokens_mask=masks,
-    )
-    return out
+    try:
+        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
+    except Exception as exc:
+        raise ChatTemplateError(f"{describe_template(tokenizer)} cannot render this conversation: {exc}") from None
+
+
+_CONTENT_PROBE = "AgentGymAssistantProbe91c7"
+
+
+def prompt_text(tokenizer: Any, messages: Sequence[Message]) -> str:
+    """The text a policy is fed before the assistant's next turn (``messages`` already adapted).
+
+    It is the template's generation prompt, cut to what the template also writes before an
+    assistant message inside a conversation. For most templates that is the whole generation
+    prompt; for templates whose generation prompt adds text that never appears in rendered
+    history (DeepSeek's ``<think>\n``, for example) the extra text is left to the model, so the
+    prompt stays identical to the context the same turn has in training.
+    """
+    gen = _render(tokenizer, messages, generation_prompt=True)
+    probe = _render(tokenizer, [*messages, {"role": "assistant", "content": _CONTENT_PROBE}], generation_prompt=False)
+    n = 0
+    limit = min(len(gen), len(probe))
+    while n < limit and gen[n] == probe[n]:
+        n += 1
+    if _CONTENT_PROBE not in probe[n:]:
+        raise ChatTemplateError(f"{describe_template(tokenizer)} does not render assistant messages after their prompt")
+    last = next((m["content"].strip() for m in reversed(messages) if m["content"].strip()), "")
+    if last not in gen[:n]:
+        raise ChatTemplateError(
+            f"{describe_template(tokenizer)} is not prefix-stable: adding an assistant turn changes how the earlier "
+            "messages render, so rollout prompts would differ from training contexts"
+        )
+    return gen[:n]
+
+
+def _tokenize(tokenizer: Any, text: str, offsets: bool = False) -> dict[str, Any]:
+    # apply_chat_template(tokenize=True) tokenises its rendering the same way: no extra special tokens
+    return tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)
+
+
+def _special_ids(tokenizer: Any) -> set[int]:
+    ids = set(getattr(tokenizer, "all_special_ids", []) or [])
+    for tid, added in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).items():
+        if getattr(added, "special", False):
+            ids.add(int(tid))
+    return ids
+
+
+def _assistant_spans(tokenizer: Any, msgs: Sequence[Message], text: str, first: int) -> list[tuple[int, int]]:
+    """Character spans of the content of assistant messages ``msgs[first:]`` inside ``text``.
+
+    Works for any prefix-stable template: the prompt up to an assistant turn (:func:`prompt_text`)
+    must be a prefix of the whole conversation, and the turn's content must follow it. Anything a template adds between the generation prompt and the content (Qwen3's
+    empty think block, for example) is not part of the span.
+    """
+    spans = []
+    for i in range(first, len(msgs)):
+        if msgs[i]["role"] != "assistant":
+            continue
+        prefix = prompt_text(tokenizer, msgs[:i])
+        if not text.startswith(prefix):
+            raise ChatTemplateError(
+                f"{describe_template(tokenizer)} is not prefix-stable: the prompt before assistant turn {i} does not "
+                "render as a prefix of the whole conversation, so rollout prompts would differ from training contexts"
+            )
+        content = msgs[i]["content"]
+        for candidate in (content, content.strip()):
+            pos = text.find(candidate, len(prefix)) if candidate else -1
+            if pos >= 0:
+                break
+        else:
+            if not content.strip():
+                continue  # an empty turn has nothing to learn but its end-of-turn token; skip it
+            raise ChatTemplateError(
+                f"{describe_template(tokenizer)}: the content of assistant turn {i} does not appear after its prompt "
+                "(the template rewrites assistant messages), so its tokens cannot be located"
+            )
+        spans.append((pos, pos + len(candidate)))
+    return spans
+
+
+def _masked_encoding(tokenizer: Any, messages: Sequence[Message], first: int) -> tuple[list[int], list[int]]:
+    """Token ids of the whole conversation and a mask over the assistant turns ``messages[first:]``.
+
+    A token is masked when it overlaps an assistant turn's content; the token right after the
+    content is masked too when it is a special token (the end-of-turn token the model emits,
+    e.g. ``<|im_end|>``, ``<|eot_id|>``, ``<end_of_turn>``).
+    """
+    text = _render(tokenizer, messages, generation_prompt=False)
+    spans = _assistant_spans(tokenizer, messages, text, first)
+    try:
+        enc = _tokenize(tokenizer, text, offsets=True)
+    except NotImplementedError:
+        raise ChatTemplateError(
+            f"{describe_template(tokenizer)}: assistant masks need a fast tokenizer (offset mapping); "
+            "load it with use_fast=True"
+        ) from None
+    ids = list(enc["input_ids"])
+    offsets = [tuple(o) for o in enc["offset_mapping"]]
+    special = _special_ids(tokenizer)
+    mask = [0] * len(ids)
+    j = 0
+    for start, end in spans:
+        while j < len(ids) and offsets[j][1] <= start:
+            j += 1
+        while j < len(ids) and offsets[j][0] < end:
+            if offsets[j][1] > offsets[j][0]:
+                mask[j] = 1
+            j += 1
+        if j < len(ids) and ids[j] in special and offsets[j][0] == end:
+            mask[j] = 1
+            j += 1
+    return ids, mask
 
 
 def _finish(ids: list[int], mask: list[int], max_length: int | None) -> Encoded:
@@ -66,10 +220,9 @@ def _finish(ids: list[int], mask: list[int], max_length: int | None) -> Encoded:
 
 
 def encode_conversation(tokenizer: Any, messages: Sequence[Message], max_length: int | None = None) -> Encoded:
-    """Tokenise a whole conversation; every assistant turn is trained on."""
-    out = _template(tokenizer, messages, generation_prompt=False, masks=True)
-    ids = list(out["input_ids"])
-    mask = [int(m) for m in out["assistant_masks"]]
+    """Tokenise a whole conversation; every assistant turn (and its end-of-turn token) is trained on."""
+    msgs = chat_messages(tokenizer, messages)
+    ids, mask = _masked_encoding(tokenizer, msgs, 0)
     return _finish(ids, mask, max_length)
 
 
@@ -89,23 +242,22 @@ def encode_prompt_completion(
         raise ValueError("completion_messages is empty")
     if completion_messages[0]["role"] != "assistant":
         raise ValueError("a completion must start with an assistant message")
-    full = _template(tokenizer, list(prompt_messages) + list(completion_messages), generation_prompt=False, masks=True)
-    ids = list(full["input_ids"])
-    mask = [int(m) for m in full["assistant_masks"]]
-    prompt_ids = list(_template(tokenizer, prompt_messages, generation_prompt=True, masks=False)["input_ids"])
-    if ids[: len(prompt_ids)] != prompt_ids:
-        raise ValueError(
-            "the chat template does not render the prompt as a prefix of prompt+completion; "
-            "agent-gym needs a prefix-stable template (no per-turn rewriting of earlier messages)"
+    msgs = chat_messages(tokenizer, list(prompt_messages) + list(completion_messages))
+    n_prompt = len(msgs) - len(completion_messages)
+    ids, mask = _masked_encoding(tokenizer, msgs, n_prompt)
+    prompt = list(_tokenize(tokenizer, prompt_text(tokenizer, msgs[:n_prompt]))["input_ids"])
+    if ids[: len(prompt)] != prompt:
+        raise ChatTemplateError(
+            f"{describe_template(tokenizer)}: the prompt's tokens are not a prefix of prompt+completion's tokens "
+            "(the tokenizer merges across the end of the generation prompt), so a policy's prompt would differ "
+            "from its training context"
         )
-    for i in range(len(prompt_ids)):
-        mask[i] = 0
     return _finish(ids, mask, max_length)
 
 
 def prompt_ids(tokenizer: Any, prompt_messages: Sequence[Message]) -> list[int]:
     """Token ids of a prompt ending with the assistant generation prefix (what a policy is fed)."""
-    return list(_template(tokenizer, prompt_messages, generation_prompt=True, masks=False)["input_ids"])
+    return list(_tokenize(tokenizer, prompt_text(tokenizer, chat_messages(tokenizer, prompt_messages)))["input_ids"])
 
 
 def collate(batch: Sequence[Encoded], pad_token_id: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
@@ -148,3 +300,81 @@ def masked_token_entropy(model: Any, batch: dict[str, torch.Tensor]) -> torch.Te
     ent = -(logp.exp() * logp).sum(-1)
     mask = batch["loss_mask"][:, 1:].to(ent.dtype)
     return (ent * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)
+
+
+class TrainingDataError(ValueError):
+    """A training stage would learn from nothing, or from a small remainder of its data."""
+
+
+@dataclass
+class EncodeStats:
+    """What one stage's encoding kept and dropped; :meth:`check` stops a stage that would learn from nothing.
+
+    ``no_mask``: samples without a single assistant token (nothing to learn); ``too_long``: samples
+    dropped or emptied because they exceed ``max_length``; ``truncated``: kept, but cut.
+    """
+
+    stage: str
+    samples: int = 0
+    kept: int = 0
+    no_mask: int = 0
+    too_long: int = 0
+    truncated: int = 0
+    tokens: int = 0
+
+    def add(self, enc: Encoded | None, *, too_long: bool = False) -> bool:
+        """Count one sample; returns whether it is kept (it has trainable tokens and fits)."""
+        self.samples += 1
+        if enc is None or too_long:
+            self.too_long += 1
+            return False
+        if enc.num_loss_tokens == 0:
+            if enc.truncated:
+                self.too_long += 1
+            else:
+                self.no_mask += 1
+            return False
+        self.kept += 1
+        self.truncated += int(enc.truncated)
+        self.tokens += enc.num_loss_tokens
+        return True
+
+    def add_pair(self, pair: tuple[Encoded, Encoded] | None) -> bool:
+        """Count a preference pair as one sample: both sides need trainable tokens."""
+        if pair is None:
+            return self.add(None)
+        chosen, rejected = pair
+        if rejected.num_loss_tokens == 0:
+            return self.add(Encoded(rejected.input_ids, rejected.loss_mask, rejected.truncated))
+        if self.add(chosen):
+            self.tokens += rejected.num_loss_tokens
+            return True
+        return False
+
+    @property
+    def dropped(self) -> int:
+        return self.no_mask + self.too_long
+
+    def metrics(self) -> dict[str, int]:
+        return {"samples": self.samples, "kept": self.kept, "dropped_no_mask": self.no_mask,
+                "dropped_too_long": self.too_long, "truncated": self.truncated, "trained_tokens": self.tokens}
+
+    def check(self, tokenizer: Any, *, model: str = "", max_length: int | None = None,
+              max_dropped_fraction: float = 0.5) -> "EncodeStats":
+        """Raise :class:`TrainingDataError` when nothing, or less than half, of the data can be trained on."""
+        if self.samples == 0:
+            return self
+        if self.tokens > 0 and self.dropped <= max_dropped_fraction * self.samples:
+            return self
+        name = model or getattr(tokenizer, "name_or_path", "") or "the model"
+        fixes = []
+        if self.no_mask:
+            fixes.append(f"{self.no_mask} have no assistant tokens: check that {describe_template(tokenizer)} renders "
+                         "assistant messages and that the data has assistant turns")
+        if self.too_long:
+            fixes.append(f"{self.too_long} exceed max_length={max_length}: raise max_length or shorten the "
+                         "prompts (history window)")
+        raise TrainingDataError(
+            f"{self.stage}: {name!r} would train on {self.tokens} tokens from {self.kept} of {self.samples} samples; "
+            + "; ".join(fixes or ["no sample has trainable tokens"])
+        )

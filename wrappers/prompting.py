@@ -20,10 +20,11 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-PROMPT_DIR = Path(__file__).resolve().parents[1] / "assets" / "prompts"
+from agent_gym.paths import asset_path
+
+PROMPT_DIR = asset_path("prompts")
 
 #: env id -> prompt family (``assets/prompts/<family>.txt``); others use "generic".
 PROMPT_FAMILY: dict[str, str] = {
@@ -64,7 +65,7 @@ def family(env_id: str) -> str:
 def _read_prompt(name: str) -> str:
     path = PROMPT_DIR / f"{name}.txt"
     if not path.exists():
-        raise FileNotFoundError(f"prompt file {path} is missing; the repository's assets/prompts folder is incomplete")
+        raise FileNotFoundError(f"prompt file {path} is missing; agent-gym's assets/prompts folder is incomplete (reinstall the package)")
     return path.read_text(encoding="utf-8").strip()
 
 

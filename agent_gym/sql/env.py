@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent_gym.core import StepResult, TextEnv
+from agent_gym.errors import GameLoadError
 from agent_gym.sql.backends.base import MAX_STATEMENT_CHARS, QueryResult, SQLBackend, check_statement
 from agent_gym.sql.render import render_result, task_prompt
 from agent_gym.sql.reward import gold_has_order_by, score
@@ -119,6 +120,15 @@ class InterCodeSQLEnv(TextEnv):
             statement_timeout_s=statement_timeout_s, max_rows=max_rows,
         )
         self.backend_name = self.backend.name
+        have = set(self.backend.databases())
+        missing = sorted({t.db.lower() for t in self.tasks} - have)
+        if missing:
+            self.backend.close()
+            raise GameLoadError(
+                f"the dump {self.dataset.dump_path} lacks database(s) {', '.join(missing[:8])}"
+                f"{' ...' if len(missing) > 8 else ''} used by tasks in {self.dataset.tasks_path}; "
+                "check that the two files belong together"
+            )
         self.max_rows = int(max_rows)
         self.max_observation_chars = int(max_observation_chars)
         self.max_statement_chars = int(max_statement_chars)
@@ -160,14 +170,14 @@ class InterCodeSQLEnv(TextEnv):
         if word == SKIP:
             return StepResult("Skipped.", 0.0, True, True, False, {"db": self.backend.current_database()})
         self._last_action = action
-        statement, problem = check_statement(action, self.max_statement_chars)
+        statement, problem = check_statement(action, self.max_statement_chars, self.backend.exec_version)
         if problem is not None:
             result = QueryResult(error=problem)
         else:
             result = self.backend.execute(statement)
         self._last_result = result
         obs = render_result(result.rows, result.error, max_chars=self.max_observation_chars,
-                            truncated=result.truncated, max_rows=self.max_rows)
+                            truncated=result.truncated, max_rows=self.max_rows, cut=result.cut)
         extra = {"db": self.backend.current_database(), "truncated": result.truncated}
         return StepResult(obs, 0.0, False, result.ok, False, extra)
 

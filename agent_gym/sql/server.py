@@ -31,6 +31,7 @@ from pathlib import Path
 
 from agent_gym.errors import BackendUnavailableError, GameLoadError, require
 from agent_gym.paths import cache_dir
+from agent_gym.sql.backends.base import MAX_VALUE_BYTES
 
 #: Bump when the template layout (users, settings) changes.
 TEMPLATE_VERSION = "5"
@@ -66,10 +67,16 @@ _RUNTIME_FLAGS = (
     "--sync-frm=0",
     "--performance-schema=OFF",
     "--local-infile=0",
-    "--max-allowed-packet=4M",
+    # Values longer than this become NULL (base.MAX_VALUE_BYTES): bounds what one row can weigh.
+    f"--max-allowed-packet={MAX_VALUE_BYTES}",
+    # Nothing an agent does can outlive its session: no SET PASSWORD, XA PREPARE or other writes,
+    # even where the read-only account would allow them (root is exempt; the env writes nothing).
+    "--read-only",
     "--max-connections=500",
     "--skip-log-bin",
 )
+#: While the template is built (root loads the dump): large dump statements, writes allowed.
+_BUILD_FLAGS = ("--max-allowed-packet=1G", "--read-only=OFF")
 
 # Runs in a separate process: waits until our end of its stdin pipe closes (we
 # exited or crashed), then stops the server and removes its data directory.
@@ -213,7 +220,7 @@ class MariaDBServer:
 
 
 # ------------------------------------------------------------------ starting
-def _launch(server_bin: str, datadir: Path, scratch: Path, port: int) -> subprocess.Popen:
+def _launch(server_bin: str, datadir: Path, scratch: Path, port: int, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     args = [
         server_bin,
         *_SERVER_FLAGS,
@@ -226,6 +233,7 @@ def _launch(server_bin: str, datadir: Path, scratch: Path, port: int) -> subproc
         f"--tmpdir={scratch / 'tmp'}",
         f"--secure-file-priv={scratch / 'nofiles'}",
         *_RUNTIME_FLAGS,
+        *extra,
     ]
     (scratch / "tmp").mkdir(exist_ok=True)
     (scratch / "nofiles").mkdir(exist_ok=True)
@@ -277,7 +285,7 @@ def _build_template(dump_path: Path | None, template: Path) -> None:
         )
         if res.returncode != 0:
             raise BackendUnavailableError(f"mariadb-install-db failed (code {res.returncode}):\n{res.stdout[-1500:]}\n{res.stderr[-1500:]}")
-        proc = _launch(server_bin, datadir, scratch, _free_port())
+        proc = _launch(server_bin, datadir, scratch, _free_port(), _BUILD_FLAGS)
         reaper = _spawn_reaper(proc.pid, scratch)  # stops the build server if we die midway
         try:
             cnx = _wait_ready(proc, scratch / "mysqld.sock", "", scratch)
@@ -294,10 +302,12 @@ def _build_template(dump_path: Path | None, template: Path) -> None:
                     except mysql_errors.Error as exc:
                         raise GameLoadError(
                             f"loading {dump_path} into MariaDB failed at a statement of database {db!r}: "
-                            f"{exc}\n  {stmt[:300]}"
+                            f"{exc} (statement starts {' '.join(stmt[:120].split())!r}); is it a MySQL dump?"
                         ) from exc
                     if db is not None and db.lower() not in databases:
                         databases.append(db.lower())
+            if dump_path is not None and not databases:
+                raise GameLoadError(f"{dump_path} holds no databases: expected a MySQL dump with CREATE DATABASE / USE statements")
             for db in databases:
                 cur.execute(f"SHOW TABLES FROM `{db}`")
                 for (table,) in cur.fetchall():

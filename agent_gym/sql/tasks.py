@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent_gym.errors import DataNotFoundError, GameLoadError
+from agent_gym.paths import asset_path
 
-#: The project's embedded benchmark (repo root / assets / sql).
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "sql"
+#: The project's embedded benchmark (``assets/sql``, packaged as ``agent_gym_assets/sql``).
+ASSETS_DIR = asset_path("sql")
 #: Task file name per split, and the dump file name.
 SPLIT_FILES = {"dev": "ic_spider_dev.json", "train": "ic_spider_train.json"}
 DUMP_FILE = "ic_spider_dbs.sql"
@@ -47,6 +48,7 @@ class SQLDataset:
     tasks: list[SQLTask]
     dump_path: Path
     source: str  # "assets" or the data_dir path
+    tasks_path: Path | None = None
 
 
 def load_tasks(path: str | Path) -> list[SQLTask]:
@@ -56,16 +58,30 @@ def load_tasks(path: str | Path) -> list[SQLTask]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DataNotFoundError(f"cannot read task file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise GameLoadError(f"task file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
         records = json.loads(text) if text.lstrip().startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
     except json.JSONDecodeError as exc:
         raise GameLoadError(f"task file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(records, list) or not records:
+        raise GameLoadError(f"task file {path} holds no tasks (expected a JSON list of {{db, query, gold, hardness}} records)")
     tasks = []
     for i, rec in enumerate(records):
-        try:
-            tasks.append(SQLTask(i, rec["db"], rec["query"], rec["gold"], rec.get("hardness", ""), rec.get("db_tables") or {}))
-        except (KeyError, TypeError) as exc:
-            raise GameLoadError(f"task {i} in {path} lacks field {exc} (need db, query, gold, hardness)") from exc
+        if not isinstance(rec, dict):
+            raise GameLoadError(f"task {i} in {path} is not a JSON object (need db, query, gold, hardness)")
+        missing = [k for k in ("db", "query", "gold") if k not in rec]
+        if missing:
+            raise GameLoadError(f"task {i} in {path} lacks field(s) {', '.join(missing)} (need db, query, gold, hardness)")
+        bad = [k for k in ("db", "query", "gold") if not isinstance(rec[k], str) or not rec[k].strip()]
+        if bad:
+            raise GameLoadError(
+                f"task {i} in {path} has no usable {', '.join(bad)} ({', '.join(f'{k}={rec[k]!r}' for k in bad)}); "
+                "each must be a non-empty string"
+            )
+        tables = rec.get("db_tables") or {}
+        tasks.append(SQLTask(i, rec["db"], rec["query"], rec["gold"], str(rec.get("hardness") or ""),
+                             tables if isinstance(tables, dict) else {}))
     return tasks
 
 
@@ -84,4 +100,4 @@ def load_dataset(data_dir: str | Path | None = None, split: str = "dev") -> SQLD
     for p in (tasks_path, dump_path):
         if not p.is_file():
             raise DataNotFoundError(f"{p} is missing; get the InterCode-SQL data with: {_PREPARE_HINT}")
-    return SQLDataset(load_tasks(tasks_path), dump_path, source)
+    return SQLDataset(load_tasks(tasks_path), dump_path, source, tasks_path)

@@ -92,8 +92,12 @@ def _int(value: str | None, default: int, low: int, high: int) -> int:
         return default
 
 
-def create_app(shop: Shop, max_sessions: int = 1000, session_ttl_s: float = 3600.0):
-    """A Flask app serving ``shop``; ``app.config["SESSIONS"]`` is its :class:`SessionStore`."""
+def create_app(shop: Shop, max_sessions: int = 1000, session_ttl_s: float = 3600.0, fix_dict_options: bool = False):
+    """A Flask app serving ``shop``; ``app.config["SESSIONS"]`` is its :class:`SessionStore`.
+
+    ``fix_dict_options`` is passed to :func:`~agent_gym.webshop.reward.compute_reward` (``False``: the
+    official scoring of dict goal options, see docs/webshop.md).
+    """
     flask = require("flask", "webshop")
     app = flask.Flask("agent_gym.webshop")
     store = SessionStore(len(shop.goals), max_sessions, session_ttl_s)
@@ -158,7 +162,7 @@ def create_app(shop: Shop, max_sessions: int = 1000, session_ttl_s: float = 3600
         if error is not None:
             return error
         options = options_for(product)
-        result = compute_reward(product, goal, options)
+        result = compute_reward(product, goal, options, fix_dict_options=fix_dict_options)
         store.set_result(session, result)
         return html(render.done_page(session, goal, product, options, result))
 

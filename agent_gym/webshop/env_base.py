@@ -18,6 +18,7 @@ from agent_gym.webshop.app import create_app
 from agent_gym.webshop.expert import expert_action
 from agent_gym.webshop.goals import split_range
 from agent_gym.webshop.render import Clickable, Page
+from agent_gym.webshop.reward import warn_heuristic_nouns
 from agent_gym.webshop.shop import load_shop
 
 OBSERVATION_MODES = ("text", "text_rich", "html")
@@ -37,6 +38,8 @@ class WebShopEnvBase(TextEnv):
         num_products: generated catalog size (default 1000), or a cap on official products.
         seed: generated catalog seed.
         max_sessions: bound on the app's session store.
+        fix_dict_options: score dict goal options (official synthetic goals) by value instead of the
+            official ``(name, value)`` pairs (default ``False``: the published environment's reward).
     """
 
     default_max_episode_steps = 10
@@ -52,12 +55,15 @@ class WebShopEnvBase(TextEnv):
         seed: int = 0,
         max_sessions: int = 1000,
         render_mode: str | None = None,
+        fix_dict_options: bool = False,
     ) -> None:
         super().__init__(max_episode_steps=max_episode_steps, expert=expert, render_mode=render_mode)
         if observation_mode not in OBSERVATION_MODES:
             raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, got {observation_mode!r}")
         self.observation_mode = observation_mode
         self.shop = load_shop(data_dir, num_products, seed)
+        if data_dir is not None:
+            warn_heuristic_nouns()
         self.split = split
         self._task_ids = [str(i) for i in split_range(split, len(self.shop.goals))]
         if not self._task_ids:
@@ -65,7 +71,7 @@ class WebShopEnvBase(TextEnv):
                 f"split {split!r} is empty for this catalog ({len(self.shop.goals)} goals); "
                 "use split='all' or a bigger catalog (num_products=...)"
             )
-        self.app = create_app(self.shop, max_sessions=max_sessions)
+        self.app = create_app(self.shop, max_sessions=max_sessions, fix_dict_options=fix_dict_options)
         self.sessions = self.app.config["SESSIONS"]
         self._page: Page | None = None
         self._html = ""

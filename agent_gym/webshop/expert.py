@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from agent_gym.errors import require
 from agent_gym.webshop import render
 from agent_gym.webshop.goals import Goal
 from agent_gym.webshop.render import Page
-from agent_gym.webshop.reward import normalize_color
+from agent_gym.webshop.reward import fuzzy_score, normalize_color
 from agent_gym.webshop.shop import Shop
 
-fuzz = require("rapidfuzz.fuzz", "webshop")
 
 #: The expert pages at most this many result pages before it prefers a title search.
 MAX_PAGES = 3
@@ -60,7 +58,7 @@ def option_choices(shop: Shop, goal: Goal) -> dict[str, str]:
             if group in chosen:
                 continue
             for value in values:
-                score = 101.0 if value == wanted_l else fuzz.token_set_ratio(normalize_color(value), normalize_color(wanted_l))
+                score = 101.0 if value == wanted_l else fuzzy_score(normalize_color(value), normalize_color(wanted_l))
                 if score > best_score:
                     best, best_score = (group, value), score
         if best is not None:

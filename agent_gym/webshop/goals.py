@@ -41,6 +41,9 @@ class Goal:
     attributes: tuple[str, ...]
     goal_options: tuple[str, ...]
     price_upper: float
+    #: Option names when the instruction's options were a dict (official synthetic goals), else ``None``.
+    #: The official reward then compares ``(name, value)`` pairs (see ``reward.goal_option_keys``).
+    option_names: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -73,7 +76,14 @@ def price_bound(product: Product, key: str, price_seed: int) -> tuple[float, str
     return upper, f", and price lower than {upper:.2f} dollars"
 
 
-def _goal(product: Product, text: str, attributes: list[str], options: list[str], price_seed: int) -> Goal:
+def _goal(
+    product: Product,
+    text: str,
+    attributes: list[str],
+    options: list[str],
+    price_seed: int,
+    option_names: list[str] | None = None,
+) -> Goal:
     upper, suffix = price_bound(product, text, price_seed)
     return Goal(
         asin=product.asin,
@@ -85,6 +95,7 @@ def _goal(product: Product, text: str, attributes: list[str], options: list[str]
         attributes=tuple(attributes),
         goal_options=tuple(str(o) for o in options),
         price_upper=upper,
+        option_names=None if option_names is None else tuple(str(n) for n in option_names),
     )
 
 
@@ -97,9 +108,10 @@ def human_goals(products: list[Product], instructions: dict[str, list[dict[str, 
             if not attributes:
                 continue
             options = record.get("instruction_options") or []
-            if isinstance(options, dict):
-                options = list(options.values())
-            goals.append(_goal(product, str(record.get("instruction", "")), attributes, list(options), price_seed))
+            names = None
+            if isinstance(options, dict):  # kept as (name, value) pairs for the official reward
+                names, options = list(options), list(options.values())
+            goals.append(_goal(product, str(record.get("instruction", "")), attributes, list(options), price_seed, names))
     return goals
 
 
@@ -115,7 +127,7 @@ def synthetic_goals(products: list[Product], attributes: dict[str, dict[str, Any
         for combo in itertools.product(*(product.options[n] for n in names)):
             option_text = ", and ".join(f"{n}: {v}" for n, v in zip(names, combo))
             full = text.strip().rstrip(".") + (f", with {option_text}" if option_text else "")
-            goals.append(_goal(product, full, list(goal_attrs), list(combo), price_seed))
+            goals.append(_goal(product, full, list(goal_attrs), list(combo), price_seed, names))
     return goals
 
 

@@ -47,12 +47,17 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     state: Mapping[str, Any],
     keep: int = 2,
+    merge: bool = False,
 ) -> Path:
-    """Write ``iter_<iteration>`` atomically and prune old checkpoints; returns its path."""
+    """Write ``iter_<iteration>`` atomically and prune old checkpoints; returns its path.
+
+    A LoRA model is saved as its adapter (plus the merged full model in ``merged/`` with ``merge``).
+    """
+    from trainers.lora import write_model
+
     final = checkpoint_dir(run_dir, iteration)
     with atomic_dir(final) as tmp:  # hidden name: list_checkpoints never sees a half-written folder
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        write_model(model, tokenizer, tmp, merge=merge)
         if optimizer is not None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(

@@ -15,6 +15,8 @@ from typing import Any, Mapping, Sequence
 
 from trainers.advantages import METHODS, MODES
 from trainers.configfile import parse_yaml_value, read_yaml_mapping
+from trainers.lora import LoraSettings
+from trainers.tracking import resolve_report_to
 
 
 @dataclass
@@ -28,6 +30,8 @@ class HGPOConfig:
     dtype: str | None = None  #: torch dtype name for loading (default: the checkpoint's)
     vllm_kwargs: dict[str, Any] = field(default_factory=dict)  #: extra VLLMPolicy arguments
     use_accelerate: bool = False  #: wrap model/optimizer with accelerate (multi-GPU data parallel)
+    #: LoRA: train an adapter instead of all weights (the KL reference is the same model with the adapter off)
+    lora: LoraSettings = field(default_factory=LoraSettings)
 
     # -- environment
     env_id: str = "ALFWorld-Text-v0"
@@ -77,6 +81,9 @@ class HGPOConfig:
     save_every: int = 10
     keep_checkpoints: int = 2
     run_dir: str = "runs/hgpo"
+    #: experiment tracking: none, tensorboard, wandb, trackio (comma-separated), or all installed ones;
+    #: TensorBoard writes to <run_dir>/tracking/hgpo (trainers.tracking)
+    report_to: str = "none"
     seed: int = 0
     progress: bool = True
 
@@ -104,6 +111,7 @@ class HGPOConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        resolve_report_to(self.report_to)
         if self.temperature <= 0:
             raise ValueError("temperature must be > 0 for on-policy RL (sampling, not greedy decoding)")
         return self
@@ -155,6 +163,8 @@ def _check_type(name: str, value: Any) -> Any:
         raise ValueError(f"config key {name!r} must be a string, got {value!r}")
     elif annotation.startswith("dict") and not isinstance(value, dict):
         raise ValueError(f"config key {name!r} must be a mapping, got {value!r}")
+    elif annotation.startswith("LoraSettings"):
+        value = LoraSettings.from_value(value, name)
     elif annotation.startswith("list") and not isinstance(value, list):
         raise ValueError(f"config key {name!r} must be a list, got {value!r}")
     return value
@@ -185,7 +195,14 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     data: dict[str, Any] = {}
     if path is not None:
         data.update(read_yaml_mapping(path, "assets/configs/hgpo_*.yaml"))
-    data.update(dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides))
+    for key, value in (dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)).items():
+        *sections, last = key.split(".")  # "lora.enabled=true" sets a key of a mapping field
+        node = data
+        for part in sections:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {key!r}: {part!r} is not a mapping")
+        node[last] = value
     return config_from_dict(data)
 
 

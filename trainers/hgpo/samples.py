@@ -16,7 +16,7 @@ import numpy as np
 
 from trainers.advantages import HashCoder, compute_advantages, level_group_stats
 from trainers.rollout import EpisodeRecord, step_messages
-from trainers.sequences import Encoded, encode_prompt_completion
+from trainers.sequences import Encoded, EncodeStats, encode_prompt_completion
 
 
 @dataclass
@@ -82,28 +82,33 @@ def build_samples(
     max_length: int | None = None,
     skip_zero_advantage: bool = False,
 ) -> tuple[list[StepSample], dict[str, int]]:
-    """Tokenise every step (prompt masked, output trained); returns samples and counters."""
+    """Tokenise every step (prompt masked, output trained); returns samples and counters.
+
+    Counters: ``steps``, ``skipped_zero_adv``, ``truncated`` (kept but cut at ``max_length``),
+    ``dropped`` (no trainable token left: no assistant tokens, or cut away) and ``trained_tokens``.
+    Raises :class:`trainers.sequences.TrainingDataError` when most steps would be dropped.
+    """
     samples: list[StepSample] = []
-    counts = {"steps": 0, "skipped_zero_adv": 0, "truncated": 0, "no_loss_tokens": 0}
+    stats = EncodeStats("HGPO step samples")
+    skipped = 0
     i = 0
     for rec in records:
         cfg = rec.prompt_config()
         for s in rec.steps:
             a = float(advantages[i])
             i += 1
-            counts["steps"] += 1
             if skip_zero_advantage and a == 0.0:
-                counts["skipped_zero_adv"] += 1
+                skipped += 1
                 continue
             prompt = step_messages(rec, s.index, cfg)
             enc = encode_prompt_completion(tokenizer, prompt, [{"role": "assistant", "content": s.raw_output}], max_length)
-            counts["truncated"] += int(enc.truncated)
-            if enc.num_loss_tokens == 0:
-                counts["no_loss_tokens"] += 1
-                continue
-            samples.append(StepSample(rec.episode_id, rec.group_id, s.index, a, enc, s.logprobs))
+            if stats.add(enc):
+                samples.append(StepSample(rec.episode_id, rec.group_id, s.index, a, enc, s.logprobs))
     if i != len(advantages):
         raise ValueError(f"{len(advantages)} advantages for {i} steps")
+    stats.check(tokenizer, max_length=max_length)
+    counts = {"steps": i, "skipped_zero_adv": skipped, "truncated": stats.truncated, "dropped": stats.dropped,
+              "trained_tokens": stats.tokens}
     return samples, counts
 
 

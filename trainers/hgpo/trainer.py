@@ -112,8 +112,16 @@ class HGPOTrainer:
             changed = sorted(k for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k, v) != v)
             if changed:
                 self.log(f"warning: resuming {ckpt} with changed settings: {', '.join(changed)}")
-        load_from = str(ckpt) if ckpt is not None else self.base_model_path
-        self.model, self.tokenizer = load_model_and_tokenizer(load_from, device, config.dtype)
+        lora = config.lora
+        if lora.enabled:  # the base's full weights + one trainable adapter (a resume continues the saved one)
+            from trainers.lora import add_adapter, resume_adapter
+
+            self.model, self.tokenizer = load_model_and_tokenizer(self.base_model_path, device, config.dtype)
+            self.model = (resume_adapter(self.model, ckpt) if ckpt is not None
+                          else add_adapter(self.model, lora, self.base_model_path))
+        else:
+            load_from = str(ckpt) if ckpt is not None else self.base_model_path
+            self.model, self.tokenizer = load_model_and_tokenizer(load_from, device, config.dtype)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = next(self.model.parameters()).device
@@ -121,8 +129,10 @@ class HGPOTrainer:
             self.model.gradient_checkpointing_enable()
             self.model.config.use_cache = False
 
+        # the KL reference: the initial model. With LoRA it is the same model with the adapter
+        # disabled (trainers.lora.reference_mode); otherwise a frozen copy.
         self.ref_model = None
-        if config.kl_coef > 0:
+        if config.kl_coef > 0 and not lora.enabled:
             if ckpt is None:
                 self.ref_model = copy.deepcopy(self.model)
             else:
@@ -130,7 +140,8 @@ class HGPOTrainer:
             self.ref_model.eval()
             self.ref_model.requires_grad_(False)
 
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
         self.start_iteration = 0
         if ckpt is not None:
             load_optimizer_and_rng(ckpt, self.optimizer)
@@ -143,6 +154,9 @@ class HGPOTrainer:
 
         self.prompt = PromptConfig(history_window=config.history_k)
         self.policy = self._make_policy()
+        from trainers.tracking import Tracker
+
+        self.tracker = Tracker(config.report_to, self.run_dir / "tracking", "hgpo", config.to_dict(), is_main=self.is_main)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -160,7 +174,10 @@ class HGPOTrainer:
             return HFPolicy(self.unwrapped_model, self.tokenizer, batch_size=max(self.config.num_envs, 1))
         from trainers.policies import make_policy
 
-        policy = make_policy("vllm", model=self.base_model_path, tokenizer=self.tokenizer, **self.config.vllm_kwargs)
+        from trainers.lora import materialize
+
+        policy = make_policy("vllm", model=str(materialize(self.base_model_path)), tokenizer=self.tokenizer,
+                             **self.config.vllm_kwargs)
         policy.load_weights(self.unwrapped_model)
         return policy
 
@@ -278,6 +295,11 @@ class HGPOTrainer:
         if self.ref_model is not None:
             with torch.no_grad():
                 ref_lp, _ = self._forward_logprobs(self.ref_model, [samples[i] for i in chunk])
+        elif c.kl_coef > 0 and c.lora.enabled:
+            from trainers.lora import reference_mode
+
+            with torch.no_grad(), reference_mode(self.unwrapped_model) as ref:
+                ref_lp, _ = self._forward_logprobs(ref, [samples[i] for i in chunk])
         adv = torch.tensor([samples[i].advantage for i in chunk], dtype=lp.dtype, device=lp.device)
         parts = ppo_clip_loss(
             lp, old_lp, adv, mask, ref_logp=ref_lp, kl_coef=c.kl_coef,
@@ -375,6 +397,7 @@ class HGPOTrainer:
             self.optimizer,
             {"config": self.config.to_dict(), "base_model": self.base_model_path},
             keep=self.config.keep_checkpoints,
+            merge=self.config.lora.merge,
         )
 
     def train(self) -> list[dict[str, Any]]:
@@ -404,6 +427,7 @@ class HGPOTrainer:
                     self.save(it)
                 if self.is_main:
                     self.metrics.append(row)
+                    self.tracker.log(row, step=it)
                     plot_metrics(self.metrics.read(), self.run_dir / "metrics.png", f"{c.method} on {c.env_id}")
                 rows.append(row)
                 bar.set_postfix(reward=f"{row['train/reward_mean']:.3f}", succ=f"{row['train/success_rate']:.2f}")
@@ -412,6 +436,7 @@ class HGPOTrainer:
         return rows
 
     def close(self) -> None:
+        self.tracker.close()
         for env in self.envs:
             env.close()
         self.policy.close()

@@ -9,6 +9,10 @@ from typing import Any
 
 import yaml
 
+from agent_gym.paths import resolve_config
+from trainers.lora import LoraSettings
+from trainers.tracking import resolve_report_to
+
 
 @dataclass
 class EnvConfig:
@@ -139,7 +143,15 @@ class HPLConfig:
     sft: SFTConfig = field(default_factory=SFTConfig)
     explore: ExploreConfig = field(default_factory=ExploreConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
+    #: LoRA for the training stages (SFT/RFT and the composite objective); off: full fine-tuning
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    #: experiment tracking: none, tensorboard, wandb, trackio (comma-separated), or all installed ones;
+    #: TensorBoard writes to <run_dir>/tracking/<stage> (trainers.tracking)
+    report_to: str = "none"
     evaluate: bool = True
+
+    def __post_init__(self) -> None:
+        resolve_report_to(self.report_to)
 
 
 def _build(cls, data: dict[str, Any], where: str):
@@ -187,7 +199,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Read a YAML config (or defaults when ``path`` is None) and apply overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
+        path = resolve_config(path)
         if not path.exists():
             raise FileNotFoundError(f"config file {path} not found (see assets/configs/hpl_*.yaml)")
         data = yaml.safe_load(path.read_text()) or {}

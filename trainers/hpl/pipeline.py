@@ -302,7 +302,9 @@ class Pipeline:
         _, metrics = run_sft(self._base_model(), convs, self.run / "pi_ref", learning_rate=s.learning_rate,
                              epochs=s.epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                              warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
-                             seed=self.cfg.seed, device=self.cfg.device, precision=s.precision)
+                             seed=self.cfg.seed, device=self.cfg.device, precision=s.precision,
+                             lora=self.cfg.lora, report_to=self.cfg.report_to,
+                             logging_dir=self.run / "tracking" / "sft")
         return metrics
 
     def _levels(self) -> list[str]:
@@ -416,7 +418,9 @@ class Pipeline:
             for lv in levels:
                 pairs[lv] += data["pairs"].get(lv, [])
             rft += data["rft"]
-        for lv in levels:
+        thr = self._length_thresholds()
+        for lv in levels:  # one schema for every level (trainers.hpl.preferences); an empty level is a 0-byte file
+            cur.assign_buckets(pairs[lv], thr)
             write_jsonl(self.run / "pairs" / f"{lv}.jsonl", pairs[lv])
         write_jsonl(self.run / "pairs" / "rft_successes.jsonl", rft)
         stats = {lv: {k: (round(v, 2) if isinstance(v, float) else v) for k, v in dataclasses.asdict(total[lv]).items()}
@@ -428,19 +432,18 @@ class Pipeline:
                      f"{s['env_steps']} env steps, {s['seconds']:.1f}s")
         return {"levels": stats, "rft_successes": len(rft), **seg_info}
 
-    def stage_curriculum(self) -> dict[str, Any]:
+    def _length_thresholds(self) -> tuple:
+        """The curriculum's group-length thresholds: ``dpo.length_thresholds`` or the env family's."""
         if self.cfg.dpo.length_thresholds:
-            thr = tuple(self.cfg.dpo.length_thresholds)
-        elif self.family in ("alfworld", "webshop", "sql"):
-            thr = cur.length_thresholds(self.family)
-        else:
-            thr = cur.LENGTH_THRESHOLDS["alfworld"]
+            return tuple(self.cfg.dpo.length_thresholds)
+        if self.family in ("alfworld", "webshop", "sql"):
+            return cur.length_thresholds(self.family)
+        return cur.LENGTH_THRESHOLDS["alfworld"]
+
+    def stage_curriculum(self) -> dict[str, Any]:
+        thr = self._length_thresholds()
         pairs = read_jsonl(self.run / "pairs" / "group.jsonl")
-        changed = False
-        for p in pairs:
-            bucket = list(cur.bucket_of(p["length"], p["reward_chosen"] - p["reward_rejected"], thr))
-            changed |= p.get("bucket") != bucket
-            p["bucket"] = bucket
+        changed = cur.assign_buckets(pairs, thr)
         if changed:  # (pairs/ may be shared with another run through reuse_stages)
             write_jsonl(self.run / "pairs" / "group.jsonl", pairs)
         counts = cur.bucket_counts(p["bucket"] for p in pairs)
@@ -484,7 +487,9 @@ class Pipeline:
             _, metrics = run_sft(self.run / "pi_ref", convs, final, learning_rate=s.learning_rate,
                                  epochs=s.rft_epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
                                  warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
-                                 seed=self.cfg.seed, device=self.cfg.device, precision=s.precision)
+                                 seed=self.cfg.seed, device=self.cfg.device, precision=s.precision,
+                             lora=self.cfg.lora, report_to=self.cfg.report_to,
+                             logging_dir=self.run / "tracking" / "rft")
             return {"own_successes": len(own), **metrics}
         pairs = {lv: read_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl") for lv in self._levels()}
         group_phases = None
@@ -500,7 +505,7 @@ class Pipeline:
             self.run / "pi_ref", schedule, self.run / "composite", weights=self.weights, beta=d.beta,
             learning_rate=self.dpo_lr, batch_size=d.batch_size, micro_batch_size=d.micro_batch_size,
             warmup_ratio=d.warmup_ratio, max_length=d.max_length, max_grad_norm=d.max_grad_norm,
-            seed=self.cfg.seed, device=self.cfg.device,
+            seed=self.cfg.seed, device=self.cfg.device, lora=self.cfg.lora,
         )
         if is_main_process():
             copy_model_dir(path, final)

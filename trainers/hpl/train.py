@@ -17,6 +17,9 @@ from __future__ import annotations
 from agent_gym.fileio import atomic_dir, atomic_write_jsonl
 from trainers.distributed import deepspeed_launch, process_group_backend, world_size
 from trainers.hpl.config import SFT_PRECISIONS
+from trainers.lora import ADAPTER_CONFIG, LoraSettings, add_adapter, load_causal_lm, resume_adapter, trainable_parameters
+from trainers.lora import save_model as save_lora_aware
+from trainers.tracking import trl_tracking
 
 import logging
 import math
@@ -33,6 +36,7 @@ from trainers.sequences import (
     Encoded,
     collate,
     encode_conversation,
+    EncodeStats,
     encode_prompt_completion,
     masked_sequence_logprob,
     masked_token_entropy,
@@ -54,25 +58,21 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def load_model(path: str | Path, device: str | None = "cpu"):
-    """``(model, tokenizer)`` from a Hugging Face folder; ``device=None`` leaves the weights where loading put them."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModelForCausalLM.from_pretrained(str(path))
+    """``(model, tokenizer)`` from a model folder or a LoRA adapter checkpoint (merged onto its base);
+    ``device=None`` leaves the weights where loading put them."""
+    model, tok = load_causal_lm(path, device=device)
     model.config.use_cache = False
-    return (model.to(device) if device is not None else model), tok
+    return model, tok
 
 
-def save_model_atomic(model, tokenizer, out_dir: str | Path, state_dict: dict | None = None) -> Path:
-    """Save to a temporary sibling folder, then move it into place.
+def save_model_atomic(model, tokenizer, out_dir: str | Path, state_dict: dict | None = None,
+                      merge: bool = False) -> Path:
+    """Save to a temporary sibling folder, then move it into place (an adapter model saves its adapter,
+    and with ``merge`` also the merged full model in ``merged/``).
 
     ``state_dict``: the gathered weights under DeepSpeed ZeRO-3 (``accelerator.get_state_dict``).
     """
-    out = Path(out_dir)
-    with atomic_dir(out) as tmp:
-        model.save_pretrained(str(tmp), state_dict=state_dict)
-        tokenizer.save_pretrained(str(tmp))
-    return out
+    return save_lora_aware(model, tokenizer, out_dir, merge=merge, state_dict=state_dict)
 
 
 def copy_model_dir(src: str | Path, dst: str | Path) -> Path:
@@ -121,13 +121,16 @@ def precompute_reference(model, tokenizer, pairs: list[dict[str, Any]], batch_si
     model.eval()
     device = next(model.parameters()).device
     kept, encs = [], []
+    stats = EncodeStats("reference log-probs (DPO pairs)")
     for p in pairs:
         e = encode_pair(tokenizer, p, max_length)
-        if e is not None:
+        if stats.add_pair(e):
             kept.append(p)
             encs.append(e)
+    stats.check(tokenizer, max_length=max_length)
     if len(kept) < len(pairs):
-        logger.warning("dropped %d of %d pairs longer than max_length=%s", len(pairs) - len(kept), len(pairs), max_length)
+        logger.warning("dropped %d of %d pairs (longer than max_length=%s or without agent tokens)",
+                       len(pairs) - len(kept), len(pairs), max_length)
     out = []
     for chunk in tqdm(list(_batches(list(zip(kept, encs)), batch_size)), desc="reference log-probs", disable=not progress):
         flat = [c for _, (c, _) in chunk] + [r for _, (_, r) in chunk]
@@ -168,14 +171,24 @@ def run_sft(
     seed: int = 0,
     device: str = "auto",
     precision: str = "auto",
+    lora: LoraSettings | None = None,
+    report_to: str | Sequence[str] | None = None,
+    logging_dir: str | Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Behaviour cloning with TRL's ``SFTTrainer`` on assistant tokens only; saves to ``out_dir``.
+
+    ``report_to``: trackers for TRL to log to (:mod:`trainers.tracking`); TensorBoard events go to
+    ``logging_dir`` (default ``<out_dir>.tracking``).
+
+    ``lora`` (enabled): train a LoRA adapter on ``base_model``; ``out_dir`` then holds the adapter
+    (and ``merged/`` with ``lora.merge``), which every loader of the project accepts as a model.
+    A stage that would train on no tokens, or that drops most conversations (no assistant
+    tokens, too long), stops with :class:`trainers.sequences.TrainingDataError`.
 
     ``precision``: ``auto`` trains in bf16 mixed precision on GPUs that support it and in fp32
     on CPU (TRL's own default is bf16 everywhere), ``bf16`` also on CPU (autocast), ``fp32`` never.
     """
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig as TRLSFTConfig
     from trl import SFTTrainer
 
@@ -188,57 +201,64 @@ def run_sft(
     if bf16 and device == "cpu" and deepspeed_launch():
         raise ValueError("sft.precision bf16 on CPU does not work under DeepSpeed (transformers refuses it); "
                          "use sft.precision: fp32 or auto")
+    lora = lora or LoraSettings()
     try:
-        tok = AutoTokenizer.from_pretrained(str(base_model))
+        model, tok = load_causal_lm(base_model)
     except OSError as exc:
         raise ValueError(f"cannot load the base model {str(base_model)!r} (a local folder or a hub id reachable "
                          f"from here; policy.model: tiny builds the test model): {exc}") from None
     rows = []
+    stats = EncodeStats("SFT")
     for conv in conversations:
         e = encode_conversation(tok, conv, max_length)
-        if e.num_loss_tokens == 0:
-            continue
-        rows.append({"input_ids": e.input_ids,
-                     "labels": [t if m else -100 for t, m in zip(e.input_ids, e.loss_mask)]})
-    model = AutoModelForCausalLM.from_pretrained(str(base_model))
+        if stats.add(e):
+            rows.append({"input_ids": e.input_ids,
+                         "labels": [t if m else -100 for t, m in zip(e.input_ids, e.loss_mask)]})
+    stats.check(tok, model=str(base_model), max_length=max_length)
+    if lora.enabled:
+        model = add_adapter(model, lora, base_model)
     world = world_size()
     micro = max(1, min(micro_batch_size, batch_size))
     accum = max(1, math.ceil(batch_size / (micro * world)))
     work = Path(out_dir).with_name(Path(out_dir).name + ".work")
-    args = TRLSFTConfig(
-        output_dir=str(work),
-        learning_rate=learning_rate,
-        num_train_epochs=epochs,
-        per_device_train_batch_size=micro,
-        gradient_accumulation_steps=accum,
-        lr_scheduler_type=scheduler,
-        warmup_steps=float(warmup_ratio),  # transformers 5: a float in [0, 1) is a ratio
-        gradient_checkpointing=False,
-        save_strategy="no",
-        report_to=[],
-        logging_steps=1,
-        max_length=None,
-        seed=seed,
-        use_cpu=device == "cpu" and not deepspeed_launch(),
-        ddp_backend=process_group_backend(),
-        bf16=bf16,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
-    )
-    t0 = time.perf_counter()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
-    result = trainer.train()
+    with trl_tracking(report_to, logging_dir or Path(out_dir).with_name(Path(out_dir).name + ".tracking")) as trackers:
+        args = TRLSFTConfig(
+            output_dir=str(work),
+            learning_rate=learning_rate,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=micro,
+            gradient_accumulation_steps=accum,
+            lr_scheduler_type=scheduler,
+            warmup_steps=float(warmup_ratio),  # transformers 5: a float in [0, 1) is a ratio
+            gradient_checkpointing=False,
+            save_strategy="no",
+            report_to=trackers or "none",
+            run_name=Path(out_dir).name,
+            logging_steps=1,
+            max_length=None,
+            seed=seed,
+            use_cpu=device == "cpu" and not deepspeed_launch(),
+            ddp_backend=process_group_backend(),
+            bf16=bf16,
+            dataloader_num_workers=0,
+            disable_tqdm=False,
+        )
+        t0 = time.perf_counter()
+        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
+        result = trainer.train()
     acc = trainer.accelerator
     acc.wait_for_everyone()
     state = acc.get_state_dict(trainer.model_wrapped)  # every process takes part (ZeRO-3 gathers the shards)
     if acc.is_main_process:
-        save_model_atomic(acc.unwrap_model(trainer.model), tok, out_dir, state_dict=state)
+        save_model_atomic(acc.unwrap_model(trainer.model), tok, out_dir, state_dict=state, merge=lora.merge)
         shutil.rmtree(work, ignore_errors=True)
     acc.wait_for_everyone()
     logs = [h for h in trainer.state.log_history if "loss" in h]
     metrics = {
         "examples": len(rows), "steps": trainer.state.global_step, "seconds": time.perf_counter() - t0,
         "precision": "bf16" if bf16 else "fp32",
+        "lora": lora.enabled, "trainable_params": trainable_parameters(acc.unwrap_model(trainer.model))[0],
+        **{f"data/{k}": v for k, v in stats.metrics().items()},
         "train_loss": float(result.training_loss),
         "first_loss": logs[0]["loss"] if logs else None, "last_loss": logs[-1]["loss"] if logs else None,
     }
@@ -283,6 +303,27 @@ def build_schedule(
             rng.shuffle(items)
             phases.append(items)
     return phases
+
+
+def _is_saved_model(folder: Path) -> bool:
+    return (folder / "config.json").exists() or (folder / ADAPTER_CONFIG).exists()
+
+
+def schedule_stats(tokenizer, schedule: Sequence[Sequence[tuple[str, Any]]], max_length: int | None) -> EncodeStats:
+    """What the composite stage will train on: every distinct item of the schedule encoded once."""
+    stats = EncodeStats("composite (BC + DPO terms)")
+    seen: set[int] = set()
+    for phase in schedule:
+        for kind, item in phase:
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if kind == "bc":
+                stats.add(encode_conversation(tokenizer, item, max_length))
+            else:
+                e = encode_pair(tokenizer, item, max_length)
+                stats.add_pair(e)
+    return stats
 
 
 def composite_step_loss(model, tokenizer, micro: Sequence[tuple[str, Any]], weights: dict[str, float], beta: float,
@@ -348,8 +389,14 @@ def train_composite(
     seed: int = 0,
     device: str = "auto",
     log: Callable[[dict[str, Any]], None] | None = None,
+    lora: LoraSettings | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Train ``start_model`` (pi_ref) on the phase schedule of :func:`build_schedule`.
+
+    ``lora`` (enabled): train one LoRA adapter on top of pi_ref; checkpoints hold the adapter
+    (``merged/`` too for the last phase with ``lora.merge``). The schedule's data is encoded
+    once up front: a schedule with no trainable tokens, or one that drops most of its items,
+    stops before any training.
 
     One optimizer step per ``batch_size`` items (gradient accumulation over micro-batches),
     linear warm-up then cosine decay over all phases, the global gradient norm clipped to
@@ -362,6 +409,7 @@ def train_composite(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    lora = lora or LoraSettings()
     device = resolve_device(device)
     world = world_size()
     micro = max(1, min(micro_batch_size, batch_size))
@@ -373,11 +421,17 @@ def train_composite(
     if ds is not None and ds.is_auto("train_micro_batch_size_per_gpu"):
         # DeepSpeed wants the micro-batch size at prepare(); our loaders are prepared per phase
         ds.deepspeed_config["train_micro_batch_size_per_gpu"] = micro
-    done_phases = [p for p in range(len(schedule)) if (out / f"phase_{p}" / "config.json").exists()]
+    done_phases = [p for p in range(len(schedule)) if _is_saved_model(out / f"phase_{p}")]
     first = (max(done_phases) + 1) if done_phases else 0
     load_from = out / f"phase_{first - 1}" if first > 0 else Path(start_model)
     # no .to(): under ZeRO-3 the weights are already partitioned (zero.Init), and prepare() places them
-    model, tok = load_model(load_from, None)
+    if lora.enabled:  # pi_ref's full weights + one adapter (a resumed run continues the saved adapter)
+        model, tok = load_model(start_model, None)
+        model = resume_adapter(model, load_from) if first > 0 else add_adapter(model, lora, start_model)
+    else:
+        model, tok = load_model(load_from, None)
+    data_stats = schedule_stats(tok, schedule, max_length)
+    data_stats.check(tok, model=str(start_model), max_length=max_length)
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     steps_per_phase = [math.ceil(len(items) / (micro * world) / accum) for items in schedule]
@@ -419,13 +473,15 @@ def train_composite(
         accelerator.wait_for_everyone()
         state = accelerator.get_state_dict(model)  # every process takes part (ZeRO-3 gathers the shards)
         if accelerator.is_main_process:
-            save_model_atomic(accelerator.unwrap_model(model), tok, out / f"phase_{p}", state_dict=state)
+            save_model_atomic(accelerator.unwrap_model(model), tok, out / f"phase_{p}", state_dict=state,
+                              merge=lora.merge and p == len(schedule) - 1)
     accelerator.wait_for_everyone()
-    last = max([p for p in range(len(schedule)) if (out / f"phase_{p}" / "config.json").exists()], default=None)
+    last = max([p for p in range(len(schedule)) if _is_saved_model(out / f"phase_{p}")], default=None)
     final_state = accelerator.get_state_dict(model) if last is None else None
     if accelerator.is_main_process:
         if last is None:
-            save_model_atomic(accelerator.unwrap_model(model), tok, out / "final", state_dict=final_state)
+            save_model_atomic(accelerator.unwrap_model(model), tok, out / "final", state_dict=final_state,
+                              merge=lora.merge)
         else:
             copy_model_dir(out / f"phase_{last}", out / "final")
     if accelerator.is_main_process:
@@ -433,6 +489,7 @@ def train_composite(
     metrics = {
         "phases": len(schedule), "items_per_phase": [len(s) for s in schedule],
         "optimizer_steps": total, "micro_batches": len(history), "seconds": time.perf_counter() - t0,
+        "lora": lora.enabled, **{f"data/{k}": v for k, v in data_stats.metrics().items()},
         "first_loss": history[0]["loss"] if history else None, "last_loss": history[-1]["loss"] if history else None,
     }
     return out / "final", metrics

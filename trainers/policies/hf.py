@@ -27,7 +27,8 @@ def model_load_error(src: str, exc: BaseException | None = None) -> Exception:
     """The one-line :class:`AgentGymError` for a model folder / hub id that cannot be loaded."""
     from agent_gym.errors import AgentGymError
 
-    hint = "build a test model with `python -m scripts.make_tiny_model DIR` or pass an existing folder"
+    hint = ("get a real small model offline with `python -m scripts.get_model smollm2 --out DIR`, build a random "
+            "test model with `python -m scripts.make_tiny_model DIR`, or pass an existing folder")
     if _looks_like_local_path(src) and not Path(src).expanduser().exists():
         return AgentGymError(f"model folder {src!r} does not exist; {hint}")
     detail = f" ({str(exc).splitlines()[0]})" if exc is not None and str(exc) else ""
@@ -93,9 +94,12 @@ def load_model_and_tokenizer(model: str | os.PathLike, device: str | None = None
     """``(model, tokenizer)`` from a local folder or hub id, with a clear error when it cannot be found.
 
     ``dtype``: a torch dtype, its name, ``"auto"`` (:func:`auto_dtype`) or ``None`` (the checkpoint's).
+    A LoRA adapter checkpoint (``adapter_config.json``) is loaded onto its base model and merged.
     """
     import torch
     from transformers import AutoModelForCausalLM
+
+    from trainers.lora import is_adapter_dir, load_causal_lm
 
     src = str(model)
     tok = load_tokenizer(src)
@@ -106,7 +110,10 @@ def load_model_and_tokenizer(model: str | os.PathLike, device: str | None = None
         if not isinstance(dtype, torch.dtype):
             raise ValueError(f"unknown dtype {name!r}; use e.g. 'float32', 'bfloat16' or 'float16'")
     try:
-        mdl = AutoModelForCausalLM.from_pretrained(src, dtype=dtype or "auto")
+        if is_adapter_dir(src):
+            mdl, _ = load_causal_lm(src, dtype=dtype or "auto")
+        else:
+            mdl = AutoModelForCausalLM.from_pretrained(src, dtype=dtype or "auto")
     except OSError as exc:
         raise model_load_error(src, exc) from exc
     mdl.to(_pick_device(device))
@@ -296,12 +303,12 @@ class HFPolicy(Policy):
 
     def load_weights(self, model_or_path: Any) -> None:
         """Copy weights from a module with the same architecture, or load a checkpoint folder."""
-        if isinstance(model_or_path, (str, os.PathLike)):
-            from transformers import AutoModelForCausalLM
+        from trainers.lora import load_causal_lm, plain_state_dict
 
-            new = AutoModelForCausalLM.from_pretrained(str(model_or_path), dtype=next(self.model.parameters()).dtype)
+        if isinstance(model_or_path, (str, os.PathLike)):
+            new, _ = load_causal_lm(model_or_path, dtype=next(self.model.parameters()).dtype)
             self.model.load_state_dict(new.state_dict())
         else:
             if model_or_path is self.model:
                 return
-            self.model.load_state_dict(model_or_path.state_dict())
+            self.model.load_state_dict(plain_state_dict(model_or_path))

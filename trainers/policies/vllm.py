@@ -82,12 +82,16 @@ class VLLMPolicy(Policy):
         self._tokenizer = tokenizer or load_tokenizer(self.source)
         if not getattr(self._tokenizer, "chat_template", None):
             raise ValueError(f"the tokenizer of {self.source!r} has no chat template")
+        from trainers.lora import materialize
+
+        # a LoRA adapter checkpoint runs as its merged full weights (merged once, cached)
+        weights_dir = materialize(self.source)
         if max_model_len is None:
-            cfg = AutoConfig.from_pretrained(self.source)
+            cfg = AutoConfig.from_pretrained(str(weights_dir))
             max_model_len = min(int(getattr(cfg, "max_position_embeddings", 8192) or 8192), 8192)
         self.max_model_len = max_model_len
         kwargs: dict[str, Any] = dict(
-            model=self.source, dtype=dtype, max_model_len=max_model_len, seed=seed, **llm_kwargs
+            model=str(weights_dir), dtype=dtype, max_model_len=max_model_len, seed=seed, **llm_kwargs
         )
         kwargs["enforce_eager"] = (not gpu) if enforce_eager is None else enforce_eager
         if gpu:
@@ -152,28 +156,30 @@ class VLLMPolicy(Policy):
         engines in other processes) and are loaded in place by the workers'
         ``reload_weights``; the prefix cache is reset afterwards.
         """
-        tmp = None
-        if isinstance(model_or_path, (str, os.PathLike)):
-            folder = str(model_or_path)
-        else:
-            from safetensors.torch import save_file
+        from safetensors.torch import save_file
 
-            tmp = tempfile.mkdtemp(prefix="agent_gym_weights_")
-            state = {k: v.detach().to("cpu").contiguous() for k, v in model_or_path.state_dict().items()}
-            seen: dict[int, str] = {}
-            for k in list(state):  # tied weights share storage; safetensors refuses shared tensors
-                ptr = state[k].data_ptr()
-                if ptr in seen:
-                    state[k] = state[k].clone()
-                seen.setdefault(ptr, k)
-            save_file(state, os.path.join(tmp, "model.safetensors"))
-            folder = tmp
+        from trainers.lora import load_causal_lm, plain_state_dict
+
+        if isinstance(model_or_path, (str, os.PathLike)):
+            # through the loaded module: a saved folder omits tied weights (the LM head), which the
+            # engine's in-place reload would then leave unloaded; an adapter folder is merged
+            model_or_path, _ = load_causal_lm(model_or_path)
+        tmp = tempfile.mkdtemp(prefix="agent_gym_weights_")
+        # a LoRA model is sent with its adapter merged, under the base model's parameter names
+        state = {k: v.detach().to("cpu").contiguous() for k, v in plain_state_dict(model_or_path).items()}
+        seen: dict[int, str] = {}
+        for k in list(state):  # tied weights share storage; safetensors refuses shared tensors
+            ptr = state[k].data_ptr()
+            if ptr in seen:
+                state[k] = state[k].clone()
+            seen.setdefault(ptr, k)
+        save_file(state, os.path.join(tmp, "model.safetensors"))
+        folder = tmp
         try:
             self.llm.collective_rpc("reload_weights", kwargs={"weights_path": folder})
             self.llm.reset_prefix_cache()
         finally:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)

@@ -10,7 +10,9 @@ MySQL to SQLite with ``sqlglot`` (falling back to the raw text).
 
 Containment: files opened read-only and immutable, an authorizer that allows
 only reads (no writes, ``ATTACH``, ``PRAGMA`` or ``load_extension``), a
-progress-handler deadline, length limits, and a row cap.
+progress-handler deadline (which also covers fetching), a value-length limit
+(``SQLITE_LIMIT_LENGTH`` = :data:`~agent_gym.sql.backends.base.MAX_VALUE_BYTES`),
+a row cap and a result-size budget checked row by row.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 
 from agent_gym.errors import GameLoadError
 from agent_gym.paths import cache_dir
-from agent_gym.sql.backends.base import MAX_RESULT_CHARS, QueryResult, SQLBackend
+from agent_gym.sql.backends.base import MAX_RESULT_CHARS, MAX_VALUE_BYTES, QueryResult, SQLBackend, row_chars
 from agent_gym.sql.sqltext import strip_comments
 
 #: Bump when the converted layout changes.
@@ -111,6 +113,8 @@ def build_sqlite_databases(dump_path: str | Path) -> Path:
         dbs = parse_dump(Path(dump_path).read_text(encoding="utf-8", errors="replace"))
     except ValueError as exc:
         raise GameLoadError(f"cannot convert {dump_path} for SQLite: {exc}") from exc
+    if not any(dbs.values()):
+        raise GameLoadError(f"{dump_path} holds no tables: expected a MySQL dump with CREATE DATABASE / USE / CREATE TABLE statements")
     staging = Path(tempfile.mkdtemp(prefix=".building_", dir=target.parent))
     meta: dict[str, dict[str, list[list[Any]]]] = {}
     try:
@@ -171,6 +175,7 @@ class SQLiteBackend(SQLBackend):
 
     def __init__(self, *, dump_path, statement_timeout_s: float = 5.0, gold_timeout_s: float = 60.0,
                  max_rows: int = 10_000, translate: bool = True) -> None:
+        self.dump_path = Path(dump_path)
         self.folder = build_sqlite_databases(dump_path)
         self.meta: dict[str, dict[str, list[list[Any]]]] = json.loads((self.folder / "meta.json").read_text())
         self.statement_timeout_s = float(statement_timeout_s)
@@ -187,14 +192,15 @@ class SQLiteBackend(SQLBackend):
         cnx = self._conns.get(key)
         if cnx is None:
             if key not in self.meta:
-                raise GameLoadError(f"database {db!r} is not in the dump (have: {', '.join(sorted(self.meta))})")
+                raise GameLoadError(f"database {db!r} is not in the dump {self.dump_path} (have: {', '.join(sorted(self.meta))})")
             path = self.folder / f"{key}.sqlite"
             cnx = _register(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False))
             if hasattr(cnx, "setlimit"):
-                cnx.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 10_000_000)
-                cnx.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 1_000_000)
+                # no value (randomblob, zeroblob, replace, group_concat ...) longer than this
+                cnx.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+                cnx.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_VALUE_BYTES)
                 cnx.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-            cnx.set_progress_handler(self._progress, 2000)
+            cnx.set_progress_handler(self._progress, 500)  # often enough to stop a row of costly values
             self._conns[key] = cnx
         return cnx
 
@@ -291,8 +297,8 @@ class SQLiteBackend(SQLBackend):
         if statement not in candidates:
             candidates.append(statement)
         first_error: str | None = None
+        self._deadline = time.monotonic() + timeout  # one budget for all candidates, fetching included
         for sql in candidates:
-            self._deadline = time.monotonic() + timeout
             cnx.set_authorizer(self._authorize if contained else None)
             cur = None
             try:
@@ -300,20 +306,23 @@ class SQLiteBackend(SQLBackend):
                 if cur.description is None:
                     return QueryResult(rows=None)
                 rows: list[tuple[Any, ...]] = []
-                size = 0
-                while True:
-                    batch = cur.fetchmany(256)
-                    if not batch:
+                size = 2
+                while True:  # one row at a time: the size budget is checked before the next row is read
+                    row = cur.fetchone()
+                    if row is None:
                         return QueryResult(rows=rows)
-                    for row in batch:
-                        size += len(str(row))
-                        if (max_rows is not None and len(rows) >= max_rows) or (contained and size > MAX_RESULT_CHARS):
-                            return QueryResult(rows=rows, truncated=True)
-                        rows.append(tuple(row))
+                    if max_rows is not None and len(rows) >= max_rows:
+                        return QueryResult(rows=rows, truncated=True, cut="rows")
+                    size += row_chars(row)
+                    if contained and size > MAX_RESULT_CHARS:
+                        return QueryResult(rows=rows, truncated=True, cut="size")
+                    rows.append(tuple(row))
             except sqlite3.Error as exc:
                 msg = str(exc)
                 if msg == "interrupted":
                     msg = "Query execution was interrupted (max_statement_time exceeded)"
+                elif msg == "string or blob too big":
+                    msg = f"string or blob too big (values are limited to {MAX_VALUE_BYTES} bytes)"
                 elif "not authorized" in msg:
                     msg = "command denied: this database is read-only (only reading statements are allowed)"
                 if first_error is None:
