@@ -15,11 +15,11 @@ import pytest
 from scripts.evaluate import main
 from trainers.evaluation import select_tasks, summarize
 from trainers.rollout import EpisodeRecord, StepRecord
+from tests.toy_env import register_toy
 from wrappers.prompting import PromptConfig
 
 TOY = "AgentGymTest-Corridor-v0"
-if TOY not in gym.registry:
-    gym.register(TOY, entry_point="tests.toy_env:CorridorEnv")
+register_toy(TOY)
 
 REPORT_KEYS = {"env", "split", "episodes", "success_rate", "avg_reward", "avg_steps", "invalid_action_rate", "per_task_type"}
 REPO = Path(__file__).resolve().parents[1]

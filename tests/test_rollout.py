@@ -10,6 +10,7 @@ import pytest
 
 from agent_gym.diagnostic.corridor import CorridorEnv
 from agent_gym.errors import GameLoadError, InvalidTaskError
+from agent_gym.registration import register_text_env
 from trainers.policies import Generation, GenerationParams, OraclePolicy, Policy, RandomPolicy
 from trainers.rollout import (
     Branch,
@@ -24,10 +25,10 @@ from trainers.rollout import (
 )
 from wrappers import context_hashes
 from wrappers.prompting import PromptConfig
+from tests.toy_env import register_toy
 
 TOY = "AgentGymTest-Corridor-v0"
-if TOY not in gym.registry:
-    gym.register(TOY, entry_point="tests.toy_env:CorridorEnv")
+register_toy(TOY)
 
 
 class ScriptPolicy(Policy):
@@ -331,7 +332,7 @@ class BadCorridor(CorridorEnv):
 
 BAD = "AgentGymTest-BadCorridor-v0"
 if BAD not in gym.registry:
-    gym.register(BAD, entry_point="tests.test_rollout:BadCorridor")
+    register_text_env(BAD, "tests.test_rollout:BadCorridor", 12)
 
 
 def test_env_errors_are_recorded_per_episode_and_the_run_carries_on(tmp_path):
@@ -350,3 +351,67 @@ def test_progress_bar_counts_steps(capsys):
     run_episodes(ScriptPolicy(lambda i, info: "?"), TOY, tasks=[0], max_steps=5, progress=True)
     err = capsys.readouterr().err
     assert "steps=5" in err and "1/1" in err
+
+
+def test_max_steps_is_the_time_limit_built_from_it_never_capped():
+    """Issue 16.1: Corridor-Text-v0 (registered limit 12) asked for 20 steps plays 20."""
+    wander = ScriptPolicy(lambda i, info: "Action: go left")  # never reaches the end
+    rec = run_episodes(wander, "Corridor-Text-v0", tasks=["corridor-4"], num_envs=1, max_steps=20, progress=False)[0]
+    assert rec.num_steps == 20 and rec.truncated and not rec.terminated
+    rec = run_episodes(wander, "Corridor-Text-v0", tasks=["corridor-4"], num_envs=1, progress=False)[0]
+    assert rec.num_steps == 12  # None: the registered default
+    env = make_env("Corridor-Text-v0")
+    try:
+        assert LiveEpisode(env, "Corridor-Text-v0").max_steps == 12
+        with pytest.raises(ValueError, match="max_steps=20 but the env's step limit is 12"):
+            run_episodes(wander, "Corridor-Text-v0", tasks=["corridor-4"], envs=[env], max_steps=20, progress=False)
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="disagrees"):
+        run_episodes(wander, "Corridor-Text-v0", env_kwargs={"max_episode_steps": 5}, max_steps=20, progress=False)
+
+
+def test_hgpo_alfworld_config_asking_50_steps_plays_50(alfworld_data_root, tiny_model_dir, tmp_path):
+    """Issue 16.1 regression: hgpo_alfworld.yaml asks for 50 steps; the trainer's envs play 50 (not the registered 30)."""
+    from pathlib import Path
+
+    from trainers.hgpo.config import load_config
+    from trainers.hgpo.trainer import HGPOTrainer
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "assets/configs/hgpo_alfworld.yaml", [
+        f"model={tiny_model_dir}", "backend=hf", "device=cpu", "dtype=null", "num_envs=1", "group_size=1",
+        "tasks_per_iteration=1", "kl_coef=0", f"env_kwargs={{data_dir: {alfworld_data_root}}}", "train_tasks=[0]",
+        f"run_dir={tmp_path / 'run'}",
+    ])
+    assert cfg.max_steps == 50
+    trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
+    try:
+        trainer.policy = ScriptPolicy(lambda i, info: "Action: look")  # a valid action that never wins
+        rec = trainer.rollout(0)[0]
+        assert rec.num_steps == 50 and rec.truncated
+        assert all(s.action_valid for s in rec.steps)  # every step reached the env (its TimeLimit did not stop at 30)
+    finally:
+        trainer.close()
+
+
+def test_continue_from_fails_instead_of_dropping_a_branch_without_a_record(monkeypatch):
+    """Issue 16.5: a branch that ends without a record must not silently shift records against branches."""
+    import trainers.rollout as rollout
+
+    eps = [LiveEpisode(make_env(TOY, {}, history_k=2), TOY) for _ in range(2)]
+    try:
+        for ep in eps:
+            ep.reset("corridor-3", seed=0)
+        branches = [Branch(ep, ep.snapshot(), max_steps=1) for ep in eps]
+        real_drive = rollout._drive
+
+        def lossy_drive(slots, queues, *args, **kwargs):  # drops the first branch's job
+            return real_drive(slots, [q[1:] if n == 0 else q for n, q in enumerate(queues)], *args, **kwargs)
+
+        monkeypatch.setattr(rollout, "_drive", lossy_drive)
+        with pytest.raises(RuntimeError, match=r"1 of 2 branches ended without a record \(branch indices \[0\]\)"):
+            continue_from(branches, ScriptPolicy(lambda i, info: "Action: go right"))
+    finally:
+        for ep in eps:
+            ep.close()

@@ -269,6 +269,18 @@ def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, history_k
     return HistoryWrapper(env, max_k=history_k)
 
 
+def with_step_limit(env_kwargs: Mapping[str, Any] | None, max_steps: int | None) -> dict[str, Any]:
+    """``env_kwargs`` with ``max_episode_steps=max_steps`` for ``gym.make`` (``ValueError`` if they disagree)."""
+    kwargs = dict(env_kwargs or {})
+    if max_steps is None:
+        return kwargs
+    if kwargs.get("max_episode_steps") not in (None, max_steps):
+        raise ValueError(f"max_steps={max_steps} disagrees with env_kwargs max_episode_steps="
+                         f"{kwargs['max_episode_steps']}; set one of them")
+    kwargs["max_episode_steps"] = int(max_steps)
+    return kwargs
+
+
 def _unknown_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> str:
     """``"bogus=...; it takes: a, b, c"`` for an error message about ``gym.make(env_id, **kwargs)``."""
     import inspect
@@ -306,17 +318,19 @@ class LiveEpisode:
         env: an env wrapped in :class:`HistoryWrapper` (see :func:`make_env`).
         env_id: the Gymnasium id (selects the prompt and the action parser).
         prompt: prompt rendering options (history window, one-shot example).
-        max_steps: agent steps per episode (counting unparseable outputs);
-            default :func:`step_limit` of the env (``TimeLimit``'s or the env's own).
+
+    The episode ends after :attr:`max_steps` agent steps (unparseable outputs count):
+    the env's own step limit (:func:`step_limit`), so the config's
+    ``gym.make(id, max_episode_steps=N)`` is the one authority.
     """
 
-    def __init__(self, env: gym.Env, env_id: str, prompt: PromptConfig | None = None, max_steps: int | None = None):
+    def __init__(self, env: gym.Env, env_id: str, prompt: PromptConfig | None = None):
         if not any(isinstance(layer, HistoryWrapper) for layer in _layers(env)):
             raise TypeError("LiveEpisode needs an env wrapped in wrappers.HistoryWrapper (use trainers.rollout.make_env)")
         self.env = env
         self.env_id = env_id
         self.prompt = prompt or PromptConfig()
-        self.max_steps = int(max_steps or step_limit(env))
+        self.max_steps = step_limit(env)  # read-only copy of the env's limit, for the unparseable outputs
         self._history: HistoryWrapper = next(l for l in _layers(env) if isinstance(l, HistoryWrapper))
         self.observations: list[str] = []  # shown to the policy (incl. parse-error messages)
         self.steps: list[StepRecord] = []
@@ -448,17 +462,26 @@ class LiveEpisode:
         self.env.close()
 
 
-#: Agent-step limit when neither the caller, a ``TimeLimit`` wrapper nor the env sets one.
-FALLBACK_STEP_LIMIT = 50
-
-
 def step_limit(env: gym.Env) -> int:
-    """The step limit in force for ``env``: its ``TimeLimit`` wrapper's, else the env's own, else 50."""
+    """The step limit in force for ``env``: its ``TimeLimit`` wrapper's, else the env's own.
+
+    Raises ``ValueError`` for an env without any limit (an episode could run forever).
+    """
     for layer in _layers(env):
         if isinstance(layer, gym.wrappers.TimeLimit):
-            return int(layer._max_episode_steps)
+            return int(layer.spec.max_episode_steps if layer.spec is not None else layer._max_episode_steps)
     own = getattr(env.unwrapped, "max_episode_steps", None)
-    return int(own) if own else FALLBACK_STEP_LIMIT
+    if not own:
+        raise ValueError(f"{type(env.unwrapped).__name__} has no step limit; make it with "
+                         "gym.make(id, max_episode_steps=N) (trainers.rollout.make_env does)")
+    return int(own)
+
+
+def check_step_limit(env: gym.Env, max_steps: int | None) -> None:
+    """Raise ``ValueError`` when a requested ``max_steps`` differs from ``env``'s limit (never silently capped)."""
+    if max_steps is not None and max_steps != step_limit(env):
+        raise ValueError(f"max_steps={max_steps} but the env's step limit is {step_limit(env)}; the limit comes "
+                         f"from the env: make it with gym.make(id, max_episode_steps={max_steps})")
 
 
 def _layers(env: gym.Env) -> Iterator[gym.Env]:
@@ -761,7 +784,9 @@ def run_episodes(
         history_k: context-hash levels K of the :class:`HistoryWrapper` (default:
             the prompt's history window, or 4).
         seed: reset seed shared by a group (``None``: unseeded).
-        max_steps: agent steps per episode (default: the env's step limit, see :func:`step_limit`).
+        max_steps: agent steps per episode: made here with ``gym.make(env_id, max_episode_steps=max_steps)``
+            (``None``: the registered default or ``env_kwargs["max_episode_steps"]``); given
+            ``envs`` must have this limit (``ValueError`` otherwise).
         out_path: JSONL file; records are appended as episodes finish, and the
             outputs of episodes in flight go to ``<out_path>.inflight`` after every
             round (see :class:`StepLog`), so a killed run loses at most one round.
@@ -802,6 +827,7 @@ def run_episodes(
     prompt = prompt or PromptConfig()
     k = history_k if history_k is not None else (prompt.history_window if prompt.history_window is not None else 4)
     own_envs = envs is None
+    env_kwargs = with_step_limit(env_kwargs, max_steps)
     if envs is None:
         first = make_env(env_id, env_kwargs, k)
         env_list: list[gym.Env] = [first]
@@ -838,7 +864,9 @@ def run_episodes(
         if own_envs:
             while len(env_list) < n_slots:
                 env_list.append(make_env(env_id, env_kwargs, k))
-        slots = [LiveEpisode(e, env_id, prompt, max_steps) for e in env_list[: max(n_slots, 1)]]
+        for e in env_list:
+            check_step_limit(e, max_steps)
+        slots = [LiveEpisode(e, env_id, prompt) for e in env_list[: max(n_slots, 1)]]
         results: dict[str, EpisodeRecord] = dict(done)
         bar = _progress(len(specs), f"{env_id} {policy.name}", progress)
         bar.update(len(specs) - len(todo))
@@ -979,6 +1007,10 @@ def continue_from(
     if stats is not None:
         for key, value in run_stats.items():
             stats[key] = stats.get(key, 0) + value
+    missing = [i for i, r in enumerate(results) if r is None]
+    if missing:  # never hand back fewer records than branches: they would no longer line up
+        raise RuntimeError(f"{len(missing)} of {len(branches)} branches ended without a record "
+                           f"(branch indices {missing[:10]}); this is a bug in the rollout driver")
     return [r for r in results if r is not None]
 
 
@@ -1097,6 +1129,8 @@ __all__ = [
     "read_records",
     "run_episodes",
     "step_limit",
+    "check_step_limit",
+    "with_step_limit",
     "step_messages",
     "write_records",
 ]

@@ -22,6 +22,7 @@ import json
 import re
 import logging
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -33,7 +34,6 @@ from trainers.distributed import barrier, is_distributed, is_main_process, world
 from trainers.hpl import curriculum as cur
 from trainers.hpl.config import (
     PAPER_DPO_LR,
-    PAPER_MAX_STEPS,
     HPLConfig,
     config_to_dict,
     env_family,
@@ -51,6 +51,37 @@ STAGE_CLEAN = {
     "demos": ["demos"], "sft": ["pi_ref", "base_model"], "explore": ["explore", "pairs"],
     "curriculum": ["curriculum.json", "curriculum_heatmap.png"], "train": ["composite", "policy"], "evaluate": ["eval"],
 }
+
+
+# ---------------------------------------------------------------- task selection
+def select_task_ids(ids: list[str], n: int, *, seed: int, types: dict[str, str] | None = None,
+                    how: str = "stratified") -> list[str]:
+    """``n`` of ``ids`` (all when ``n`` is 0 or too large), in split order.
+
+    ``how``: ``"stratified"`` draws (seeded) the same number from each task type of ``types``
+    (types left with fewer tasks give their share to the others; a type that cannot get a
+    whole share is drawn by the seed), ``"random"`` draws ``n`` seeded, ``"first"`` takes the
+    first ``n`` sorted ids.
+    """
+    if not n or n >= len(ids):
+        return list(ids)
+    if how == "first":
+        return list(ids[:n])
+    rng = random.Random(seed)
+    strata: dict[str, list[str]] = {}
+    for t in ids:
+        strata.setdefault((types or {}).get(t, "") if how == "stratified" else "", []).append(t)
+    pools = [strata[k] for k in sorted(strata)]
+    for pool in pools:
+        rng.shuffle(pool)
+    rng.shuffle(pools)  # which types get one more when n is not a multiple of their number
+    picked: list[str] = []
+    while len(picked) < n:
+        for pool in pools:
+            if pool and len(picked) < n:
+                picked.append(pool.pop())
+    rank = {t: i for i, t in enumerate(ids)}
+    return sorted(picked, key=rank.__getitem__)
 
 
 # ---------------------------------------------------------------- atomic files
@@ -114,8 +145,10 @@ class Pipeline:
         return bool(self.state()["stages"].get(stage, {}).get("done"))
 
     @property
-    def max_steps(self) -> int:
-        return int(self.cfg.env.max_episode_steps or PAPER_MAX_STEPS.get(self.family, 30))
+    def max_steps(self) -> int | None:
+        """``env.max_episode_steps`` (``None``: the registered default of the env id applies through ``gym.make``)."""
+        n = self.cfg.env.max_episode_steps
+        return None if n is None else int(n)
 
     @property
     def dpo_lr(self) -> float:
@@ -144,7 +177,9 @@ class Pipeline:
         kw = dict(self.cfg.env.kwargs)
         if evaluation:
             kw.update(self.cfg.env.eval_kwargs)
-        kw["max_episode_steps"] = self.max_steps
+        from trainers.rollout import with_step_limit
+
+        kw = with_step_limit(kw, self.max_steps)  # gym.make's TimeLimit is the one authority for the step limit
         if expert:
             kw["expert"] = True
         return kw
@@ -155,6 +190,8 @@ class Pipeline:
         env = make_env(self.cfg.env.env_id, self.env_kwargs(evaluation), history_k=0)
         try:
             ids = list(env.unwrapped.task_ids)
+            type_of = getattr(env.unwrapped, "task_type_of", lambda _t: "")
+            types = {t: type_of(t) for t in ids}
         finally:
             env.close()
         if self.cfg.env.task_pattern:
@@ -167,7 +204,7 @@ class Pipeline:
                 raise ValueError(f"env.task_pattern {self.cfg.env.task_pattern!r} matches none of the "
                                  f"{'evaluation' if evaluation else 'training'} task ids")
         n = self.cfg.env.eval_tasks if evaluation else self.cfg.env.train_tasks
-        return ids[:n] if n else ids
+        return select_task_ids(ids, n, seed=self.cfg.seed, types=types, how=self.cfg.env.task_selection)
 
     def _params(self, greedy: bool = False):
         from trainers.policies.base import GenerationParams
@@ -368,7 +405,7 @@ class Pipeline:
         ex = self.cfg.explore
         n_envs = max(1, self.cfg.env.num_envs)
         envs = [make_env(self.cfg.env.env_id, self.env_kwargs(), history_k=0) for _ in range(min(n_envs, len(demos)))]
-        episodes = [LiveEpisode(e, self.cfg.env.env_id, self.prompt(), self.max_steps) for e in envs]
+        episodes = [LiveEpisode(e, self.cfg.env.env_id, self.prompt()) for e in envs]  # env_kwargs() set the limit
         chunks = [demos[i : i + n_envs] for i in range(0, len(demos), n_envs)]
         total = {lv: LevelStats() for lv in levels}
         try:
