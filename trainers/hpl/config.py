@@ -53,6 +53,10 @@ class PolicyConfig:
     max_new_tokens: int = 48
     history_window: int | None = None  # prompt history window (None: whole episode)
     instruction: str | None = None  # replaces the env's ReAct instruction (system message) when set
+    #: extra arguments of the exploration/evaluation policy (trainers.policies.make_policy), e.g.
+    #: {dtype: auto} (bfloat16 where supported) or, with backend vllm, {dtype: auto, max_model_len: 4096,
+    #: gpu_memory_utilization: 0.8, enforce_eager: true}
+    backend_kwargs: dict[str, Any] = field(default_factory=dict)
     #: with model "tiny": its size (hidden_size, num_layers, num_heads, intermediate_size, vocab_size) and
     #: fit_tokenizer (train its BPE tokenizer on the demonstrations too, so task words are single tokens)
     tiny: dict[str, Any] = field(default_factory=dict)

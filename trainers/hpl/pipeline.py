@@ -217,8 +217,9 @@ class Pipeline:
         from trainers.policies import make_policy
         from trainers.hpl.train import resolve_device
 
-        return make_policy(self.cfg.policy.backend, model=str(path), device=resolve_device(self.cfg.device)) \
-            if self.cfg.policy.backend == "hf" else make_policy(self.cfg.policy.backend, model=str(path))
+        kw = dict(self.cfg.policy.backend_kwargs)
+        return make_policy(self.cfg.policy.backend, model=str(path), device=resolve_device(self.cfg.device), **kw) \
+            if self.cfg.policy.backend == "hf" else make_policy(self.cfg.policy.backend, model=str(path), **kw)
 
     # -- run
     def run_all(self, until: str | None = None, redo_from: str | None = None) -> dict[str, Any]:
@@ -358,7 +359,8 @@ class Pipeline:
             if self.cfg.explore.semantic_model:
                 from trainers.policies import make_policy
 
-                sem_policy = make_policy(self.cfg.policy.backend, model=self.cfg.explore.semantic_model)
+                sem_policy = make_policy(self.cfg.policy.backend, model=self.cfg.explore.semantic_model,
+                                         **self.cfg.policy.backend_kwargs)
             args["generate"] = policy_chat_fn(sem_policy)
         seg = make_segmenter(name, **args)
         entropies: dict[str, list[float]] = {}
