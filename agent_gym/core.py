@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from agent_gym.errors import InvalidTaskError
+from agent_gym.registration import default_step_limit
 from agent_gym.spaces import MAX_TEXT_LENGTH, FreeText
 
 #: Keys present in ``info`` after every ``reset`` and ``step`` of every env.
@@ -49,15 +50,16 @@ class TextEnv(gym.Env[str, str]):
     * ``_close()`` for resources.
 
     The step limit: constructed directly, the env truncates after
-    ``max_episode_steps`` steps (``"default"``: the class's
-    ``default_max_episode_steps``; ``None``: no limit). Made with ``gym.make``,
-    the registered spec passes ``None`` and Gymnasium's ``TimeLimit`` applies the
-    benchmark default or ``gym.make(id, max_episode_steps=N)``. Reaching the
-    limit sets ``truncated=True``; success or failure sets ``terminated=True``.
+    ``max_episode_steps`` steps (``"default"``: the id's entry in
+    :data:`agent_gym.registration.DEFAULT_STEP_LIMITS`; ``None``: no limit). Made with
+    ``gym.make``, Gymnasium's ``TimeLimit`` holds the limit (the default or
+    ``gym.make(id, max_episode_steps=N)``) and :class:`StepLimitSync` gives the env
+    the same one. Reaching the limit sets ``truncated=True``; success or failure
+    sets ``terminated=True``; a step after either raises until ``reset``.
     """
 
-    metadata = {"render_modes": ["ansi"]}
-    default_max_episode_steps = 30
+    #: ``render_fps``: how fast a viewer replays the ``ansi`` frames (the envs do not run in real time).
+    metadata = {"render_modes": ["ansi"], "render_fps": 2}
 
     def __init__(
         self,
@@ -103,6 +105,10 @@ class TextEnv(gym.Env[str, str]):
     def _expert_action(self) -> str | None:
         raise NotImplementedError(f"{type(self).__name__} has no expert")
 
+    def task_type_of(self, task_id: str) -> str:
+        """The task type of a task id without playing it (``""`` when the env cannot tell; used to stratify)."""
+        return ""
+
     def _snapshot(self) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not support snapshot()")
 
@@ -117,7 +123,7 @@ class TextEnv(gym.Env[str, str]):
     def max_episode_steps(self) -> int | None:
         """The env's own step limit (``None`` when a ``TimeLimit`` wrapper owns it)."""
         if self._max_steps_arg == "default":
-            return int(self.default_max_episode_steps)
+            return default_step_limit(type(self))
         if self._max_steps_arg is None:
             return None
         if isinstance(self._max_steps_arg, bool) or not isinstance(self._max_steps_arg, (int, np.integer)):
@@ -246,6 +252,27 @@ class TextEnv(gym.Env[str, str]):
     def current_info(self) -> dict[str, Any]:
         """The common info keys for the current state (e.g. right after :meth:`restore`)."""
         return self._info(True, self._last_success, None)
+
+
+class StepLimitSync(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Hands the env the step limit of the ``TimeLimit`` below it (``gym.make`` adds this layer).
+
+    The ``TimeLimit`` stays the one authority (registered default or
+    ``gym.make(id, max_episode_steps=N)``); the env gets a copy of its value at
+    construction, so both truncate at the same step and a step after truncation
+    raises through ``gym.make`` as it does on the raw env. Without a ``TimeLimit``
+    (``max_episode_steps=-1``) the env has no limit.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        base = env.unwrapped
+        if not isinstance(base, TextEnv):
+            raise TypeError(f"StepLimitSync wraps agent-gym TextEnvs, got {type(base).__name__}")
+        limit = env.spec.max_episode_steps if env.spec is not None else None  # TimeLimit's value, if any
+        base._max_steps_arg = None if limit is None else int(limit)
+        _ = base.max_episode_steps  # validate
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from trainers.hpl.segmenters import FixedKSegmenter
     from trainers.policies import OraclePolicy, RandomPolicy
     from trainers.policies.base import GenerationParams
-    from trainers.rollout import LiveEpisode, make_env, run_episodes
+    from trainers.rollout import LiveEpisode, make_env, run_episodes, with_step_limit
     from wrappers.prompting import PromptConfig
 
     env_id = "ALFWorld-Text-v0"
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     demos = run_episodes(OraclePolicy(env_id), env_id, tasks, env_kwargs={**kw, "expert": True}, prompt=prompt,
                          num_envs=len(tasks), max_steps=args.max_steps, progress=False)
     demos = [d for d in demos if d.success]
-    eps = [LiveEpisode(make_env(env_id, kw, history_k=0), env_id, prompt, args.max_steps)
+    eps = [LiveEpisode(make_env(env_id, with_step_limit(kw, args.max_steps), history_k=0), env_id, prompt)
            for _ in demos]
     t0 = time.perf_counter()
     walks = [walk_expert(ep, d) for ep, d in zip(eps, demos)]

@@ -100,9 +100,10 @@ def bench_training(model: str, convs, steps: int, batch: int, max_length: int) -
                 tokens += int(mask.sum())
         sec = sum(times)
         name = "lora r16 " if lora else "full     "
+        seq_tokens = sum(len(e) for e in encs[:batch])
         print(f"train     {name}: {trainable / 1e6:6.2f}M of {total / 1e6:.1f}M params trained, "
-              f"{sec / steps:5.1f} s/step, {tokens / sec:6.1f} trained tokens/s "
-              f"(batch {batch}, {sum(len(e) for e in encs[:batch])} tokens)")
+              f"{sec / steps:5.1f} s/step, {tokens / sec:6.1f} trained (assistant) tokens/s, "
+              f"{steps * seq_tokens / sec:6.1f} sequence tokens/s (batch {batch}, {seq_tokens} tokens)")
 
 
 def main() -> None:

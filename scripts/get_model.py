@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from scripts.cli import command_prog
+
 
 def main(argv: list[str] | None = None) -> int:
     from trainers.models import REAL_MODELS
 
-    p = argparse.ArgumentParser(prog="python -m scripts.get_model", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=command_prog("get_model"), description=__doc__.split("\n")[0])
     p.add_argument("name", choices=sorted(REAL_MODELS), help="; ".join(f"{k}: {v[0]}" for k, v in REAL_MODELS.items()))
     p.add_argument("--out", default=None, help="folder to write (default: the agent-gym cache)")
     args = p.parse_args(argv)

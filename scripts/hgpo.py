@@ -14,9 +14,11 @@ import argparse
 import json
 import sys
 
+from scripts.cli import command_prog
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m scripts.hgpo", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=command_prog("hgpo"), description=__doc__.split("\n")[0])
     p.add_argument("--config", default=None, help="YAML config (see assets/configs/hgpo_*.yaml); default: built-in defaults")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (YAML value)")
     p.add_argument("--run-dir", default=None, help="output folder (overrides run_dir)")

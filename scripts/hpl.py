@@ -21,15 +21,17 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "assets" / "configs" / "hpl_tiny.yaml"
+from agent_gym.paths import asset_path
+from scripts.cli import command_prog
+
+DEFAULT_CONFIG = asset_path("configs", "hpl_tiny.yaml")
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m scripts.hpl", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=command_prog("hpl"), description=__doc__.splitlines()[0])
     p.add_argument("--config", default=str(DEFAULT_CONFIG),
                    help="YAML config (default: assets/configs/hpl_tiny.yaml, the CPU demo on generated ALFWorld games)")
     p.add_argument("--method", help="override the config's method")

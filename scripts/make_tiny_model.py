@@ -13,9 +13,11 @@ import argparse
 import sys
 import time
 
+from scripts.cli import command_prog
+
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m scripts.make_tiny_model", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=command_prog("make_tiny_model"), description=__doc__.split("\n")[0])
     p.add_argument("out_dir", help="folder to write (replaced if it holds an older tiny model)")
     p.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
     p.add_argument("--vocab-size", type=int, default=1024)

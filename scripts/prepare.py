@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from scripts.cli import command_prog
+
 BENCHMARKS = {
     "alfworld": ("agent_gym.alfworld.prepare", "ALFWorld game files (official download, or unpack an archive/folder you have)"),
     "intercode": ("agent_gym.sql.prepare", "InterCode-SQL Spider dev tasks and MySQL dump"),
@@ -20,7 +22,7 @@ BENCHMARKS = {
 
 def build_parser(benchmark: str | None = None) -> argparse.ArgumentParser:
     """The CLI parser; only ``benchmark``'s module is imported (imports can be slow)."""
-    parser = argparse.ArgumentParser(prog="python -m scripts.prepare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=command_prog("prepare"), description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     for name, (module, help_text) in BENCHMARKS.items():
         p = sub.add_parser(name, help=help_text)

@@ -10,9 +10,11 @@ import argparse
 import socket
 import sys
 
+from scripts.cli import command_prog
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m scripts.serve_webshop", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=command_prog("serve_webshop"), description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 picks a free one)")
     parser.add_argument("--data-dir", default=None, help="folder with official WebShop files (default: generated catalog)")

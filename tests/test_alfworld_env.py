@@ -204,6 +204,42 @@ def test_malformed_game_in_env_raises_game_load_error(alfworld_data_root, tmp_pa
     env.close()
 
 
+def test_dangling_game_symlink_is_a_one_line_error_when_the_env_is_built(alfworld_data_root, tmp_path):
+    """Issue 14.13: a game given as a dangling symlink is named when the env is built, not left out of the split."""
+    src = sorted((alfworld_data_root / "json_2.1.1" / "valid_seen").glob("look_at_obj_in_light-*/*/game.tw-pddl"))[0]
+    split = tmp_path / "data" / "json_2.1.1" / "valid_seen"
+    good = split / "look_at_obj_in_light-A-None-B-1" / "trial_1" / "game.tw-pddl"
+    dangling = split / "look_at_obj_in_light-A-None-B-2" / "trial_2" / "game.tw-pddl"
+    for path in (good, dangling):
+        path.parent.mkdir(parents=True)
+    good.symlink_to(src)
+    dangling.symlink_to(tmp_path / "gone" / "game.tw-pddl")
+    with pytest.raises(DataNotFoundError) as err:
+        ALFWorldTextEnv(data_dir=tmp_path / "data")
+    assert str(dangling) in str(err.value) and "dangling symlink" in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
+    with pytest.raises(DataNotFoundError, match="dangling symlink"):
+        ALFWorldTextEnv(game_files=[good, dangling])
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        ALFWorldTextEnv(game_files=[good, tmp_path / "missing" / "game.tw-pddl"])
+    dangling.unlink()
+    assert ALFWorldTextEnv(data_dir=tmp_path / "data").task_ids == ["look_at_obj_in_light-A-None-B-1/trial_1"]
+
+
+def test_bad_grammar_message_is_one_line_naming_the_file(alfworld_data_root, tmp_path):
+    src = sorted((alfworld_data_root / "json_2.1.1" / "valid_seen").glob("look_at_obj_in_light-*/*/game.tw-pddl"))[0]
+    game = json.loads(src.read_text())
+    bad = tmp_path / "look_at_obj_in_light-A-None-B-1" / "trial_1" / "game.tw-pddl"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(json.dumps(dict(game, grammar=game["grammar"][:200] + " ((( garbage")))
+    env = ALFWorldTextEnv(game_files=[bad])
+    with pytest.raises(GameLoadError) as err:
+        env.reset(options={"task_id": 0})
+    env.close()
+    msg = str(err.value)
+    assert msg.startswith(f"cannot parse the grammar of ALFWorld game {bad}: ") and len(msg.splitlines()) == 1, msg
+
+
 def test_missing_data_names_prepare_command(tmp_path, monkeypatch):
     with pytest.raises(DataNotFoundError, match="python -m scripts.prepare alfworld"):
         ALFWorldTextEnv(data_dir=tmp_path / "nothing-here")

@@ -165,3 +165,22 @@ def test_sft_with_a_stock_template_trains_assistant_tokens(tiny_model_dir, tmp_p
     expected = 4 * sum(encode_conversation(tok, CONV).loss_mask)
     assert metrics["data/trained_tokens"] == expected > 0 and metrics["data/kept"] == 4
     assert metrics["steps"] == 2
+
+
+def test_composite_stage_with_nothing_to_train_stops_before_training(tiny_model_dir, tmp_path):
+    from trainers.hpl.train import train_composite
+
+    no_assistant = [m for m in CONV if m["role"] != "assistant"]
+    with pytest.raises(TrainingDataError, match=r"composite .*0 tokens from 0 of 1 samples"):
+        train_composite(tiny_model_dir, [[("bc", no_assistant)]], tmp_path / "composite", weights={"bc": 1.0},
+                        device="cpu")
+    assert not (tmp_path / "composite" / "final").exists()
+
+
+@pytest.mark.parametrize("name", ["qwen2_5", "llama3_1", "gemma"])
+def test_an_empty_output_trains_its_end_of_turn_token(tiny_model_dir, name):
+    """A policy that answered with nothing emitted only the end-of-turn token: that token is trained."""
+    tok = _tokenizer_with(tiny_model_dir, _trl_template(name))
+    conv = CONV[:2] + [{"role": "assistant", "content": ""}] + CONV[3:5]
+    enc = encode_conversation(tok, conv)
+    assert _masked_runs(tok, enc) == [TEMPLATES[name], CONV[4]["content"] + TEMPLATES[name]]

@@ -9,12 +9,11 @@ from gymnasium.utils.env_checker import check_env
 import agent_gym
 from agent_gym.errors import InvalidTaskError
 from agent_gym.vector import reset_tasks
-from tests.toy_env import CorridorEnv
+from tests.toy_env import CorridorEnv, register_toy
 from wrappers import HistoryWrapper, context_hashes, restore, snapshot
 
 TOY_ID = "AgentGymTest-Corridor-v0"
-if TOY_ID not in gym.registry:
-    gym.register(TOY_ID, entry_point="tests.toy_env:CorridorEnv", max_episode_steps=12, kwargs={"max_episode_steps": None})
+register_toy(TOY_ID)
 
 
 def test_registered_ids():
@@ -177,12 +176,37 @@ def test_history_wrapper_matches_function_and_messages():
     assert len(short) == 5
 
 
+# Golden values, computed once from the implementation. Stored runs (rollout records,
+# HGPO groups, caches) carry these hashes: if a change to ``context_hashes`` (digest,
+# separators, start marker, window order) alters any of them, every stored run's hashes
+# stop matching. Do not update these values to make the test pass; keep the hash.
+GOLDEN_HELLO = "5fe29bcb5216c133cc06bda5f2fca1ca"
+GOLDEN_LEVELS = [
+    "07136b41fde01b5763fcbb740a5ef4b1",
+    "6d2263dcb562ef2d95b6fa04a9c8d2ce",
+    "672a1b15afe4d48481f16d010f5afaf0",
+    "35214478452b7dc3a1c99e8664cfa7b9",
+    "290e9fa37205e1ab62527f4aa5817512",  # k=4 > 3 turns: truncated (start marker)
+]
+GOLDEN_NO_ACTIONS = [
+    "07136b41fde01b5763fcbb740a5ef4b1",
+    "6b50a9900e0c944675a6dfa238d946a5",
+    "17d3a8e46d0d0c283f75556953179df3",
+]
+
+
+def test_context_hash_golden_values():
+    assert context_hashes(["hello"], [], 0) == ([GOLDEN_HELLO], [False])
+    obs, acts = ["o0", "o1", "o2", "o3"], ["a0", "a1", "a2"]
+    assert context_hashes(obs, acts, 4) == (GOLDEN_LEVELS, [False, False, False, False, True])
+    assert context_hashes(obs, acts, 2, include_actions=False) == (GOLDEN_NO_ACTIONS, [False, False, False])
+
+
 def test_hash_is_stable_across_processes():
-    # blake2b of fixed strings: a fixed value, not Python's salted hash()
-    assert context_hashes(["hello"], [], 0)[0][0] == context_hashes(["hello"], [], 0)[0][0]
+    # blake2b of fixed strings, not Python's salted hash(): another process gives the golden value
     import subprocess
     import sys
 
     code = "from wrappers import context_hashes; print(context_hashes(['hello'], [], 0)[0][0])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == context_hashes(["hello"], [], 0)[0][0]
+    assert out == GOLDEN_HELLO

@@ -19,7 +19,37 @@ def test_registered_with_a_small_step_limit():
     env = gym.make(ENV_ID)
     try:
         assert isinstance(env.unwrapped, CorridorEnv)
-        assert env.unwrapped.max_episode_steps is None  # TimeLimit owns the limit
+        assert env.unwrapped.max_episode_steps == 12  # the TimeLimit's value, handed to the env
+    finally:
+        env.close()
+    env = gym.make(ENV_ID, max_episode_steps=20)
+    try:
+        assert env.unwrapped.max_episode_steps == 20 and env.spec.max_episode_steps == 20
+    finally:
+        env.close()
+    assert CorridorEnv().max_episode_steps == 12  # constructed directly: the same registered default
+    assert CorridorEnv(max_episode_steps=None).max_episode_steps is None
+
+
+@pytest.mark.parametrize("make", [lambda: gym.make(ENV_ID, max_episode_steps=2), lambda: CorridorEnv(max_episode_steps=2)],
+                         ids=["gym.make", "raw"])
+def test_a_step_after_truncation_raises_through_gym_make_as_on_the_raw_env(make):
+    env = make()
+    try:
+        env.reset(options={"task_id": "corridor-4"})
+        assert [env.step("go right")[3] for _ in range(2)] == [False, True]
+        with pytest.raises(RuntimeError, match="the episode is over"):
+            env.step("go right")
+        env.reset(options={"task_id": "corridor-4"})  # a reset starts over
+        assert env.step("go right")[3] is False
+    finally:
+        env.close()
+
+
+def test_no_time_limit_through_gym_make():
+    env = gym.make(ENV_ID, max_episode_steps=-1)  # Gymnasium's way to leave the TimeLimit out
+    try:
+        assert env.unwrapped.max_episode_steps is None
     finally:
         env.close()
 

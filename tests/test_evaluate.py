@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -14,10 +15,11 @@ import pytest
 from scripts.evaluate import main
 from trainers.evaluation import select_tasks, summarize
 from trainers.rollout import EpisodeRecord, StepRecord
+from tests.toy_env import register_toy
+from wrappers.prompting import PromptConfig
 
 TOY = "AgentGymTest-Corridor-v0"
-if TOY not in gym.registry:
-    gym.register(TOY, entry_point="tests.toy_env:CorridorEnv")
+register_toy(TOY)
 
 REPORT_KEYS = {"env", "split", "episodes", "success_rate", "avg_reward", "avg_steps", "invalid_action_rate", "per_task_type"}
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +72,8 @@ def test_oracle_random_and_resume_on_toy_env(tmp_path):
     assert report["policy"] == {"backend": "oracle"}
     # a second run resumes: nothing is played again, the report is the same
     again = _run(tmp_path, "oracle", "--env", TOY, "--policy", "oracle")
-    assert again["env_steps"] == 0 and again["success_rate"] == 1.0
+    assert again["this_run"]["env_steps"] == 0 and again["success_rate"] == 1.0
+    assert again["env_steps"] == report["env_steps"] == 12  # totals cover the resumed episodes too
     rand = _run(tmp_path, "random", "--env", TOY, "--policy", "random", "--seed", "3", "--episodes", "2")
     assert rand["episodes"] == 2
 
@@ -147,4 +150,67 @@ def test_tiny_model_end_to_end(tmp_path, tiny_model_dir, env_id, request):
                   "--max-steps", "2", "--max-new-tokens", "8", "--temperature", "1.0", *extra)
     assert report["episodes"] == 2 and report["avg_steps"] == 2.0
     assert report["policy"]["backend"] == "hf" and report["generated_tokens"] > 0
+    assert report["dtype"] in ("bfloat16", "float32") and report["policy"]["dtype"] == report["dtype"]
     assert 0.0 <= report["invalid_action_rate"] <= 1.0
+
+
+# ---------------------------------------------------------------- faults, resume totals, what ran
+def test_bad_game_file_is_recorded_as_failed_and_the_run_carries_on(tmp_path, alfworld_data_root):
+    split = tmp_path / "alf" / "json_2.1.1" / "valid_seen"
+    split.mkdir(parents=True)
+    good = sorted((alfworld_data_root / "json_2.1.1" / "valid_seen").iterdir())[0]
+    shutil.copytree(good, split / good.name)
+    bad = split / "pick_and_place_simple-Broken-None-Sink-1" / "trial_T1"
+    bad.mkdir(parents=True)
+    (bad / "game.tw-pddl").write_text("{ this is not json")
+    report = _run(tmp_path, "bad", "--env", "ALFWorld-Text-v0", "--split", "valid_seen", "--data-dir",
+                  str(tmp_path / "alf"), "--policy", "oracle", "--num-envs", "1")
+    assert report["episodes"] == 2 and report["errors"] == 1 and report["success_rate"] == 0.5
+    (err,) = report["error_episodes"]
+    assert "Broken" in err["episode_id"] and "game.tw-pddl" in err["error"]
+    assert "could not play" in (tmp_path / "bad.md").read_text()
+
+
+def test_resumed_report_totals_cover_every_episode(tmp_path):
+    from tests.test_rollout import PromptFunctionPolicy
+    from trainers.evaluation import evaluate_policy
+
+    prompt = PromptConfig(history_window=1)
+    straight = evaluate_policy(PromptFunctionPolicy(), TOY, prompt=prompt, num_envs=2, out=tmp_path / "a.json", progress=False)
+    kill_after = straight["this_run"]["llm_calls"] * 2 // 3
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_policy(PromptFunctionPolicy(kill_after=kill_after), TOY, prompt=prompt, num_envs=2,
+                        out=tmp_path / "b.json", progress=False)
+    assert (tmp_path / "b.trajectories.jsonl").read_text().strip()  # some episodes finished before the kill
+    resumed = evaluate_policy(PromptFunctionPolicy(), TOY, prompt=prompt, num_envs=2, out=tmp_path / "b.json", progress=False)
+    for key in ("episodes", "generated_tokens", "env_steps", "success_rate", "avg_reward", "invalid_action_rate"):
+        assert resumed[key] == straight[key], key
+    assert resumed["this_run"]["generated_tokens"] < straight["generated_tokens"]
+
+
+def test_report_names_dtype_sql_backend_prompt_and_stops(tmp_path):
+    import gymnasium as gym
+
+    report = _run(tmp_path, "sql", "--env", "InterCodeSQL-v0", "--policy", "oracle", "--episodes", "2")
+    env = gym.make("InterCodeSQL-v0")
+    assert report["sql_backend"] == env.unwrapped.backend_name  # what auto actually picked
+    env.close()
+    assert report["prompt_variant"] == "sql v2, Thought/Action, zero-shot, history 4"
+    assert report["params"]["stop"] == ["\nObservation", "\nThought:"]
+    md = (tmp_path / "sql.md").read_text()
+    assert f"SQL backend: {report['sql_backend']}" in md and "Prompt: sql v2" in md
+    own = _run(tmp_path, "stop", "--env", TOY, "--policy", "oracle", "--stop", "\\nEND", "Obs:")
+    assert own["params"]["stop"] == ["\nEND", "Obs:"] and own["sql_backend"] is None
+    assert _run(tmp_path, "nostop", "--env", TOY, "--policy", "oracle", "--no-stop")["params"]["stop"] == []
+
+
+def test_one_shot_never_comes_from_the_evaluated_tasks(tmp_path):
+    ws = _run(tmp_path, "ws1", "--env", "WebShop-Text-v0", "--policy", "oracle", "--episodes", "2", "--one-shot")
+    assert ws["one_shot_source"]["split"] == "train" and not ws["one_shot_source"]["same_split"]
+    assert "One-shot example: task" in (tmp_path / "ws1.md").read_text()
+    # InterCode-SQL has one split: the example is a task of it that is not evaluated
+    sql = _run(tmp_path, "sql1", "--env", "InterCodeSQL-v0", "--policy", "oracle", "--task-ids", "0", "1", "--one-shot")
+    src = sql["one_shot_source"]
+    assert src["same_split"] and src["task_id"] not in ("0", "1")
+    assert main(["--env", "InterCodeSQL-v0", "--policy", "oracle", "--task-ids", "0", "--one-shot", "--one-shot-task", "0",
+                 "--out", str(tmp_path / "c.json"), "--quiet"]) == 2

@@ -32,7 +32,8 @@ def _config(run_dir: Path) -> dict:
     return {
         "method": "hpl", "run_dir": str(run_dir), "device": "cpu", "evaluate": True,
         "env": {"env_id": "ALFWorld-Text-v0", "kwargs": {"split": "train"}, "eval_kwargs": {"split": "valid_seen"},
-                "max_episode_steps": 8, "train_tasks": 4, "eval_tasks": 1, "num_envs": 2},
+                "max_episode_steps": 8, "train_tasks": 4, "eval_tasks": 1, "num_envs": 2,
+                "task_selection": "first"},  # these games give an even number of items per phase
         "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
         # global batch 2: one sequence per process with two processes, two accumulated micro-batches with one
         "sft": {"learning_rate": 1e-3, "epochs": 2, "batch_size": 2, "micro_batch_size": 1, "warmup_ratio": 0.0},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import pytest
 
 from trainers.hpl.exploration import Explorer, monte_carlo_values, split_continuation, state_outcome, walk_expert
@@ -12,13 +11,13 @@ from trainers.policies.base import GenerationParams
 from trainers.policies.simple import ScriptedPolicy
 from trainers.rollout import LiveEpisode, make_env, run_episodes
 from wrappers.prompting import PromptConfig
+from tests.toy_env import register_toy
 
 ENV_ID = "HPLCorridor-v0"
 PROMPT = PromptConfig(history_window=None)
 PARAMS = GenerationParams(temperature=0.0, max_new_tokens=8)
 
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="tests.toy_env:CorridorEnv")
+register_toy(ENV_ID)
 
 
 class StopPolicy(ScriptedPolicy):

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import gymnasium as gym
 import pytest
 
 from trainers.hpl.config import config_from_dict, load_config
 from trainers.hpl.methods import METHODS, get_method
 from trainers.hpl.pipeline import Pipeline, read_jsonl, reuse_stages, run_pipeline
+from tests.toy_env import register_toy
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_ID = "HPLCorridor-v0"
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="tests.toy_env:CorridorEnv")
+register_toy(ENV_ID)
 
 
 def test_shipped_configs_load():
@@ -38,6 +37,60 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ValueError, match="unknown method"):
         get_method("dpo-xl")
+
+
+def test_config_types_are_coerced_and_checked_at_load(tmp_path):
+    cfg = load_config(None, ["sft.learning_rate=1e-5", "dpo.learning_rate=3e-6", "dpo.epochs=2", "env.train_tasks=4.0"])
+    assert isinstance(cfg.sft.learning_rate, float) and cfg.sft.learning_rate == 1e-5
+    assert isinstance(cfg.dpo.learning_rate, float) and cfg.dpo.epochs == 2.0 and isinstance(cfg.dpo.epochs, float)
+    assert cfg.env.train_tasks == 4 and isinstance(cfg.env.train_tasks, int)
+    with pytest.raises(ValueError, match=r"'dpo.beta' must be a number, got 'abc'"):
+        load_config(None, ["dpo.beta=abc"])
+    with pytest.raises(ValueError, match=r"'env.train_tasks' must be an integer"):
+        load_config(None, ["env.train_tasks=2.5"])
+    with pytest.raises(ValueError, match=r"'evaluate' must be true or false"):
+        config_from_dict({"evaluate": "yes please"})
+    with pytest.raises(ValueError, match=r"'sft.epochs' cannot be null"):
+        config_from_dict({"sft": {"epochs": None}})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dpo:\n  beta: [1, 2]\n")
+    with pytest.raises(ValueError, match=r"'dpo.beta' must be a number"):
+        load_config(bad)
+
+
+def test_select_task_ids():
+    from trainers.hpl.pipeline import select_task_ids
+
+    ids = [f"{t}-{i}" for t in "abc" for i in range(5)]
+    types = {i: i[0] for i in ids}
+    picked = select_task_ids(ids, 6, seed=0, types=types)
+    assert sorted(t[0] for t in picked) == ["a", "a", "b", "b", "c", "c"] and picked == sorted(picked)
+    assert picked == select_task_ids(ids, 6, seed=0, types=types)  # seeded
+    assert any(select_task_ids(ids, 6, seed=s, types=types) != picked for s in range(1, 5))
+    assert sorted({t[0] for t in select_task_ids(ids, 2, seed=3, types=types)}) != ["a"]  # not the first two ids
+    assert select_task_ids(ids, 3, seed=0, how="first") == ids[:3]
+    assert len(set(select_task_ids(ids, 4, seed=0, how="random"))) == 4
+    assert select_task_ids(ids, 0, seed=0) == ids and select_task_ids(ids, 99, seed=0) == ids
+    few = {**types, "c-0": "d"}  # a type with one task gives its remaining share to the others
+    assert len(select_task_ids(ids, 12, seed=0, types=few)) == 12
+    with pytest.raises(ValueError, match="env.task_selection must be one of"):
+        config_from_dict({"env": {"task_selection": "best"}})
+
+
+def test_hpl_tiny_tasks_are_stratified_by_type():
+    """Issue 16.3: hpl_tiny.yaml's 6 training games cover the six task types (not only look_at_obj_in_light)."""
+    from agent_gym.alfworld.data import task_type_of
+
+    overrides: list[str] = []
+    cfg = load_config(REPO / "assets/configs/hpl_tiny.yaml", overrides)
+    assert cfg.env.task_selection == "stratified"
+    tasks = Pipeline(cfg)._tasks(False)
+    assert len(tasks) == cfg.env.train_tasks == 6
+    assert len({task_type_of(t) for t in tasks}) == 6
+    assert tasks == Pipeline(cfg)._tasks(False)
+    assert Pipeline(load_config(REPO / "assets/configs/hpl_tiny.yaml", overrides + ["seed=1"]))._tasks(False) != tasks
+    first = Pipeline(load_config(REPO / "assets/configs/hpl_tiny.yaml", overrides + ["env.task_selection=first"]))
+    assert {task_type_of(t) for t in first._tasks(False)} == {"look_at_obj_in_light"}  # what the old ids[:n] gave
 
 
 def test_method_table():
@@ -124,6 +177,12 @@ def test_cli_list_methods_and_bad_config(capsys, tmp_path):
     bad.write_text("metod: hpl\n")
     assert main(["--config", str(bad)]) == 2
     assert "unknown config key 'metod'" in capsys.readouterr().err
+    # a wrong type is refused at load, before the demos stage makes anything
+    assert main(["--config", str(REPO / "assets/configs/hpl_tiny.yaml"), "--set", "dpo.beta=abc",
+                 "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "config key 'dpo.beta' must be a number, got 'abc'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
@@ -132,7 +191,8 @@ def test_pipeline_end_to_end_real_alfworld(tmp_path, alfworld_data_root):
     cfg = config_from_dict({
         "method": "hpl", "run_dir": str(tmp_path / "alf"), "device": "cpu",
         "env": {"env_id": "ALFWorld-Text-v0", "kwargs": {"data_dir": str(alfworld_data_root), "split": "valid_seen"},
-                "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
+                "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2,
+                "task_selection": "first"},  # the first games are short enough for 6 steps
         "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
         "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
         "explore": {"mc_rollouts": 1, "segmenter": "fixed_n", "segmenter_args": {"n": 2}},

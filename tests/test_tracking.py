@@ -74,3 +74,29 @@ def test_sft_logs_through_trl_report_to(tensorboard, tiny_model_dir, tmp_path):
                          device="cpu", report_to="tensorboard", logging_dir=tmp_path / "tracking" / "sft")
     scalars = _scalars(tmp_path / "tracking" / "sft")
     assert [s for s, _ in scalars["train/loss"]] == [1, 2] == list(range(1, metrics["steps"] + 1))
+
+
+def test_composite_history_rows_have_steps_and_tracker_gets_step_means(tensorboard, tiny_model_dir, tmp_path):
+    import json
+
+    from trainers.hpl.train import precompute_reference, load_model, train_composite
+
+    conv = [
+        {"role": "system", "content": "Reach the goal."},
+        {"role": "user", "content": "Task: reach cell 1 and stop. You are at cell 0."},
+        {"role": "assistant", "content": "Thought: right.\nAction: go right"},
+    ]
+    wrong = conv[:2] + [{"role": "assistant", "content": "Thought: left.\nAction: go left"}]
+    model, tok = load_model(tiny_model_dir, "cpu")
+    pairs = precompute_reference(model, tok, [{"prompt": conv[:2], "chosen": conv[2:], "rejected": wrong[2:]}] * 4,
+                                 progress=False)
+    schedule = [[("bc", conv)] * 2 + [("traj", p) for p in pairs]]  # 6 items, 2 per micro-batch, 4 per step
+    train_composite(tiny_model_dir, schedule, tmp_path / "composite", weights={"bc": 1.0, "traj": 1.0},
+                    batch_size=4, micro_batch_size=2, device="cpu", report_to="tensorboard",
+                    run_config={"method": "eto"})
+    rows = [json.loads(line) for line in (tmp_path / "composite" / "history.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 1, 2]
+    scalars = _scalars(tmp_path / "composite" / "tracking" / "composite")
+    assert [s for s, _ in scalars["train/loss"]] == [1, 2]
+    assert scalars["train/loss"][0][1] == pytest.approx((rows[0]["loss"] + rows[1]["loss"]) / 2, rel=1e-5)
+    assert "train/learning_rate" in scalars

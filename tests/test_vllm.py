@@ -80,6 +80,35 @@ def test_load_weights_syncs_with_hf(engines, tiny_model_dir):
         assert a[0].logprobs == pytest.approx(b[0].logprobs, abs=1e-3)
 
 
+def test_stop_strings_and_dtype_described(engines):
+    v, h = engines
+    assert v.describe()["dtype"] == "float32"
+    params = GenerationParams(max_new_tokens=24, stop=("e",))
+    for a, b in zip(v.generate(CONVS, params), h.generate(CONVS, params)):
+        assert "e" not in a[0].text and _same_text(a[0].text, b[0].text)
+
+
+def test_evaluate_command_with_engine_settings_is_quiet(tiny_model_dir, tmp_path):
+    """One engine start through the command line: engine settings, dtype auto, logs kept to a few lines."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from trainers.policies.hf import auto_dtype
+
+    out = tmp_path / "v.json"
+    cmd = [sys.executable, "-m", "scripts.evaluate", "--env", "InterCodeSQL-v0", "--backend", "vllm", "--model",
+           str(tiny_model_dir), "--episodes", "1", "--max-steps", "2", "--max-new-tokens", "8", "--dtype", "auto",
+           "--max-model-len", "2048", "--enforce-eager", "true", "--out", str(out), "--quiet"]
+    res = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["dtype"] == auto_dtype("auto", "cpu") and report["policy"]["backend"] == "vllm"
+    noise = [ln for ln in (res.stderr + res.stdout).splitlines() if ln.strip()]
+    assert len(noise) < 40, "\n".join(noise[:80])  # was about 215 lines before the engine was quieted
+
+
 def test_lora_adapter_checkpoint_and_model_load_into_the_engine(engines, tiny_model_dir, tmp_path):
     """An adapter folder (merged once into the cache) and a live PEFT model both load into vLLM."""
     pytest.importorskip("peft")

@@ -13,6 +13,7 @@ from agent_gym.errors import BackendUnavailableError  # noqa: E402
 from agent_gym.webshop import env_browser  # noqa: E402
 from agent_gym.webshop.env_browser import WebShopBrowserEnv, browser_available  # noqa: E402
 from agent_gym.webshop.env_text import WebShopTextEnv  # noqa: E402
+from tests.expert_play import expert_replays_after_restore  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -101,24 +102,7 @@ def test_missing_browser_is_a_clear_error(monkeypatch):
 
 
 def test_browser_snapshot_restore(envs):
-    from wrappers import restore, snapshot
-
     browser, _ = envs
     obs, info = browser.reset(options={"task_id": 4})
     obs, *_, info = browser.step(info["expert_action"])
-    state = snapshot(browser)
-    first = []
-    while True:
-        o, r, term, trunc, info = browser.step(info["expert_action"])
-        first.append((o, r))
-        if term or trunc:
-            break
-    assert restore(browser, state) == obs
-    info = browser.current_info()
-    second = []
-    while True:
-        o, r, term, trunc, info = browser.step(info["expert_action"])
-        second.append((o, r))
-        if term or trunc:
-            break
-    assert second == first and first[-1][1] == 1.0
+    assert expert_replays_after_restore(browser, obs, info)[-1][1] == 1.0

@@ -15,6 +15,7 @@ import agent_gym  # noqa: E402,F401
 from agent_gym.core import COMMON_INFO_KEYS  # noqa: E402
 from agent_gym.errors import DataNotFoundError, InvalidTaskError  # noqa: E402
 from agent_gym.webshop.env_text import WebShopTextEnv  # noqa: E402
+from tests.expert_play import expert_replays_after_restore  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -172,27 +173,10 @@ def test_step_limit_truncates(env):
 
 
 def test_snapshot_restore_replays_exactly(env):
-    from wrappers import restore, snapshot
-
     obs, info = env.reset(options={"task_id": 6})
     obs, *_ , info = env.step(info["expert_action"])
     obs, *_ , info = env.step(info["expert_action"])
-    state = snapshot(env)
-    tail = []
-    done = False
-    while not done:
-        o, r, term, trunc, info = env.step(info["expert_action"])
-        tail.append((o, r))
-        done = term or trunc
-    assert restore(env, state) == obs
-    info = env.current_info()
-    again = []
-    done = False
-    while not done:
-        o, r, term, trunc, info = env.step(info["expert_action"])
-        again.append((o, r))
-        done = term or trunc
-    assert again == tail and again[-1][1] == 1.0
+    assert expert_replays_after_restore(env, obs, info)[-1][1] == 1.0
 
 
 def test_bad_task_ids_and_data_dirs(tmp_path):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
+
+from agent_gym.paths import resolve_config
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -23,7 +24,7 @@ def read_yaml_mapping(path: str | os.PathLike, examples: str) -> dict[str, Any]:
     Raises ``FileNotFoundError`` naming ``examples`` (e.g. ``"assets/configs/hgpo_*.yaml"``)
     when the file is missing, ``ValueError`` for invalid YAML or a non-mapping.
     """
-    p = Path(path)
+    p = resolve_config(path)
     if not p.is_file():
         raise FileNotFoundError(f"config file {p} not found (examples: {examples})")
     try:
@@ -47,4 +48,60 @@ def parse_yaml_value(text: str, what: str) -> Any:
         raise ValueError(f"{what} is not a valid YAML value{yaml_problem(exc)}") from None
 
 
-__all__ = ["parse_yaml_value", "read_yaml_mapping", "yaml_problem"]
+def coerce_value(annotation: Any, value: Any, key: str) -> Any:
+    """``value`` checked (and converted where lossless) against a dataclass field's type annotation.
+
+    ``annotation`` is the field's ``type`` (a string under ``from __future__ import annotations``,
+    e.g. ``"float | None"``). Integers stay integers (``2.0`` becomes ``2``), numbers become
+    floats where a float is wanted (also the strings YAML 1.1 leaves unparsed, such as ``1e-5``),
+    and a wrong type raises ``ValueError`` naming ``key``. A union (``list[str] | str``) takes a
+    value that fits any of its members; only the outer type is checked (not list items).
+    """
+    ann = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    members = [m.strip() for m in ann.split("|")]
+    if value is None:
+        if "None" not in members and "Any" not in members:
+            raise ValueError(f"config key {key!r} cannot be null")
+        return value
+    first_error: ValueError | None = None
+    for member in members:
+        if member == "None":
+            continue
+        try:
+            return _coerce_one(member, value, key)
+        except ValueError as exc:
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+    return value
+
+
+def _coerce_one(ann: str, value: Any, key: str) -> Any:
+    if ann.startswith("int") and not isinstance(value, bool):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise ValueError(f"config key {key!r} must be an integer, got {value!r}")
+    elif ann.startswith("int"):
+        raise ValueError(f"config key {key!r} must be an integer, got {value!r}")
+    elif ann.startswith("float"):
+        if isinstance(value, str):  # YAML 1.1 reads 3e-6 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"config key {key!r} must be a number, got {value!r}")
+        value = float(value)
+    elif ann.startswith("bool") and not isinstance(value, bool):
+        raise ValueError(f"config key {key!r} must be true or false, got {value!r}")
+    elif ann.startswith("str") and not isinstance(value, str):
+        raise ValueError(f"config key {key!r} must be a string, got {value!r}")
+    elif ann.startswith("dict") and not isinstance(value, dict):
+        raise ValueError(f"config key {key!r} must be a mapping, got {value!r}")
+    elif ann.startswith("list") and not isinstance(value, list):
+        raise ValueError(f"config key {key!r} must be a list, got {value!r}")
+    return value
+
+
+__all__ = ["coerce_value", "parse_yaml_value", "read_yaml_mapping", "yaml_problem"]

@@ -25,9 +25,24 @@ from trainers.rollout import EpisodeRecord, read_records, run_episodes
 from wrappers.prompting import PromptConfig
 
 
+def episode_tokens(record: EpisodeRecord) -> int:
+    """Tokens generated for an episode: ``meta["generated_tokens"]`` (what the rollout
+    counted, across resumed attempts), else the length of the steps' ``token_ids``."""
+    if "generated_tokens" in record.meta:
+        return int(record.meta["generated_tokens"])
+    return sum(len(s.token_ids or ()) for s in record.steps)
+
+
 def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
-    """Aggregate metrics: ``episodes``, ``success_rate``, ``avg_reward``, ``avg_steps``,
-    ``invalid_action_rate`` (invalid steps / all steps) and ``per_task_type``."""
+    """Aggregate metrics over all records (resumed ones included).
+
+    ``episodes``, ``success_rate``, ``avg_reward``, ``avg_steps``,
+    ``invalid_action_rate`` (invalid steps / all steps), ``unparseable_rate``,
+    ``errors`` (episodes the env could not play: ``meta["error"]``; they count as
+    failures), ``generated_tokens``, ``env_steps`` (agent steps of all episodes),
+    ``reused_outputs`` (greedy repeats answered without generating),
+    ``ended_by_max_unparseable`` and ``per_task_type``.
+    """
     n = len(records)
     steps = sum(r.num_steps for r in records)
     by_type: dict[str, list[EpisodeRecord]] = defaultdict(list)
@@ -44,6 +59,11 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
         "avg_steps": rate([float(r.num_steps) for r in records]),
         "invalid_action_rate": float(sum(r.invalid_actions for r in records) / steps) if steps else 0.0,
         "unparseable_rate": float(sum(not s.parsed for r in records for s in r.steps) / steps) if steps else 0.0,
+        "errors": sum("error" in r.meta for r in records),
+        "generated_tokens": sum(episode_tokens(r) for r in records),
+        "env_steps": steps,
+        "reused_outputs": sum(int(r.meta.get("reused_outputs", 0)) for r in records),
+        "ended_by_max_unparseable": sum(r.meta.get("ended_by") == "max_unparseable" for r in records),
         "per_task_type": {
             t: {
                 "episodes": len(rs),
@@ -82,35 +102,60 @@ def report_paths(out: str | os.PathLike) -> dict[str, Path]:
     }
 
 
+def header_lines(report: Mapping[str, Any]) -> list[str]:
+    """What ran: policy, dtype, env backend, prompt variant and one-shot source, stops (one line each)."""
+    policy = report.get("policy", {})
+    lines = [f"Policy: `{json.dumps(policy)}`"]
+    dtype = report.get("dtype") or ("set by the server" if policy.get("backend") == "openai" else "n/a (no model)")
+    lines.append(f"dtype: {dtype}")
+    if report.get("sql_backend"):
+        lines.append(f"SQL backend: {report['sql_backend']}")
+    lines.append(f"Prompt: {report.get('prompt_variant', '?')}")
+    src = report.get("one_shot_source")
+    if src:
+        lines.append(f"One-shot example: task {src.get('task_id')!r} of split {src.get('split')!r}")
+    stop = (report.get("params") or {}).get("stop")
+    lines.append(f"Stop strings: {json.dumps(list(stop)) if stop else 'none'}")
+    if report.get("max_unparseable"):
+        lines.append(f"Episodes end after {report['max_unparseable']} consecutive unparseable outputs")
+    return lines
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """A Markdown summary of a report."""
-    lines = [
-        f"# Evaluation: {report['env']} ({report.get('split') or 'default split'})",
-        "",
-        f"Policy: `{json.dumps(report.get('policy', {}))}`",
-        "",
-        "| metric | value |",
-        "|---|---|",
-    ]
-    for key in ("episodes", "success_rate", "avg_reward", "avg_steps", "invalid_action_rate"):
+    lines = [f"# Evaluation: {report['env']} ({report.get('split') or 'default split'})", ""]
+    for line in header_lines(report):
+        lines += [line, ""]
+    lines += ["| metric | value |", "|---|---|"]
+    keys = ("episodes", "success_rate", "avg_reward", "avg_steps", "invalid_action_rate", "unparseable_rate",
+            "errors", "generated_tokens", "env_steps", "reused_outputs")
+    for key in keys:
+        if key not in report:
+            continue
         v = report[key]
         lines.append(f"| {key} | {v:.3f} |" if isinstance(v, float) else f"| {key} | {v} |")
     lines += ["", "| task type | episodes | success rate | avg reward |", "|---|---|---|---|"]
     for t, s in report["per_task_type"].items():
         lines.append(f"| {t} | {s['episodes']} | {s['success_rate']:.3f} | {s['avg_reward']:.3f} |")
+    if report.get("error_episodes"):
+        lines += ["", "Episodes the environment could not play (counted as failures):", ""]
+        lines += [f"* `{e['episode_id']}`: {e['error']}" for e in report["error_episodes"]]
     return "\n".join(lines) + "\n"
 
 
 def table(report: Mapping[str, Any]) -> str:
     """A plain-text table for the terminal."""
     width = max([len(t) for t in report["per_task_type"]] + [9])
-    rows = [f"{'task type':<{width}}  {'episodes':>8}  {'success':>7}  {'reward':>7}"]
+    rows = header_lines(report)
+    rows.append(f"{'task type':<{width}}  {'episodes':>8}  {'success':>7}  {'reward':>7}")
     for t, s in report["per_task_type"].items():
         rows.append(f"{t:<{width}}  {s['episodes']:>8}  {s['success_rate']:>7.3f}  {s['avg_reward']:>7.3f}")
     rows.append(
         f"{'ALL':<{width}}  {report['episodes']:>8}  {report['success_rate']:>7.3f}  {report['avg_reward']:>7.3f}"
         f"   avg steps {report['avg_steps']:.2f}, invalid actions {report['invalid_action_rate']:.3f}"
     )
+    if report.get("errors"):
+        rows.append(f"{report['errors']} episode(s) failed with an environment error (see the report)")
     return "\n".join(rows)
 
 
@@ -162,13 +207,28 @@ def evaluate_policy(
     out: str | os.PathLike | None = None,
     resume: bool = True,
     progress: bool = True,
+    max_unparseable: int | None = None,
+    reuse_greedy_repeats: bool = True,
+    one_shot_source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Play the split (or ``episodes`` evenly spread tasks, or ``tasks``) once each; return the report.
 
+    ``params`` default: greedy, with the prompt family's stop strings
+    (:func:`wrappers.prompting.stop_sequences`). Greedy repeats are answered
+    without generating (``reuse_greedy_repeats``, exact; see
+    :func:`trainers.rollout.run_episodes`); ``max_unparseable`` is off by default.
+    An episode whose env raises a data error (a bad game file, ...) is recorded as
+    failed with its error and the run carries on. ``one_shot_source`` (from
+    :func:`trainers.rollout.one_shot_example`) is written into the report.
+
     With ``out`` the report files are written (see the module docstring); an
     existing trajectories file made with different settings raises
-    ``ValueError`` unless ``resume=False``.
+    ``ValueError`` unless ``resume=False``. Report totals (``episodes``,
+    ``generated_tokens``, ``env_steps``, ...) cover every episode of the file,
+    resumed ones included; ``this_run`` holds the counters of this call.
     """
+    from wrappers.prompting import prompt_variant, stop_sequences
+
     kwargs = dict(env_kwargs or {})
     if split is not None:
         kwargs["split"] = split
@@ -176,7 +236,7 @@ def evaluate_policy(
         kwargs["data_dir"] = str(data_dir)
     if policy.name == "oracle":
         kwargs["expert"] = True
-    params = params or GenerationParams()
+    params = params or GenerationParams(stop=stop_sequences(env_id))
     prompt = prompt or PromptConfig()
     from trainers.rollout import make_env
 
@@ -186,6 +246,7 @@ def evaluate_policy(
         chosen = [probe.unwrapped.resolve_task_id(t) for t in tasks] if tasks is not None else select_tasks(all_ids, episodes)
         if not chosen:
             raise ValueError(f"{env_id} has no tasks in this split")
+        sql_backend = getattr(probe.unwrapped, "backend_name", None)
     finally:
         probe.close()
     settings = {
@@ -198,6 +259,7 @@ def evaluate_policy(
         "params": {k: v for k, v in params.__dict__.items()},
         "prompt": prompt.to_dict(),
         "max_steps": max_steps,
+        "max_unparseable": max_unparseable,
         "tasks": chosen,
     }
     paths = report_paths(out) if out is not None else None
@@ -230,17 +292,30 @@ def evaluate_policy(
         resume=resume,
         progress=progress,
         stats=stats,
+        reuse_greedy_repeats=reuse_greedy_repeats,
+        max_unparseable=max_unparseable,
+        record_errors=True,
     )
     elapsed = time.perf_counter() - t0
     report: dict[str, Any] = {"env": env_id, "split": split, **summarize(records)}
     report.update(
         {
             "policy": policy.describe(),
+            "dtype": policy.describe().get("dtype"),
+            "sql_backend": sql_backend,
+            "prompt_variant": prompt_variant(env_id, prompt),
+            "one_shot_source": dict(one_shot_source) if one_shot_source else None,
             "seed": seed,
             "data_dir": settings["data_dir"],
+            "max_unparseable": max_unparseable,
             "wall_time_s": round(elapsed, 3),
-            "generated_tokens": stats.get("generated_tokens", 0),
-            "env_steps": stats.get("env_steps", 0),
+            "this_run": {
+                "wall_time_s": round(elapsed, 3),
+                "generated_tokens": stats.get("generated_tokens", 0),
+                "env_steps": stats.get("env_steps", 0),
+                "llm_calls": stats.get("llm_calls", 0),
+            },
+            "error_episodes": [{"episode_id": r.episode_id, "error": r.meta["error"]} for r in records if "error" in r.meta],
             "params": settings["params"],
             "prompt": {k: v for k, v in prompt.to_dict().items() if k != "one_shot"} | {"one_shot": prompt.one_shot is not None},
         }
@@ -251,4 +326,4 @@ def evaluate_policy(
     return report
 
 
-__all__ = ["evaluate_policy", "markdown", "plot", "read_records", "report_paths", "select_tasks", "summarize", "table", "write_report"]
+__all__ = ["episode_tokens", "evaluate_policy", "header_lines", "markdown", "plot", "read_records", "report_paths", "select_tasks", "summarize", "table", "write_report"]

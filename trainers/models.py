@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from agent_gym.fileio import atomic_dir
+from agent_gym.paths import asset_path
 
 #: ChatML with ``{% generation %}`` around assistant content + end-of-turn token.
 #: Prefix-stable: earlier messages render the same whatever follows.
@@ -66,7 +67,7 @@ Invalid output; no action was taken. Reply exactly in this format. Task: reach c
 
 def _corpus(extra_texts: Sequence[str] = ()) -> list[str]:
     texts = [_ENV_TEXT, *extra_texts]
-    prompt_dir = Path(__file__).resolve().parents[1] / "assets" / "prompts"
+    prompt_dir = asset_path("prompts")
     if prompt_dir.is_dir():
         texts += [p.read_text(encoding="utf-8") for p in sorted(prompt_dir.glob("*.txt"))]
     lines: list[str] = []

@@ -164,13 +164,15 @@ def _assistant_spans(tokenizer: Any, msgs: Sequence[Message], text: str, first: 
                 "render as a prefix of the whole conversation, so rollout prompts would differ from training contexts"
             )
         content = msgs[i]["content"]
+        if not content.strip():  # an empty (or blank) output: its end-of-turn token right after the prompt
+            n = len(content) if text.startswith(content, len(prefix)) else 0
+            spans.append((len(prefix), len(prefix) + n))
+            continue
         for candidate in (content, content.strip()):
-            pos = text.find(candidate, len(prefix)) if candidate else -1
+            pos = text.find(candidate, len(prefix))
             if pos >= 0:
                 break
         else:
-            if not content.strip():
-                continue  # an empty turn has nothing to learn but its end-of-turn token; skip it
             raise ChatTemplateError(
                 f"{describe_template(tokenizer)}: the content of assistant turn {i} does not appear after its prompt "
                 "(the template rewrites assistant messages), so its tokens cannot be located"

@@ -20,10 +20,11 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-PROMPT_DIR = Path(__file__).resolve().parents[1] / "assets" / "prompts"
+from agent_gym.paths import asset_path
+
+PROMPT_DIR = asset_path("prompts")
 
 #: env id -> prompt family (``assets/prompts/<family>.txt``); others use "generic".
 PROMPT_FAMILY: dict[str, str] = {
@@ -33,7 +34,26 @@ PROMPT_FAMILY: dict[str, str] = {
     "WebShop-Browser-v0": "webshop",
 }
 
-OMITTED_NOTE = "[{n} earlier step(s) omitted]"
+#: Stands for the turns outside the history window. It carries no step count, so a
+#: prompt depends only on the first observation and the window: an exact repeat of
+#: a prompt under greedy decoding repeats the output (``trainers.rollout`` reuses it).
+OMITTED_NOTE = "[earlier steps omitted]"
+
+#: Version of the prompt texts and rendering, named in evaluation reports.
+PROMPT_VERSION = 2
+
+#: Stop strings per prompt family: generation ends where the model starts a turn
+#: the environment should write (the text is cut before them). The Action line
+#: itself cannot be a stop string (it follows the thought with a newline), and
+#: the SQL block's closing fence cannot either (the cut would remove it).
+STOP_SEQUENCES: dict[str, tuple[str, ...]] = {
+    "alfworld": ("\nObservation", "\nThought:"),
+    "webshop": ("\nObservation", "\nThought:"),
+    "sql": ("\nObservation", "\nThought:"),
+    "generic": ("\nObservation", "\nThought:"),
+}
+
+_ALFWORLD_BANNER = re.compile(r"\A\s*-= Welcome to TextWorld, ALFRED! =-\s*")
 
 
 def family(env_id: str) -> str:
@@ -45,8 +65,21 @@ def family(env_id: str) -> str:
 def _read_prompt(name: str) -> str:
     path = PROMPT_DIR / f"{name}.txt"
     if not path.exists():
-        raise FileNotFoundError(f"prompt file {path} is missing; the repository's assets/prompts folder is incomplete")
+        raise FileNotFoundError(f"prompt file {path} is missing; agent-gym's assets/prompts folder is incomplete (reinstall the package)")
     return path.read_text(encoding="utf-8").strip()
+
+
+def stop_sequences(env_id: str) -> tuple[str, ...]:
+    """The default stop strings of ``env_id``'s prompt family (see :data:`STOP_SEQUENCES`)."""
+    return STOP_SEQUENCES[family(env_id)]
+
+
+def clean_observation(env_id: str, text: str) -> str:
+    """An observation as prompts show it: ALFWorld's ``-= Welcome to TextWorld, ALFRED! =-``
+    banner is removed (as ETO and IPR do); records keep the env's text unchanged."""
+    if family(env_id) == "alfworld":
+        return _ALFWORLD_BANNER.sub("", text, count=1)
+    return text
 
 
 def instruction(env_id: str) -> str:
@@ -121,15 +154,15 @@ def render_messages(
     Returns:
         ``[system, user(obs_0), assistant(resp_0), ..., user(obs_t)]``, alternating.
         When older turns fall outside the window, the first user message is
-        ``obs_0``, a note saying how many steps were omitted, then the oldest
-        kept observation.
+        ``obs_0``, the note :data:`OMITTED_NOTE`, then the oldest kept
+        observation. Observations pass through :func:`clean_observation`.
     """
     cfg = config or PromptConfig()
     if len(observations) != len(responses) + 1:
         raise ValueError(
             f"need one more observation than responses, got {len(observations)} observations and {len(responses)} responses"
         )
-    obs = [_clip(o, cfg.max_observation_chars) for o in observations]
+    obs = [_clip(clean_observation(env_id, o), cfg.max_observation_chars) for o in observations]
     t = len(responses)
     w = t if cfg.history_window is None else min(cfg.history_window, t)
     first_kept = t - w
@@ -137,8 +170,7 @@ def render_messages(
     if first_kept == 0:
         msgs.append({"role": "user", "content": obs[0]})
     else:
-        note = OMITTED_NOTE.format(n=first_kept)
-        msgs.append({"role": "user", "content": f"{obs[0]}\n\n{note}\n\n{obs[first_kept]}"})
+        msgs.append({"role": "user", "content": f"{obs[0]}\n\n{OMITTED_NOTE}\n\n{obs[first_kept]}"})
     for i in range(first_kept, t):
         msgs.append({"role": "assistant", "content": responses[i]})
         msgs.append({"role": "user", "content": obs[i + 1]})
@@ -259,9 +291,125 @@ def format_response(env_id: str, action: str, thought: str | None = None) -> str
     return f"Thought: {th}\nAction: {action}"
 
 
+def prompt_variant(env_id: str, config: PromptConfig | None = None) -> str:
+    """A one-line name of the prompt a run used, for reports.
+
+    E.g. ``"alfworld v2, Thought/Action, one-shot, history 4"``.
+    """
+    cfg = config or PromptConfig()
+    parts = [f"{family(env_id)} v{PROMPT_VERSION}", "Thought/Action"]
+    parts.append("custom instruction" if cfg.instruction is not None else "")
+    parts.append("one-shot" if cfg.one_shot else "zero-shot")
+    parts.append("full history" if cfg.history_window is None else f"history {cfg.history_window}")
+    return ", ".join(p for p in parts if p)
+
+
+_ALF_TASK = re.compile(r"Your task is to:\s*(.+?)\.?\s*$", re.M)
+_ALF_OBJECT = re.compile(
+    r"(?:put (?:a|an|some|two) (?:clean |hot |cool )?|look at |examine (?:the |a |an )?|find (?:a |an |some |two )?)([a-z]+)"
+)
+_ALF_VERBS = {"heat": "hot", "cool": "cool", "clean": "clean", "slice": "sliced"}
+
+
+def _alfworld_thought(task: str, observation: str, action: str, holding: str | None) -> str:
+    words = action.split()
+    verb = words[0] if words else ""
+    m = _ALF_OBJECT.search(task)
+    target = m.group(1) if m else "object"
+    if verb == "go" and action.startswith("go to "):
+        place = action[6:]
+        if holding:
+            return f"I have the {holding}. The task is to {task}, so I go to {place} next."
+        return (f"The task is to {task}. First I need to find a {target}. I have not seen one yet, "
+                f"and {place} is a place where it could be, so I go there to check.")
+    if verb == "open":
+        return f"{action[5:].capitalize()} is closed. I open it to see whether a {target} is inside."
+    if verb == "close":
+        return f"I am done with {action[6:]}; I close it."
+    if verb == "take" and " from " in action:
+        obj, place = action[5:].split(" from ", 1)
+        return f"There is a {obj} at {place}. The task needs a {target}, so I take it."
+    if verb in _ALF_VERBS and " with " in action:
+        obj, tool = action[len(verb) + 1 :].split(" with ", 1)
+        return f"The task needs the {target} to be {_ALF_VERBS[verb]}. I am at the {tool}, so I {verb} the {obj} with it."
+    if verb in ("move", "put"):
+        rest = action[len(verb) + 1 :]
+        obj, _, place = rest.replace(" in/on ", " to ").replace(" in ", " to ").replace(" on ", " to ").partition(" to ")
+        return f"I hold the {obj} and I am at {place}. I put it there, as the task asks: {task}."
+    if verb == "use":
+        return f"I hold the {holding or target} and there is a {action[4:]} here. I turn it on to look at the {target} in its light."
+    if verb == "examine":
+        return f"I examine {action[8:]} to see it closely, as the task asks."
+    return f"The task is to {task}. Next I {action}."
+
+
+_WS_PRICE = re.compile(r"price lower than ([0-9.]+) dollars")
+
+
+def _webshop_thought(instruction_text: str, observation: str, action: str) -> str:
+    low = action.lower()
+    m = _WS_PRICE.search(instruction_text)
+    budget = f" and cost less than ${m.group(1)}" if m else ""
+    if low.startswith("search["):
+        return f"I must find: {instruction_text}. I search with the main words of the instruction."
+    arg = action[action.find("[") + 1 : action.rfind("]")] if "[" in action else action
+    if low == "click[buy now]":
+        return "The product and the options I selected match the instruction, so I buy it."
+    seps = [x.strip() for x in observation.split("[SEP]")]
+    upper = [x.upper() for x in seps]
+    if arg.upper() in upper and arg.upper() == arg.upper().strip() and len(arg) == 10 and arg.isalnum():
+        i = upper.index(arg.upper())
+        title = seps[i + 1] if i + 1 < len(seps) else ""
+        price = seps[i + 2] if i + 2 < len(seps) else ""
+        return (f"The item must match the instruction{budget}. {arg.upper()} ({title}, {price}) looks like the best match "
+                "in these results, so I open it.")
+    if arg.lower() in ("next >", "< prev", "back to search"):
+        return f"Nothing here matches the instruction well enough, so I click {arg}."
+    return f"The instruction asks for {arg}, which is an option of this product, so I select it."
+
+
+def _sql_thought(first_observation: str, observation: str, action: str) -> str:
+    question = first_observation.strip().split("\n")[0]
+    if action.strip().lower() == "submit":
+        return f"The last result answers the question \"{question}\", so I submit it."
+    db = re.search(r"Database:\s*(\S+)", first_observation)
+    where = f" of the {db.group(1)} database" if db else ""
+    return f"The question is \"{question}\". I write one query over the tables{where} that computes exactly what it asks."
+
+
+def reasoned_thought(env_id: str, observations: Sequence[str], actions: Sequence[str], t: int) -> str:
+    """A thought that explains action ``t`` of an (expert) trajectory from what was seen so far.
+
+    Used for one-shot examples (:func:`trainers.rollout.expert_example`): the
+    oracle's own thoughts are generic ("The next step is: ..."); these say why
+    the action follows from the task and the observation.
+    """
+    fam = family(env_id)
+    first = clean_observation(env_id, observations[0]) if observations else ""
+    obs = clean_observation(env_id, observations[t]) if t < len(observations) else ""
+    action = actions[t]
+    if fam == "alfworld":
+        m = _ALF_TASK.search(first)
+        task = m.group(1).strip() if m else "complete the task"
+        holding = None
+        for a in actions[:t]:
+            if a.startswith("take ") and " from " in a:
+                holding = a[5:].split(" from ", 1)[0]
+            elif a.startswith(("move ", "put ")):
+                holding = None
+        return _alfworld_thought(task, obs, action, holding)
+    if fam == "webshop":
+        m = re.search(r"Instruction:\s*(?:\[SEP\])?\s*(.+?)\s*(?:\[SEP\]|$)", first)
+        return _webshop_thought(m.group(1) if m else "the product in the instruction", obs, action)
+    if fam == "sql":
+        return _sql_thought(first, obs, action)
+    return default_thought(env_id, action)
+
+
 def format_example(env_id: str, observations: Sequence[str], responses: Sequence[str], max_chars: int = 4000) -> str:
     """A one-shot example text from an (expert) trajectory: alternating observations and outputs."""
     parts: list[str] = []
+    observations = [clean_observation(env_id, o) for o in observations]
     for i, resp in enumerate(responses):
         parts.append(f"Observation: {observations[i].strip()}")
         parts.append(resp.strip())
@@ -274,7 +422,14 @@ def format_example(env_id: str, observations: Sequence[str], responses: Sequence
 
 
 __all__ = [
+    "OMITTED_NOTE",
     "PROMPT_FAMILY",
+    "PROMPT_VERSION",
+    "STOP_SEQUENCES",
+    "clean_observation",
+    "prompt_variant",
+    "reasoned_thought",
+    "stop_sequences",
     "ParsedAction",
     "PromptConfig",
     "default_thought",

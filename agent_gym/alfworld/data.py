@@ -86,9 +86,25 @@ def list_games(folder: str | os.PathLike) -> dict[str, Path]:
     """
     folder = Path(folder)
     games = {}
-    for path in folder.rglob(GAME_FILE):
-        games[path.parent.relative_to(folder).as_posix()] = path
+    for dirpath, _dirs, files in os.walk(folder, followlinks=True):
+        if GAME_FILE in files:
+            path = Path(dirpath) / GAME_FILE
+            check_game_file(path)
+            games[path.parent.relative_to(folder).as_posix()] = path
     return dict(sorted(games.items()))
+
+
+def check_game_file(path: Path) -> None:
+    """Raise :class:`DataNotFoundError` (one line, naming the file) unless ``path`` is a readable file.
+
+    A dangling symlink would otherwise drop the game from the split without a word.
+    """
+    if path.is_file():
+        return
+    if path.is_symlink():
+        raise DataNotFoundError(f"ALFWorld game {path} is a dangling symlink (to {os.readlink(path)}); "
+                                "restore its target or remove the link")
+    raise DataNotFoundError(f"ALFWorld game file {path} does not exist or is not a file")
 
 
 def ids_for_files(files: Iterable[str | os.PathLike]) -> dict[str, Path]:
@@ -100,6 +116,8 @@ def ids_for_files(files: Iterable[str | os.PathLike]) -> dict[str, Path]:
     paths = [Path(f).expanduser() for f in files]
     if not paths:
         raise ValueError("game_files is empty; pass at least one game.tw-pddl path")
+    for p in paths:
+        check_game_file(p)
     short = ["/".join(p.resolve().parent.parts[-2:]) for p in paths]
     if len(set(short)) == len(short):
         ids = short

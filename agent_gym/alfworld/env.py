@@ -61,14 +61,13 @@ class ALFWorldTextEnv(TextEnv):
     commands are ``info["available_actions"]``. Extra info key: ``won``.
     """
 
-    default_max_episode_steps = 30
 
     def __init__(
         self,
         data_dir: str | os.PathLike | None = None,
         split: str = "valid_seen",
         game_files: Sequence[str | os.PathLike] | None = None,
-        max_episode_steps: int | None = 30,
+        max_episode_steps: int | None | str = "default",
         expert: bool = False,
         render_mode: str | None = None,
         cache_size: int = 16,
@@ -179,6 +178,10 @@ class ALFWorldTextEnv(TextEnv):
 
     def _available_actions(self) -> list[str]:
         return self.engine.admissible_commands
+
+    def task_type_of(self, task_id: str) -> str:
+        """The type named by the task id's folder (``""`` outside the official layout)."""
+        return alf_data.task_type_of(task_id) or ""
 
     def _task_type(self) -> str:
         task_id = self.current_task_id or ""

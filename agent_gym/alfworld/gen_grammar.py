@@ -7,37 +7,41 @@ ReAct/ETO/IPR prompts were written for) say ``put X in/on Y``. The
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 _MOVE_TEMPLATE = 'template :: "move {o} to {r}";'
 _PUT_TEMPLATE = 'template :: "put {o} in/on {r}";'
-_MOVE_FEEDBACK = "You move the {o.name} to the {r.name}."
-_PUT_FEEDBACK = "You put the {o.name} in/on the {r.name}."
+#: (current wording, older wording) pairs of the grammar text, applied in this order.
+_WORDINGS = (
+    (_MOVE_TEMPLATE, _PUT_TEMPLATE),
+    ("You move the {o.name} to the {r.name}.", "You put the {o.name} in/on the {r.name}."),
+    ("move (object) to (receptacle):  ", "put (object) in/on (receptacle):"),
+)
 
 
 def to_put_grammar(game: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``game`` whose grammar words placing as ``put X in/on Y`` (older releases)."""
-    out = dict(game)
     grammar = str(game["grammar"])
     if _MOVE_TEMPLATE not in grammar and _PUT_TEMPLATE not in grammar:
         raise ValueError("grammar has no 'move {o} to {r}' template to rewrite")
-    grammar = grammar.replace(_MOVE_TEMPLATE, _PUT_TEMPLATE).replace(_MOVE_FEEDBACK, _PUT_FEEDBACK)
-    grammar = grammar.replace("move (object) to (receptacle):  ", "put (object) in/on (receptacle):")
-    out["grammar"] = grammar
-    if isinstance(out.get("walkthrough"), list):
-        out["walkthrough"] = [_move_to_put(cmd) for cmd in out["walkthrough"]]
-    return out
+    return _rewrite(game, _WORDINGS, _move_to_put)
 
 
 def to_move_grammar(game: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``game`` whose grammar words placing as ``move X to Y`` (current release)."""
+    return _rewrite(game, [(old, new) for new, old in _WORDINGS], _put_to_move)
+
+
+def _rewrite(game: Mapping[str, Any], replacements: Iterable[tuple[str, str]],
+             command: Callable[[str], str]) -> dict[str, Any]:
+    """A copy of ``game`` with ``replacements`` applied to its grammar and ``command`` to its walkthrough."""
     out = dict(game)
     grammar = str(game["grammar"])
-    grammar = grammar.replace(_PUT_TEMPLATE, _MOVE_TEMPLATE).replace(_PUT_FEEDBACK, _MOVE_FEEDBACK)
-    grammar = grammar.replace("put (object) in/on (receptacle):", "move (object) to (receptacle):  ")
+    for old, new in replacements:
+        grammar = grammar.replace(old, new)
     out["grammar"] = grammar
     if isinstance(out.get("walkthrough"), list):
-        out["walkthrough"] = [_put_to_move(cmd) for cmd in out["walkthrough"]]
+        out["walkthrough"] = [command(cmd) for cmd in out["walkthrough"]]
     return out
 
 

@@ -9,23 +9,12 @@ Loading takes seconds and a step ~0.2 s; prefer the fast env for bulk work.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from agent_gym.alfworld.facts import live_facts
-from agent_gym.alfworld.oracle import ALFWorldOracle
+from agent_gym.alfworld.gen_play import OracleRun, play_oracle
 from agent_gym.errors import GameLoadError, require
-
-
-@dataclass
-class OracleRun:
-    """The outcome of playing the oracle through one game."""
-
-    won: bool
-    steps: int
-    actions: list[str] = field(default_factory=list)
-    intro: str = ""
 
 
 class StockGame:
@@ -74,15 +63,5 @@ class StockGame:
 
 
 def play_oracle_stock(game: Mapping[str, Any] | str | Path, max_steps: int = 30) -> OracleRun:
-    """Play :class:`ALFWorldOracle` through ``game`` on the stock engine."""
-    sg = StockGame(game)
-    oracle = ALFWorldOracle(sg.game)
-    intro = sg.reset()
-    run = OracleRun(won=sg.won, steps=0, intro=intro)
-    while not sg.won and run.steps < max_steps:
-        action = oracle.next_action(sg.facts(), sg.admissible)
-        run.actions.append(action)
-        sg.step(action)
-        run.steps += 1
-    run.won = sg.won
-    return run
+    """Play :class:`~agent_gym.alfworld.oracle.ALFWorldOracle` through ``game`` on the stock engine."""
+    return play_oracle(StockGame(game), max_steps=max_steps)

@@ -379,7 +379,7 @@ def _atomic_write_json(path: Path, data: Any) -> None:
 def verify_game(path: Path, method: str = "auto") -> bool:
     """Whether the oracle wins the game file within 30 steps.
 
-    ``method``: ``"fast"`` (agent-gym's ``ALFWorldTextEnv``), ``"stock"`` (the
+    ``method``: ``"fast"`` (agent-gym's fast engine), ``"stock"`` (the
     unmodified textworld engine, seconds per game), ``"facts"`` (the fact-level
     model only, already checked at generation) or ``"auto"`` (fast when
     available, else facts).
@@ -389,7 +389,8 @@ def verify_game(path: Path, method: str = "auto") -> bool:
         if result is not None:
             return result
         if method == "fast":
-            raise RuntimeError("agent_gym.alfworld.env.ALFWorldTextEnv is not available for verification")
+            raise RuntimeError("the fast ALFWorld engine is not available for verification: "
+                               "pip install 'agent-gym[alfworld]'")
         method = "facts"
     if method == "stock":
         from agent_gym.alfworld.gen_stock import play_oracle_stock
@@ -405,23 +406,21 @@ def verify_game(path: Path, method: str = "auto") -> bool:
 
 
 def _verify_fast(path: Path) -> bool | None:
-    """Play the oracle on the fast env; None when that env is not usable here."""
+    """Play the oracle on the fast engine; None when that engine is not installed here."""
+    from agent_gym.alfworld.gen_play import FastGame, play_oracle
+
     try:
-        from agent_gym.alfworld.env import ALFWorldTextEnv  # type: ignore[attr-defined]
-        env = ALFWorldTextEnv(game_files=[str(path)], expert=True, max_episode_steps=MAX_ORACLE_STEPS)
-    except (ImportError, TypeError, AttributeError, NotImplementedError):
+        game = FastGame(path)
+    except ImportError:  # textworld / fast-downward missing (MissingDependencyError)
         return None
+    except Exception:  # noqa: BLE001 - a game the engine cannot load is rejected
+        return False
     try:
-        _, info = env.reset(options={"task_id": 0})
-        done = False
-        while not done:
-            _, _, terminated, truncated, info = env.step(info["expert_action"])
-            done = terminated or truncated
-        return bool(info.get("success"))
+        return play_oracle(game, max_steps=MAX_ORACLE_STEPS).won
     except Exception:  # noqa: BLE001 - a game the engine cannot play is rejected
         return False
     finally:
-        env.close()
+        game.close()
 
 
 def generate_games(out_dir: Path, num_games: int, seed: int = 0, task_types: Sequence[str] | None = None,

@@ -38,7 +38,6 @@ class CorridorEnv(TextEnv):
             (the default step limit is 12).
     """
 
-    default_max_episode_steps = 12
 
     def __init__(
         self,
@@ -84,6 +83,9 @@ class CorridorEnv(TextEnv):
 
     def _task_type(self) -> str:
         return self.task_type_template.format(length=self.length)
+
+    def task_type_of(self, task_id: str) -> str:
+        return self.task_type_template.format(length=int(self.resolve_task_id(task_id).split("-")[1]))
 
     def _expert_action(self) -> str:
         return "stop" if self.pos == self.length else "go right"

@@ -83,7 +83,6 @@ class InterCodeSQLEnv(TextEnv):
         clip_negative_reward: clip the reward at 0 (InterCode's can be < 0).
     """
 
-    default_max_episode_steps = 10
 
     def __init__(
         self,

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent_gym.errors import DataNotFoundError, GameLoadError
+from agent_gym.paths import asset_path
 
-#: The project's embedded benchmark (repo root / assets / sql).
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets" / "sql"
+#: The project's embedded benchmark (``assets/sql``, packaged as ``agent_gym_assets/sql``).
+ASSETS_DIR = asset_path("sql")
 #: Task file name per split, and the dump file name.
 SPLIT_FILES = {"dev": "ic_spider_dev.json", "train": "ic_spider_train.json"}
 DUMP_FILE = "ic_spider_dbs.sql"

@@ -42,7 +42,6 @@ class WebShopEnvBase(TextEnv):
             official ``(name, value)`` pairs (default ``False``: the published environment's reward).
     """
 
-    default_max_episode_steps = 10
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from trainers.advantages import METHODS, MODES
-from trainers.configfile import parse_yaml_value, read_yaml_mapping
+from trainers.configfile import coerce_value, parse_yaml_value, read_yaml_mapping
 from trainers.lora import LoraSettings
 from trainers.sharding import VLLMSettings
 from trainers.tracking import resolve_report_to
@@ -149,39 +149,12 @@ FIELDS = {f.name: f for f in dataclasses.fields(HGPOConfig)}
 
 
 def _check_type(name: str, value: Any) -> Any:
-    default = HGPOConfig.__dataclass_fields__[name]
-    annotation = str(default.type)
-    if value is None:
-        if "None" not in annotation:
-            raise ValueError(f"config key {name!r} cannot be null")
-        return value
-    if annotation.startswith("int") and not isinstance(value, bool):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int):
-            raise ValueError(f"config key {name!r} must be an integer, got {value!r}")
-    elif annotation.startswith("float"):
-        if isinstance(value, str):  # YAML 1.1 reads 3e-6 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"config key {name!r} must be a number, got {value!r}")
-        value = float(value)
-    elif annotation.startswith("bool") and not isinstance(value, bool):
-        raise ValueError(f"config key {name!r} must be true or false, got {value!r}")
-    elif annotation.startswith("str") and not isinstance(value, str):
-        raise ValueError(f"config key {name!r} must be a string, got {value!r}")
-    elif annotation.startswith("dict") and not isinstance(value, dict):
-        raise ValueError(f"config key {name!r} must be a mapping, got {value!r}")
-    elif annotation.startswith("LoraSettings"):
-        value = LoraSettings.from_value(value, name)
-    elif annotation.startswith("VLLMSettings"):
-        value = VLLMSettings.from_value(value, name)
-    elif annotation.startswith("list") and not isinstance(value, list):
-        raise ValueError(f"config key {name!r} must be a list, got {value!r}")
-    return value
+    annotation = str(FIELDS[name].type)
+    if annotation.startswith("LoraSettings") and value is not None:
+        return LoraSettings.from_value(value, name)
+    if annotation.startswith("VLLMSettings") and value is not None:
+        return VLLMSettings.from_value(value, name)
+    return coerce_value(annotation, value, name)
 
 
 def config_from_dict(data: Mapping[str, Any]) -> HGPOConfig:
@@ -209,7 +182,14 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     data: dict[str, Any] = {}
     if path is not None:
         data.update(read_yaml_mapping(path, "assets/configs/hgpo_*.yaml"))
-    data.update(dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides))
+    for key, value in (dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)).items():
+        *sections, last = key.split(".")  # "lora.enabled=true" sets a key of a mapping field
+        node = data
+        for part in sections:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {key!r}: {part!r} is not a mapping")
+        node[last] = value
     return config_from_dict(data)
 
 

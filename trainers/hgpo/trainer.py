@@ -41,7 +41,7 @@ from trainers.hgpo.loss import ppo_clip_loss
 from trainers.hgpo.metrics import MetricsLog, plot_metrics
 from trainers.hgpo.samples import StepSample, build_samples, step_advantages
 from trainers.policies.base import GenerationParams, Policy
-from trainers.rollout import EpisodeRecord, make_env, run_episodes
+from trainers.rollout import EpisodeRecord, make_env, run_episodes, with_step_limit
 from trainers.sequences import collate, token_logprobs
 from wrappers.prompting import PromptConfig
 
@@ -78,7 +78,8 @@ class HGPOTrainer:
         np.random.seed(config.seed % (2**32))
 
         # environments first: a wrong env id or missing data fails before any model is loaded
-        self.envs = [make_env(config.env_id, config.env_kwargs, config.history_k) for _ in range(config.num_envs)]
+        env_kwargs = with_step_limit(config.env_kwargs, config.max_steps)  # the one step limit: gym.make's TimeLimit
+        self.envs = [make_env(config.env_id, env_kwargs, config.history_k) for _ in range(config.num_envs)]
         ids = list(self.envs[0].unwrapped.task_ids)
         if config.train_tasks is not None:
             ids = [self.envs[0].unwrapped.resolve_task_id(t) for t in config.train_tasks]
@@ -245,13 +246,17 @@ class HGPOTrainer:
         """PPO-clip epochs over ``samples``; returns loss statistics (token means)."""
         c = self.config
         stats = {"pg": 0.0, "kl": 0.0, "clipped": 0.0, "approx_kl": 0.0, "tokens": 0.0, "grad_norm": 0.0, "steps": 0}
-        if not samples:
-            return self._loss_metrics(stats)
         rng = np.random.default_rng([c.seed, iteration, 1])
         n_mb = 1 if c.mini_batch_size is None else math.ceil(len(samples) / c.mini_batch_size)
         if self.accelerator is not None and self.accelerator.num_processes > 1:
-            counts = self.accelerator.gather(torch.tensor([n_mb], device=self.device))
-            n_mb = int(counts.max())
+            # every process takes part in this gather and in the DDP backwards, also one with no
+            # samples (skip_zero_advantage can leave it none): it runs zero-loss micro-steps
+            counts = self.accelerator.gather(torch.tensor([n_mb, len(samples)], device=self.device)[None, :])
+            if int(counts[:, 1].sum()) == 0:
+                return self._loss_metrics(stats)  # no process has samples: all skip the update alike
+            n_mb = int(counts[:, 0].max())
+        elif not samples:
+            return self._loss_metrics(stats)
         multi_step = c.ppo_epochs * n_mb > 1
         self.model.eval()  # no dropout: sampling, old and new log-probs use the same network function
         old: dict[int, torch.Tensor] = {}
@@ -291,7 +296,11 @@ class HGPOTrainer:
     def _micro_step(self, samples, chunk, old, denom, stats) -> None:
         c = self.config
         if not chunk:  # an empty mini batch on this process (keeps DDP processes in step)
-            lp, batch = self._forward_logprobs(self.model, samples[:1])
+            if samples:
+                lp, _ = self._forward_logprobs(self.model, samples[:1])
+            else:  # no samples at all on this process: a one-token stand-in
+                ids = torch.tensor([[self.tokenizer.pad_token_id] * 2], device=self.device)
+                lp = token_logprobs(self.model, ids, torch.ones_like(ids))
             loss = lp.sum() * 0.0
             self._backward(loss)
             return

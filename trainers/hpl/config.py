@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from agent_gym.paths import resolve_config
+from trainers.configfile import coerce_value, parse_yaml_value, read_yaml_mapping
 from trainers.lora import LoraSettings
 from trainers.sharding import VLLMSettings
 from trainers.tracking import resolve_report_to
+
+TASK_SELECTIONS = ("stratified", "random", "first")
 
 
 @dataclass
@@ -21,11 +23,21 @@ class EnvConfig:
     env_id: str = "ALFWorld-Text-v0"
     kwargs: dict[str, Any] = field(default_factory=dict)
     eval_kwargs: dict[str, Any] = field(default_factory=dict)  # merged over kwargs for evaluation
-    max_episode_steps: int | None = None  # None: the paper's (ALFWorld 30, WebShop/SQL 10)
+    max_episode_steps: int | None = None  # None: the env id's registered default (agent_gym.registration)
     task_pattern: str = ""  # keep only task ids matching this regex (re.search), e.g. "^pick_and_place_simple"
-    train_tasks: int = 8  # first N tasks of the training split (0: all)
-    eval_tasks: int = 8  # first N tasks of the eval split (0: all)
+    train_tasks: int = 8  # N tasks of the training split, chosen by task_selection (0: all)
+    eval_tasks: int = 8  # N tasks of the eval split, chosen by task_selection (0: all)
+    #: "stratified": seeded (run seed), the same number from each task type (env.task_type_of);
+    #: "random": seeded, ignoring types; "first": the first N sorted ids
+    task_selection: str = "stratified"
     num_envs: int = 4  # parallel env instances; generation is batched across them
+
+    def __post_init__(self) -> None:
+        if self.task_selection not in TASK_SELECTIONS:
+            raise ValueError(f"env.task_selection must be one of {TASK_SELECTIONS}, got {self.task_selection!r}")
+        for name in ("train_tasks", "eval_tasks"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"env.{name} must be >= 0 (0: all tasks), got {getattr(self, name)}")
 
 
 TINY_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "vocab_size", "fit_tokenizer")
@@ -42,6 +54,10 @@ class PolicyConfig:
     max_new_tokens: int = 48
     history_window: int | None = None  # prompt history window (None: whole episode)
     instruction: str | None = None  # replaces the env's ReAct instruction (system message) when set
+    #: extra arguments of the exploration/evaluation policy (trainers.policies.make_policy), e.g.
+    #: {dtype: auto} (bfloat16 where supported) or, with backend vllm, {dtype: auto, max_model_len: 4096,
+    #: gpu_memory_utilization: 0.8, enforce_eager: true}
+    backend_kwargs: dict[str, Any] = field(default_factory=dict)
     #: with model "tiny": its size (hidden_size, num_layers, num_heads, intermediate_size, vocab_size) and
     #: fit_tokenizer (train its BPE tokenizer on the demonstrations too, so task words are single tokens)
     tiny: dict[str, Any] = field(default_factory=dict)
@@ -165,17 +181,17 @@ def _build(cls, data: dict[str, Any], where: str):
         if sub is not None and dataclasses.is_dataclass(sub):
             kwargs[key] = _build(sub, value or {}, f"{where}{key}.")
         else:
-            kwargs[key] = value
+            kwargs[key] = coerce_value(fields[key].type, value, where + key)
     return cls(**kwargs)
 
 
 def config_from_dict(data: dict[str, Any]) -> HPLConfig:
-    """Build an :class:`HPLConfig`; unknown keys raise ``ValueError`` naming the key."""
+    """Build an :class:`HPLConfig`; unknown keys and wrong types raise ``ValueError`` naming the key.
+
+    Values are coerced by :func:`trainers.configfile.coerce_value` (the same rules as HGPO's
+    loader): ``1e-5`` becomes a float, ``dpo.beta: abc`` is refused before any work starts.
+    """
     return _build(HPLConfig, data or {}, "")
-
-
-def _parse_scalar(text: str) -> Any:
-    return yaml.safe_load(text)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -190,7 +206,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {part!r} is not a section")
-        node[parts[-1]] = _parse_scalar(value)
+        node[parts[-1]] = parse_yaml_value(value, f"override {item!r}")
     return data
 
 
@@ -198,10 +214,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Read a YAML config (or defaults when ``path`` is None) and apply overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"config file {path} not found (see assets/configs/hpl_*.yaml)")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_yaml_mapping(resolve_config(path), "assets/configs/hpl_*.yaml")
     apply_overrides(data, list(overrides or []))
     return config_from_dict(data)
 
@@ -222,7 +235,6 @@ def env_family(env_id: str) -> str:
     return "other"
 
 
-PAPER_MAX_STEPS = {"alfworld": 30, "webshop": 10, "sql": 10}
 PAPER_DPO_LR = {"alfworld": 3e-6, "webshop": 1e-6, "sql": 1e-6}
 
 

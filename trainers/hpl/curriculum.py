@@ -47,6 +47,20 @@ def bucket_of(length: int, gap: float, length_thr: Sequence[float] = (0, 3, 6),
     return (i, j)
 
 
+def assign_buckets(pairs: Iterable[dict], length_thr: Sequence[float]) -> bool:
+    """Set each pair's ``bucket`` to :func:`bucket_of` its ``length`` and reward gap; ``True`` if any changed.
+
+    Every level's pairs get one (so all levels share one schema); the curriculum schedules
+    only the group pairs by it.
+    """
+    changed = False
+    for p in pairs:
+        bucket = list(bucket_of(p["length"], p["reward_chosen"] - p["reward_rejected"], length_thr))
+        changed |= p.get("bucket") != bucket
+        p["bucket"] = bucket
+    return changed
+
+
 def phase_buckets(curriculum: str = "dual") -> list[set[Bucket]]:
     """The bucket sets of each training phase for a curriculum kind."""
     every = {(i, j) for i in (1, 2, 3) for j in (1, 2, 3)}

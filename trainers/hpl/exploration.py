@@ -192,10 +192,12 @@ class Explorer:
         if not r_w - r_l > self.min_gap or _same_outputs(c_w, c_l):
             return None
         self.stats[level].pairs += 1
+        # every level has the same keys (trainers.hpl.preferences.PAIR_COLUMNS); the pipeline sets "bucket"
         return {
             "level": level, "pair_id": key, "task_id": walk.demo.task_id, "env_id": walk.demo.env_id,
-            "start": start, "length": end_w - start, "prompt": p_w, "chosen": c_w, "rejected": c_l,
-            "reward_chosen": float(r_w), "reward_rejected": float(r_l),
+            "start": start, "length": end_w - start, "length_rejected": end_l - start,
+            "prompt": p_w, "chosen": c_w, "rejected": c_l,
+            "reward_chosen": float(r_w), "reward_rejected": float(r_l), "bucket": None,
         }
 
     def _params(self, level: str) -> GenerationParams:
@@ -290,6 +292,5 @@ class Explorer:
             pair = self._pair("group", w, w.record, rec, s, e, len(rec.steps), values[2 * j], values[2 * j + 1],
                               f"group/{w.demo.episode_id}/{s}-{e}")
             if pair:
-                pair["length_rejected"] = len(rec.steps) - s
                 pairs.append(pair)
         return pairs

@@ -22,6 +22,7 @@ import json
 import re
 import logging
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -33,7 +34,6 @@ from trainers.distributed import barrier, is_distributed, is_main_process, world
 from trainers.hpl import curriculum as cur
 from trainers.hpl.config import (
     PAPER_DPO_LR,
-    PAPER_MAX_STEPS,
     HPLConfig,
     config_to_dict,
     env_family,
@@ -56,6 +56,37 @@ STAGE_CLEAN = {
     "curriculum": ["curriculum.json", "curriculum_heatmap.png"], "reference": ["reference_shards"],
     "train": ["composite", "policy"], "evaluate": ["eval"],
 }
+
+
+# ---------------------------------------------------------------- task selection
+def select_task_ids(ids: list[str], n: int, *, seed: int, types: dict[str, str] | None = None,
+                    how: str = "stratified") -> list[str]:
+    """``n`` of ``ids`` (all when ``n`` is 0 or too large), in split order.
+
+    ``how``: ``"stratified"`` draws (seeded) the same number from each task type of ``types``
+    (types left with fewer tasks give their share to the others; a type that cannot get a
+    whole share is drawn by the seed), ``"random"`` draws ``n`` seeded, ``"first"`` takes the
+    first ``n`` sorted ids.
+    """
+    if not n or n >= len(ids):
+        return list(ids)
+    if how == "first":
+        return list(ids[:n])
+    rng = random.Random(seed)
+    strata: dict[str, list[str]] = {}
+    for t in ids:
+        strata.setdefault((types or {}).get(t, "") if how == "stratified" else "", []).append(t)
+    pools = [strata[k] for k in sorted(strata)]
+    for pool in pools:
+        rng.shuffle(pool)
+    rng.shuffle(pools)  # which types get one more when n is not a multiple of their number
+    picked: list[str] = []
+    while len(picked) < n:
+        for pool in pools:
+            if pool and len(picked) < n:
+                picked.append(pool.pop())
+    rank = {t: i for i, t in enumerate(ids)}
+    return sorted(picked, key=rank.__getitem__)
 
 
 # ---------------------------------------------------------------- atomic files
@@ -119,8 +150,10 @@ class Pipeline:
         return bool(self.state()["stages"].get(stage, {}).get("done"))
 
     @property
-    def max_steps(self) -> int:
-        return int(self.cfg.env.max_episode_steps or PAPER_MAX_STEPS.get(self.family, 30))
+    def max_steps(self) -> int | None:
+        """``env.max_episode_steps`` (``None``: the registered default of the env id applies through ``gym.make``)."""
+        n = self.cfg.env.max_episode_steps
+        return None if n is None else int(n)
 
     @property
     def dpo_lr(self) -> float:
@@ -149,7 +182,9 @@ class Pipeline:
         kw = dict(self.cfg.env.kwargs)
         if evaluation:
             kw.update(self.cfg.env.eval_kwargs)
-        kw["max_episode_steps"] = self.max_steps
+        from trainers.rollout import with_step_limit
+
+        kw = with_step_limit(kw, self.max_steps)  # gym.make's TimeLimit is the one authority for the step limit
         if expert:
             kw["expert"] = True
         return kw
@@ -160,6 +195,8 @@ class Pipeline:
         env = make_env(self.cfg.env.env_id, self.env_kwargs(evaluation), history_k=0)
         try:
             ids = list(env.unwrapped.task_ids)
+            type_of = getattr(env.unwrapped, "task_type_of", lambda _t: "")
+            types = {t: type_of(t) for t in ids}
         finally:
             env.close()
         if self.cfg.env.task_pattern:
@@ -172,7 +209,7 @@ class Pipeline:
                 raise ValueError(f"env.task_pattern {self.cfg.env.task_pattern!r} matches none of the "
                                  f"{'evaluation' if evaluation else 'training'} task ids")
         n = self.cfg.env.eval_tasks if evaluation else self.cfg.env.train_tasks
-        return ids[:n] if n else ids
+        return select_task_ids(ids, n, seed=self.cfg.seed, types=types, how=self.cfg.env.task_selection)
 
     def _params(self, greedy: bool = False):
         from trainers.policies.base import GenerationParams
@@ -185,11 +222,12 @@ class Pipeline:
         from trainers.policies import make_policy
         from trainers.hpl.train import resolve_device
 
+        kw = dict(self.cfg.policy.backend_kwargs)
         if self.cfg.policy.backend == "hf":  # under a launch: the GPU of this process (cuda:LOCAL_RANK)
-            return make_policy("hf", model=str(path), device=local_device(resolve_device(self.cfg.device)))
-        if self.cfg.policy.backend == "vllm":  # under a launch: one engine per process
-            return make_policy("vllm", model=str(path), **self.cfg.policy.vllm.policy_kwargs())
-        return make_policy(self.cfg.policy.backend, model=str(path))
+            return make_policy("hf", model=str(path), device=local_device(resolve_device(self.cfg.device)), **kw)
+        if self.cfg.policy.backend == "vllm":  # under a launch: one engine per process (backend_kwargs win)
+            return make_policy("vllm", model=str(path), **{**self.cfg.policy.vllm.policy_kwargs(), **kw})
+        return make_policy(self.cfg.policy.backend, model=str(path), **kw)
 
     # -- run
     def run_all(self, until: str | None = None, redo_from: str | None = None) -> dict[str, Any]:
@@ -324,7 +362,8 @@ class Pipeline:
             if self.cfg.explore.semantic_model:
                 from trainers.policies import make_policy
 
-                sem_policy = make_policy(self.cfg.policy.backend, model=self.cfg.explore.semantic_model)
+                sem_policy = make_policy(self.cfg.policy.backend, model=self.cfg.explore.semantic_model,
+                                         **self.cfg.policy.backend_kwargs)
             args["generate"] = policy_chat_fn(sem_policy)
         seg = make_segmenter(name, **args)
         entropies: dict[str, list[float]] = {}
@@ -369,7 +408,7 @@ class Pipeline:
         ex = self.cfg.explore
         n_envs = max(1, self.cfg.env.num_envs)
         envs = [make_env(self.cfg.env.env_id, self.env_kwargs(), history_k=0) for _ in range(min(n_envs, len(demos)))]
-        episodes = [LiveEpisode(e, self.cfg.env.env_id, self.prompt(), self.max_steps) for e in envs]
+        episodes = [LiveEpisode(e, self.cfg.env.env_id, self.prompt()) for e in envs]  # env_kwargs() set the limit
         chunks = [demos[i : i + n_envs] for i in range(0, len(demos), n_envs)]
         shard = Shard.current()  # chunk c is played by process c % world (a chunk's seeds do not depend on it)
         mine = [c for c in range(len(chunks)) if shard.owns(c)]
@@ -420,7 +459,9 @@ class Pipeline:
                 pairs[lv] += data["pairs"].get(lv, [])
                 total[lv].merge(LevelStats(**data["stats"][lv]))
             rft += data["rft"]
-        for lv in levels:
+        thr = self._length_thresholds()
+        for lv in levels:  # one schema for every level (trainers.hpl.preferences); an empty level is a 0-byte file
+            cur.assign_buckets(pairs[lv], thr)
             write_jsonl(self.run / "pairs" / f"{lv}.jsonl", pairs[lv])
         write_jsonl(self.run / "pairs" / "rft_successes.jsonl", rft)
         stats = {lv: {k: (round(v, 2) if isinstance(v, float) else v) for k, v in dataclasses.asdict(total[lv]).items()}
@@ -432,19 +473,18 @@ class Pipeline:
                      f"{s['env_steps']} env steps, {s['seconds']:.1f}s")
         return {"levels": stats, "rft_successes": len(rft), **seg_info}
 
-    def stage_curriculum(self) -> dict[str, Any]:
+    def _length_thresholds(self) -> tuple:
+        """The curriculum's group-length thresholds: ``dpo.length_thresholds`` or the env family's."""
         if self.cfg.dpo.length_thresholds:
-            thr = tuple(self.cfg.dpo.length_thresholds)
-        elif self.family in ("alfworld", "webshop", "sql"):
-            thr = cur.length_thresholds(self.family)
-        else:
-            thr = cur.LENGTH_THRESHOLDS["alfworld"]
+            return tuple(self.cfg.dpo.length_thresholds)
+        if self.family in ("alfworld", "webshop", "sql"):
+            return cur.length_thresholds(self.family)
+        return cur.LENGTH_THRESHOLDS["alfworld"]
+
+    def stage_curriculum(self) -> dict[str, Any]:
+        thr = self._length_thresholds()
         pairs = read_jsonl(self.run / "pairs" / "group.jsonl")
-        changed = False
-        for p in pairs:
-            bucket = list(cur.bucket_of(p["length"], p["reward_chosen"] - p["reward_rejected"], thr))
-            changed |= p.get("bucket") != bucket
-            p["bucket"] = bucket
+        changed = cur.assign_buckets(pairs, thr)
         if changed:  # (pairs/ may be shared with another run through reuse_stages)
             write_jsonl(self.run / "pairs" / "group.jsonl", pairs)
         counts = cur.bucket_counts(p["bucket"] for p in pairs)
@@ -513,6 +553,7 @@ class Pipeline:
             learning_rate=self.dpo_lr, batch_size=d.batch_size, micro_batch_size=d.micro_batch_size,
             warmup_ratio=d.warmup_ratio, max_length=d.max_length, max_grad_norm=d.max_grad_norm,
             seed=self.cfg.seed, device=self.cfg.device, lora=self.cfg.lora,
+            report_to=self.cfg.report_to, logging_dir=self.run / "tracking", run_config=config_to_dict(self.cfg),
         )
         if is_main_process():
             copy_model_dir(path, final)

@@ -19,10 +19,12 @@ from trainers.distributed import deepspeed_launch, process_group_backend, world_
 from trainers.hpl.config import SFT_PRECISIONS
 from trainers.lora import ADAPTER_CONFIG, LoraSettings, add_adapter, load_causal_lm, resume_adapter, trainable_parameters
 from trainers.lora import save_model as save_lora_aware
-from trainers.tracking import trl_tracking
+from trainers.tracking import Tracker, trl_tracking
 
+import json
 import logging
 import math
+import os
 import random
 import shutil
 import time
@@ -272,6 +274,57 @@ def run_sft(
 
 
 # ---------------------------------------------------------------- composite objective
+FAULT_ENV = "AGENT_GYM_FAULT_AT_STEP"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the fault-injection hook (:data:`FAULT_ENV`) to simulate a kill in tests."""
+
+
+def _fault_step() -> int | None:
+    raw = os.environ.get(FAULT_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{FAULT_ENV} must be an optimizer step number, got {raw!r}") from None
+
+
+def _save_composite_state(accelerator, out: Path, phase: int, history: list[dict[str, Any]]) -> None:
+    """Save optimizer, scheduler, random generators (``accelerator.save_state``) and history to ``state_<phase>``.
+
+    Written before ``phase_<phase>`` is renamed into place, so a finished phase always has its state.
+    """
+    state_dir = out / f"state_{phase}"
+    if accelerator.is_main_process:
+        shutil.rmtree(state_dir, ignore_errors=True)  # a half-written one from a killed run
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(state_dir))  # every process writes its part (optimizer shards under ZeRO)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        atomic_write_jsonl(state_dir / "history.jsonl", history)
+
+
+def _restore_composite_state(accelerator, out: Path, first: int, sched, steps_before: int) -> list[dict[str, Any]]:
+    """Load ``state_<first - 1>`` when resuming; returns the history of the finished phases.
+
+    A run directory from before states were saved resumes with a fresh optimizer (with a warning).
+    """
+    if first == 0:
+        return []
+    state_dir = out / f"state_{first - 1}"
+    if not (state_dir / "history.jsonl").exists():
+        logger.warning("%s has no training state: resuming after phase %d with a fresh optimizer "
+                       "(the result will differ from an uninterrupted run)", out, first)
+        for _ in range(steps_before):
+            sched.step()  # at least the learning rate continues where the finished phases left it
+        return []
+    accelerator.load_state(str(state_dir))
+    with open(state_dir / "history.jsonl") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def build_schedule(
     bc: Sequence[list[dict[str, str]]],
     pairs: dict[str, Sequence[dict[str, Any]]],
@@ -309,6 +362,18 @@ def build_schedule(
             rng.shuffle(items)
             phases.append(items)
     return phases
+
+
+def _step_means(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """One optimizer step's tracked values: the mean of its micro-batch rows, as ``train/<name>``."""
+    names = {"lr": "learning_rate"}
+    out: dict[str, float] = {}
+    for key in sorted({k for r in rows for k in r if k not in ("step", "phase")}):
+        vals = [float(r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+        if vals:
+            out[f"train/{names.get(key, key)}"] = sum(vals) / len(vals)
+    out["train/phase"] = float(rows[-1]["phase"])
+    return out
 
 
 def _is_saved_model(folder: Path) -> bool:
@@ -396,8 +461,16 @@ def train_composite(
     device: str = "auto",
     log: Callable[[dict[str, Any]], None] | None = None,
     lora: LoraSettings | None = None,
+    report_to: str | Sequence[str] | None = None,
+    logging_dir: str | Path | None = None,
+    run_config: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Train ``start_model`` (pi_ref) on the phase schedule of :func:`build_schedule`.
+
+    Every history row carries ``step``, the optimizer step its micro-batch is part of.
+    ``report_to`` (:mod:`trainers.tracking`): each optimizer step's mean of its micro-batch rows
+    is logged as ``train/<name>`` at that step (TensorBoard: ``logging_dir``, default
+    ``<out_dir>/tracking``), and ``run_config`` is stored with the run.
 
     ``lora`` (enabled): train one LoRA adapter on top of pi_ref; checkpoints hold the adapter
     (``merged/`` too for the last phase with ``lora.merge``). The schedule's data is encoded
@@ -406,9 +479,13 @@ def train_composite(
 
     One optimizer step per ``batch_size`` items (gradient accumulation over micro-batches),
     linear warm-up then cosine decay over all phases, the global gradient norm clipped to
-    ``max_grad_norm``. After each phase the model is saved
-    to ``out_dir/phase_<p>``; a rerun resumes after the last finished phase (the optimizer
-    state restarts). The final model is ``out_dir/final``.
+    ``max_grad_norm``. After each phase the model is saved to ``out_dir/phase_<p>`` and the
+    training state (optimizer, scheduler, random generators, history so far) to
+    ``out_dir/state_<p>``; a rerun resumes after the last finished phase and ends with the
+    same weights and history as an uninterrupted run. The final model is ``out_dir/final``.
+
+    Fault injection for tests: ``AGENT_GYM_FAULT_AT_STEP=N`` raises :class:`InjectedFault`
+    right after optimizer step ``N`` (counted over the whole run), as a kill would.
     """
     from accelerate import Accelerator, InitProcessGroupKwargs
     from transformers import get_cosine_schedule_with_warmup
@@ -431,6 +508,7 @@ def train_composite(
     first = (max(done_phases) + 1) if done_phases else 0
     load_from = out / f"phase_{first - 1}" if first > 0 else Path(start_model)
     # no .to(): under ZeRO-3 the weights are already partitioned (zero.Init), and prepare() places them
+    torch.manual_seed(seed)  # before the adapter is made: its random init is part of the run
     if lora.enabled:  # pi_ref's full weights + one adapter (a resumed run continues the saved adapter)
         model, tok = load_model(start_model, None)
         model = resume_adapter(model, load_from) if first > 0 else add_adapter(model, lora, start_model)
@@ -438,17 +516,20 @@ def train_composite(
         model, tok = load_model(load_from, None)
     data_stats = schedule_stats(tok, schedule, max_length)
     data_stats.check(tok, model=str(start_model), max_length=max_length)
-    torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     steps_per_phase = [math.ceil(len(items) / (micro * world) / accum) for items in schedule]
     total = max(1, sum(steps_per_phase))
     sched = get_cosine_schedule_with_warmup(optimizer, int(warmup_ratio * total), total)
-    for _ in range(sum(steps_per_phase[:first])):
-        sched.step()  # resume: the learning rate continues where the finished phases left it
     # the scheduler counts optimizer steps of the whole run and is stepped here, not by accelerate
     # (a prepared scheduler steps once per process per step, made for single-process step counts)
     model, optimizer = accelerator.prepare(model, optimizer)
-    history: list[dict[str, Any]] = []
+    accelerator.register_for_checkpointing(sched)
+    history = _restore_composite_state(accelerator, out, first, sched, sum(steps_per_phase[:first]))
+    fault_at = _fault_step()
+    steps_done = sum(steps_per_phase[:first])
+    tracker = Tracker(report_to, logging_dir or out / "tracking", "composite", run_config,
+                      is_main=accelerator.is_main_process)
+    pending: list[dict[str, Any]] = []  # the rows of the optimizer step in progress
     t0 = time.perf_counter()
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -462,6 +543,7 @@ def train_composite(
         bar = tqdm(loader, desc=f"composite phase {p + 1}/{len(schedule)}", disable=not accelerator.is_main_process)
         for micro_batch in bar:
             lr = sched.get_last_lr()[0]  # the learning rate of the update this micro-batch is part of
+            step = steps_done + 1  # the optimizer step this micro-batch is part of
             with accelerator.accumulate(model):
                 loss, logs = composite_step_loss(model, tok, micro_batch, weights, beta, max_length, accelerator.device)
                 accelerator.backward(loss)
@@ -470,17 +552,27 @@ def train_composite(
                 optimizer.step()
                 if accelerator.sync_gradients:
                     sched.step()
+                    steps_done += 1
                 optimizer.zero_grad()
-            logs.update(phase=p + 1, lr=lr)
+            logs.update(step=step, phase=p + 1, lr=lr)
             history.append(logs)
+            pending.append(logs)
+            if steps_done == step:  # the update happened: log the step's mean
+                tracker.log(_step_means(pending), step=step)
+                pending = []
             bar.set_postfix(loss=f"{logs['loss']:.4f}")
             if log:
                 log(logs)
+            if fault_at is not None and steps_done == fault_at and accelerator.sync_gradients:
+                raise InjectedFault(f"AGENT_GYM_FAULT_AT_STEP={fault_at}: stopped after optimizer step {fault_at}")
+        _save_composite_state(accelerator, out, p, history)
         accelerator.wait_for_everyone()
         state = accelerator.get_state_dict(model)  # every process takes part (ZeRO-3 gathers the shards)
         if accelerator.is_main_process:
             save_model_atomic(accelerator.unwrap_model(model), tok, out / f"phase_{p}", state_dict=state,
                               merge=lora.merge and p == len(schedule) - 1)
+            for q in range(p):  # phase_<p> is complete: older states are not needed any more
+                shutil.rmtree(out / f"state_{q}", ignore_errors=True)
     accelerator.wait_for_everyone()
     last = max([p for p in range(len(schedule)) if _is_saved_model(out / f"phase_{p}")], default=None)
     final_state = accelerator.get_state_dict(model) if last is None else None
@@ -492,6 +584,7 @@ def train_composite(
             copy_model_dir(out / f"phase_{last}", out / "final")
     if accelerator.is_main_process:
         atomic_write_jsonl(out / "history.jsonl", history)
+    tracker.close()
     metrics = {
         "phases": len(schedule), "items_per_phase": [len(s) for s in schedule],
         "optimizer_steps": total, "micro_batches": len(history), "seconds": time.perf_counter() - t0,

@@ -87,6 +87,8 @@ class Generation:
         finish_reason: ``"stop"`` (end-of-turn or stop string), ``"length"``
             (``max_new_tokens`` reached) or ``"scripted"`` (oracle/random/forced).
         prompt_tokens: number of prompt tokens (0 when unknown).
+        completion_tokens: number of generated tokens reported by a backend without
+            token ids (the OpenAI backend's ``usage``); ``None`` when unknown.
     """
 
     text: str
@@ -94,10 +96,14 @@ class Generation:
     logprobs: list[float] | None = None
     finish_reason: str = "stop"
     prompt_tokens: int = 0
+    completion_tokens: int | None = None
 
     @property
     def num_tokens(self) -> int:
-        return len(self.token_ids) if self.token_ids is not None else 0
+        """Generated tokens: ``len(token_ids)``, else the backend's ``completion_tokens``, else 0."""
+        if self.token_ids is not None:
+            return len(self.token_ids)
+        return int(self.completion_tokens or 0)
 
 
 class Policy(ABC):

