@@ -85,10 +85,12 @@ def test_run_episodes_sharded_equals_one_process(tmp_path):
     single = run_episodes(OraclePolicy(ENV_ID), ENV_ID, tasks, group_size=2, stats=single_stats, **kw)
     out = tmp_path / "eval" / "episodes.jsonl"
 
+    start = threading.Barrier(2)
+
     def shard_run(s):
         stats: dict = {}
         recs = run_episodes_sharded(OraclePolicy(ENV_ID), ENV_ID, tasks, out_path=out, shard=s, group_size=2,
-                                    stats=stats, poll_s=0.01, **kw)
+                                    stats=stats, poll_s=0.01, sync=start.wait, **kw)
         return recs, stats
 
     (r0, s0), (r1, s1) = _threads(shard_run)
@@ -101,7 +103,8 @@ def test_run_episodes_sharded_equals_one_process(tmp_path):
     (again, stats), _ = _threads(shard_run)
     assert [r.to_dict() for r in again] == [r.to_dict() for r in single] and stats["env_steps"] == 0
     with pytest.raises(ValueError, match="distinct task ids"):
-        run_episodes_sharded(OraclePolicy(ENV_ID), ENV_ID, tasks + tasks[:1], out_path=out, shard=Shard(0, 2), **kw)
+        run_episodes_sharded(OraclePolicy(ENV_ID), ENV_ID, tasks + tasks[:1], out_path=out, shard=Shard(0, 2),
+                             sync=lambda: None, **kw)
 
 
 # ---------------------------------------------------------------- the whole pipeline under one launch

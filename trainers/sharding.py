@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from agent_gym.fileio import atomic_write_json
+from trainers.distributed import barrier
 
 T = TypeVar("T")
 
@@ -201,7 +202,7 @@ class VLLMSettings:
 # ---------------------------------------------------------------- episodes
 def run_episodes_sharded(policy, env_id: str, tasks: Sequence[str | int], *, out_path: str | os.PathLike,
                          shard: Shard | None = None, group_size: int = 1, stats: dict[str, int] | None = None,
-                         poll_s: float = 1.0, **kwargs: Any):
+                         poll_s: float = 1.0, sync: Callable[[], None] | None = None, **kwargs: Any):
     """:func:`trainers.rollout.run_episodes` with the tasks split across the processes of a launch.
 
     One process: exactly ``run_episodes(..., out_path=out_path)``. Several: this process
@@ -210,7 +211,8 @@ def run_episodes_sharded(policy, env_id: str, tasks: Sequence[str | int], *, out
     counters. Every process waits for all shards and returns *all* records in task
     order (the one-process order); the main process also writes them to ``out_path``
     atomically. ``stats`` gets the counters summed over the shards (``rounds`` is the
-    sum of each process's batched calls). Task ids must be distinct.
+    sum of each process's batched calls). Task ids must be distinct. ``sync`` waits for all
+    processes once at the start (default: :func:`trainers.distributed.barrier`).
 
     Deterministic policies (greedy decoding, the oracle) give exactly the one-process
     records. Sampled episodes do not: ``run_episodes`` seeds each round's batch, so an
@@ -226,6 +228,10 @@ def run_episodes_sharded(policy, env_id: str, tasks: Sequence[str | int], *, out
     if len(set(map(str, tasks))) != len(tasks):
         raise ValueError("sharded episodes need distinct task ids (a task listed twice would get "
                          "different episode ids in different shards); use group_size for repeats")
+    # a marker left by an earlier attempt must not be read as this attempt's: each process removes
+    # its own, and nobody reads markers before all have done so (``sync``: the launch's barrier)
+    _done(shard.path(out_path)).unlink(missing_ok=True)
+    (sync or barrier)()
     counters: dict[str, int] = {}
     mine = run_episodes(policy, env_id, shard.take(tasks), out_path=shard.path(out_path), group_size=group_size,
                         stats=counters, **kwargs)
