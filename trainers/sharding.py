@@ -199,6 +199,32 @@ class VLLMSettings:
         return kw
 
 
+def close_policy(policy) -> None:
+    """``policy.close()``, keeping the launch's process group alive.
+
+    A vLLM engine started with ``external_launcher`` shares the launch's default process
+    group, and its shutdown destroys it (``cleanup_dist_env_and_memory``), after which the
+    next barrier or training stage of the run would fail. Under a launch the default
+    group's destruction is skipped while the engine shuts down (its own sub-groups go).
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        policy.close()
+        return
+    import torch.distributed as dist
+
+    original = dist.destroy_process_group
+
+    def keep_default(group=None):
+        if group is not None:
+            original(group)
+
+    dist.destroy_process_group = keep_default
+    try:
+        policy.close()
+    finally:
+        dist.destroy_process_group = original
+
+
 # ---------------------------------------------------------------- episodes
 def run_episodes_sharded(policy, env_id: str, tasks: Sequence[str | int], *, out_path: str | os.PathLike,
                          shard: Shard | None = None, group_size: int = 1, stats: dict[str, int] | None = None,

@@ -40,7 +40,7 @@ from trainers.hpl.config import (
     success_threshold,
 )
 from trainers.hpl.methods import MethodSpec, get_method
-from trainers.sharding import Shard, gather_rows, local_device, read_gathered, shard_done, wait_for
+from trainers.sharding import Shard, close_policy, gather_rows, local_device, read_gathered, shard_done, wait_for
 
 logger = logging.getLogger(__name__)
 
@@ -447,7 +447,7 @@ class Pipeline:
         finally:
             for e in envs:
                 e.close()
-            policy.close()
+            close_policy(policy)
         # gather (in chunk order, whichever process played a chunk)
         wait_for([out / f"chunk_{c:04d}.json" for c in range(len(chunks))], desc="exploration chunks", log=self.log)
         total = {lv: LevelStats() for lv in levels}
@@ -572,7 +572,7 @@ class Pipeline:
                                 prompt=self.prompt(), max_steps=self.max_steps,
                                 out_path=self.run / "eval" / "episodes.jsonl", stats=counters)
         finally:
-            policy.close()
+            close_policy(policy)
         from trainers.hpl.demonstrations import outcome
 
         metrics = {
