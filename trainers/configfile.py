@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import yaml
 
@@ -105,3 +107,23 @@ def _coerce_one(ann: str, value: Any, key: str) -> Any:
 
 
 __all__ = ["coerce_value", "parse_yaml_value", "read_yaml_mapping", "yaml_problem"]
+
+
+_Settings = TypeVar("_Settings")
+
+
+def settings_from_value(cls: type[_Settings], value: Any, where: str) -> _Settings:
+    """A settings dataclass from a config value: ``None`` gives its defaults, an instance is kept,
+    a mapping is checked for unknown keys (the message names the valid ones); the dataclass's
+    ``__post_init__`` validates the values."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} must be a mapping of settings, got {value!r}")
+    known = sorted(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {where} key(s) {unknown}; known: {known}")
+    return cls(**dict(value))

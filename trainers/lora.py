@@ -70,17 +70,9 @@ class LoraSettings:
     @classmethod
     def from_value(cls, value: "LoraSettings | Mapping[str, Any] | None", where: str = "lora") -> "LoraSettings":
         """Build from a config mapping (``None``: LoRA off); unknown keys name the valid ones."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{where} must be a mapping of LoRA settings, got {value!r}")
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"unknown {where} key(s) {unknown}; known: {sorted(known)}")
-        return cls(**dict(value))
+        from trainers.configfile import settings_from_value
+
+        return settings_from_value(cls, value, where)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

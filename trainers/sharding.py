@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from agent_gym.fileio import atomic_write_json
 from trainers.distributed import barrier
@@ -160,18 +160,11 @@ class VLLMSettings:
             raise ValueError(f"vllm.enable_sleep_mode must be true or false, got {self.enable_sleep_mode!r}")
 
     @classmethod
-    def from_value(cls, value: "VLLMSettings | dict[str, Any] | None", where: str = "vllm") -> "VLLMSettings":
+    def from_value(cls, value: "VLLMSettings | Mapping[str, Any] | None", where: str = "vllm") -> "VLLMSettings":
         """Build from a config mapping (``None``: defaults); unknown keys name the valid ones."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, dict):
-            raise ValueError(f"{where} must be a mapping of vLLM settings, got {value!r}")
-        unknown = sorted(set(value) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown {where} key(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**value)
+        from trainers.configfile import settings_from_value
+
+        return settings_from_value(cls, value, where)
 
     def policy_kwargs(self, world: int | None = None) -> dict[str, Any]:
         """Keyword arguments for ``VLLMPolicy`` in a run of ``world`` processes (default: this run's)."""
