@@ -14,7 +14,7 @@ environments you use.
 
 from __future__ import annotations
 
-from agent_gym.core import COMMON_INFO_KEYS, FreeText, StepResult, TextEnv
+from agent_gym.core import COMMON_INFO_KEYS, FreeText, StepResult, TextEnv, text_env
 from agent_gym.errors import (
     AgentGymError,
     BackendUnavailableError,
@@ -41,4 +41,5 @@ __all__ = [
     "MissingDependencyError",
     "StepResult",
     "TextEnv",
+    "text_env",
 ]

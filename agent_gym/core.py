@@ -254,6 +254,14 @@ class TextEnv(gym.Env[str, str]):
         return self._info(True, self._last_success, None)
 
 
+def text_env(env: gym.Env) -> TextEnv:
+    """The agent-gym :class:`TextEnv` under ``env``'s wrappers (``task_ids``, ``resolve_task_id``, ...)."""
+    base = env.unwrapped
+    if not isinstance(base, TextEnv):
+        raise TypeError(f"{type(base).__name__} is not an agent-gym TextEnv (it has no task ids)")
+    return base
+
+
 class StepLimitSync(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Hands the env the step limit of the ``TimeLimit`` below it (``gym.make`` adds this layer).
 

@@ -23,15 +23,18 @@ def reset_tasks(
     """Reset sub-env ``i`` on ``task_ids[i]``; returns the batched ``(obs, infos)``."""
     if len(task_ids) != envs.num_envs:
         raise ValueError(f"need one task id per sub-env: got {len(task_ids)} for num_envs={envs.num_envs}")
+    seeds: list[int | None]
     if seed is None or isinstance(seed, int):
         seeds = [None if seed is None else seed + i for i in range(envs.num_envs)]
     else:
         seeds = list(seed)
-    obs, infos = None, {}
+    obs: Any = None
+    infos: dict[str, Any] = {}
     for i, task_id in enumerate(task_ids):
         mask = np.zeros(envs.num_envs, dtype=np.bool_)
         mask[i] = True
-        obs, infos_i = envs.reset(seed=seeds, options={"task_id": task_id, "reset_mask": mask})
+        # gymnasium annotates VectorEnv.reset(seed: int | None); Sync/AsyncVectorEnv take a list per sub-env
+        obs, infos_i = envs.reset(seed=seeds, options={"task_id": task_id, "reset_mask": mask})  # type: ignore[arg-type]
         infos = _merge(infos, infos_i, i)
     return obs, infos
 

@@ -141,13 +141,15 @@ def main(argv: list[str] | None = None) -> int:
             policy = make_model_policy(args)
         one_shot = source = None
         if args.one_shot:
+            from agent_gym.core import text_env
             from trainers.evaluation import select_tasks
             from trainers.rollout import make_env
 
             probe = make_env(args.env, env_kwargs, 0)
             try:
-                ids = list(probe.unwrapped.task_ids)
-                evaluated = ([probe.unwrapped.resolve_task_id(t) for t in args.task_ids] if args.task_ids
+                base = text_env(probe)
+                ids = list(base.task_ids)
+                evaluated = ([base.resolve_task_id(t) for t in args.task_ids] if args.task_ids
                              else select_tasks(ids, args.episodes))
             finally:
                 probe.close()

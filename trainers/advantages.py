@@ -319,8 +319,7 @@ def _hash_codes(context_hashes: Any, n: int, max_k: int | None) -> np.ndarray:
             f"context_hashes rows differ in length ({width}..{int(lengths.max())}): every step needs K+1 hashes "
             "for the same K (or pass max_k to cut them)"
         )
-    flat = list(chain.from_iterable(rows))
-    return factorize(flat).reshape(n, width)
+    return factorize(list(chain.from_iterable(rows))).reshape(n, width)
 
 
 # ----------------------------------------------------------------------------- estimators

@@ -163,7 +163,10 @@ def _write_tiny_model(out: Path, *, seed: int, vocab_size: int, hidden_size: int
         tok.chat_template = CHATML_TEMPLATE
         tok.padding_side = "left"
         head_dim = 64
-        config = Qwen2Config(
+        bos_id = tok.convert_tokens_to_ids("<|im_start|>")
+        assert isinstance(bos_id, int)  # one token in, one id out
+        # head_dim: Qwen2Config takes extra fields as keyword arguments at runtime; its signature lists none
+        config = Qwen2Config(  # type: ignore[call-arg]
             vocab_size=len(tok),
             hidden_size=hidden_size,
             intermediate_size=int(intermediate_size or 2 * hidden_size),
@@ -174,7 +177,7 @@ def _write_tiny_model(out: Path, *, seed: int, vocab_size: int, hidden_size: int
             max_position_embeddings=max_positions,
             tie_word_embeddings=True,
             initializer_range=0.1,  # varied random text; with 0.02 greedy output is one repeated token
-            bos_token_id=tok.convert_tokens_to_ids("<|im_start|>"),
+            bos_token_id=bos_id,
             eos_token_id=tok.eos_token_id,
             pad_token_id=tok.pad_token_id,
             dtype="float32",
@@ -245,7 +248,8 @@ def load_smollm2(out_dir: str | os.PathLike | None = None) -> Path:
 
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model.hf_quantizer = None
+    # torch types Module.__setattr__'s value as Tensor | Module; transformers keeps plain attributes too
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     if not getattr(tok, "chat_template", None):

@@ -10,12 +10,24 @@ on ``gym.make(id)`` and ``gym.make(id, max_episode_steps=N)``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator, Protocol, TypeGuard
 
 import gymnasium as gym
 
 
-def _layers(env: gym.Env):
+class Branchable(Protocol):
+    """A layer (env or wrapper) that can snapshot and restore its state."""
+
+    def snapshot(self) -> Any: ...
+
+    def restore(self, state: Any) -> Any: ...
+
+
+def _can_branch(layer: gym.Env) -> TypeGuard[Branchable]:
+    return "snapshot" in dir(type(layer)) and "restore" in dir(type(layer))
+
+
+def _layers(env: gym.Env) -> Iterator[gym.Env]:
     while True:
         yield env
         if not isinstance(env, gym.Wrapper):
@@ -23,9 +35,9 @@ def _layers(env: gym.Env):
         env = env.env
 
 
-def _first_branchable(env: gym.Env) -> gym.Env:
+def _first_branchable(env: gym.Env) -> Branchable:
     for layer in _layers(env):
-        if "snapshot" in dir(type(layer)) and "restore" in dir(type(layer)):
+        if _can_branch(layer):
             return layer
     raise TypeError(f"no layer of {env} supports snapshot()/restore()")
 

@@ -112,7 +112,7 @@ class ALFWorldEngine:
     """Plays compiled ALFWorld games exactly like textworld's ``PddlEnv`` + alfworld's ``AlfredDemangler``."""
 
     def __init__(self, planner: Planner | None = None) -> None:
-        self.planner = planner or Planner.acquire()
+        self._planner: Planner | None = planner or Planner.acquire()
         self.game: CompiledGame | None = None
         self.facts: FactState | None = None
         self.moves = 0
@@ -123,6 +123,20 @@ class ALFWorldEngine:
         self._initial_id = -1
         self._state_cache: dict[int, _StateEntry] = {}
         self._path: tuple = ()
+
+    @property
+    def planner(self) -> Planner:
+        """The planner library copy this engine plays on (handed back by :meth:`close`)."""
+        planner = self._planner
+        if planner is None:
+            raise RuntimeError("this ALFWorld engine is closed")
+        return planner
+
+    def _loaded(self) -> tuple[CompiledGame, FactState]:
+        """The current game and its facts (set by :meth:`reset`/:meth:`restore`)."""
+        game, facts = self.game, self.facts
+        assert game is not None and facts is not None, "reset() the engine before playing"
+        return game, facts
 
     # ------------------------------------------------------------- loading
     def load(self, game: CompiledGame) -> None:
@@ -167,10 +181,12 @@ class ALFWorldEngine:
 
     # ------------------------------------------------------------- playing
     def _context(self, mapping: Mapping[Placeholder, Variable]) -> dict[str, Any]:
-        infos = self.game.entity_infos
+        game, facts = self._loaded()
+        infos = game.entity_infos
+        assert infos is not None  # set by the game's first load
         return {
-            "state": self.facts,
-            "facts": LazyFacts(self.facts),
+            "state": facts,
+            "facts": LazyFacts(facts),
             "variables": {ph.name: infos[var.name] for ph, var in mapping.items()},
             "mapping": mapping,
             "entity_infos": infos,
@@ -178,44 +194,47 @@ class ALFWorldEngine:
 
     def _render(self, start: str, mapping: Mapping[Placeholder, Variable]) -> str:
         """Derive ``start`` with the game's grammar; grammar failures name the game file."""
+        game, _ = self._loaded()
         try:
-            return derive(self.game.grammar, start, self._context(mapping))
+            return derive(game.grammar, start, self._context(mapping))
         except Exception as exc:
             raise GameLoadError(
-                f"ALFWorld game {self.game.source}: its grammar cannot render {start!r}: {describe_error(exc)}"
+                f"ALFWorld game {game.source}: its grammar cannot render {start!r}: {describe_error(exc)}"
             ) from None
 
     def reset(self) -> str:
         """Return to the initial state; returns the intro observation."""
         if self.game is None:
             raise RuntimeError("load() a game before reset()")
-        if self.planner.loaded is not self.game:
-            game, self.game = self.game, None
+        game = self.game
+        if self.planner.loaded is not game:
+            self.game = None
             self.load(game)
         self.planner.lib.set_state_id(self._initial_id)
-        self.facts = self.game.initial_facts.copy()
+        assert game.initial_facts is not None  # load() set it
+        self.facts = game.initial_facts.copy()
         self.moves = 0
         self._path = ()
         self.last_action_valid = True
         self.last_operator = None
-        game = self.game
         if game.intro is None:
             game.intro = self._render("#intro#", {})
         self.won = self._entry().won
         return game.intro
 
     def _mapping(self, op_name: str) -> dict[Placeholder, Variable]:
-        cache = self.game.mapping_cache
+        game, _ = self._loaded()
+        cache = game.mapping_cache
         mapping = cache.get(op_name)
         if mapping is None:
             name, *args = op_name.split()
-            params = self.game.translation.action_params[name]
+            params = game.translation.action_params[name]
             mapping = {Placeholder(p, t): Variable(a, t) for (p, t), a in zip(params, args)}
             cache[op_name] = mapping
         return mapping
 
     def _command(self, op_name: str) -> str:
-        game = self.game
+        game, _ = self._loaded()
         action, *args = op_name.split()
         indices = game.template_keys.get(action)
         key = op_name if indices is None else (action, *(args[i] for i in indices))
@@ -225,6 +244,7 @@ class ALFWorldEngine:
         template = game.actions[action][0]
         mapping = self._mapping(op_name)
         derived = self._render(template, mapping)
+        assert game.name_mapping is not None  # set by the game's first load
         text = derived.format(**game.name_mapping)
         if game.static_templates.get(action, False):
             game.command_cache[key] = text
@@ -250,7 +270,8 @@ class ALFWorldEngine:
             n_effects.append(op.nb_effect_atoms)
         commands = [self._command(n) for n in op_names]
         entry = _StateEntry(op_ids, op_names, n_effects, commands, sorted(set(commands)), bool(lib.check_goal()))
-        if all(self.game.static_templates.get(n.split(None, 1)[0], False) for n in op_names):
+        game, _ = self._loaded()
+        if all(game.static_templates.get(n.split(None, 1)[0], False) for n in op_names):
             if len(self._state_cache) >= _STATE_CACHE_LIMIT:
                 self._state_cache.clear()
             self._state_cache[sid] = entry
@@ -277,7 +298,7 @@ class ALFWorldEngine:
             return NOTHING_HAPPENS, float(self.won), self.won
         op_id, op_name = entry.op_ids[idx], entry.op_names[idx]
         self.last_operator = op_name
-        game = self.game
+        game, facts = self._loaded()
         effects = game.effects_cache.get(op_id)
         if effects is None:
             n = entry.n_effects[idx]
@@ -288,8 +309,8 @@ class ALFWorldEngine:
         else:
             self.planner.lib.apply_operator(op_id, None)
         for prop in effects:
-            self.facts.remove_fact(prop.negate())
-            self.facts.add_fact(prop)
+            facts.remove_fact(prop.negate())
+            facts.add_fact(prop)
         self._path = (self._path, op_id)
         feedback_rule = game.actions[op_name.split(None, 1)[0]][1]
         feedback = self._render(feedback_rule, self._mapping(op_name))
@@ -301,11 +322,12 @@ class ALFWorldEngine:
     # ------------------------------------------------------------- branching
     def snapshot(self) -> EngineState:
         """Planner state id + a copy of the Python-side facts (restore is O(facts))."""
+        game, facts = self._loaded()
         return EngineState(
-            game=self.game,
+            game=game,
             generation=self.planner.generation,
             state_id=self.planner.lib.get_state_id(),
-            facts=self.facts.copy(),
+            facts=facts.copy(),
             moves=self.moves,
             won=self.won,
             path=self._path,
@@ -337,6 +359,6 @@ class ALFWorldEngine:
 
     def close(self) -> None:
         """Give the planner back to the pool; the engine is unusable afterwards."""
-        if self.planner is not None:
-            self.planner.release()
-            self.planner = None
+        if self._planner is not None:
+            self._planner.release()
+            self._planner = None

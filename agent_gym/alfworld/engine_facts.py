@@ -37,10 +37,10 @@ class FactState(textworld.logic.State):
     def __init__(self, logic: FactLogic, pddl_problem: str):  # noqa: D107 - no type check on logic
         self._logic = logic
         self.pddl_problem = pddl_problem
-        self._facts = defaultdict(set)
-        self._vars_by_name = {}
-        self._vars_by_type = defaultdict(set)
-        self._var_counts = Counter()
+        self._facts: defaultdict[Any, set[Proposition]] = defaultdict(set)
+        self._vars_by_name: dict[str, Any] = {}
+        self._vars_by_type: defaultdict[str, set[Any]] = defaultdict(set)
+        self._var_counts: Counter[str] = Counter()
         self._sorted: dict[Any, list[Proposition]] = {}
 
     # textworld sorts a signature's facts on every grammar query; keep them sorted

@@ -28,6 +28,8 @@ class Planner:
     a process holds as many copies as it ever had planners in use at once.
     """
 
+    loaded: CompiledGame | None  #: the game in the library now (None after :meth:`release`)
+
     @classmethod
     def acquire(cls) -> "Planner":
         """A pooled planner, or a new one."""
@@ -52,7 +54,7 @@ class Planner:
         self.lib.set_state_id.restype = None
         self.lib.get_state_id.argtypes = []
         self.lib.get_state_id.restype = ctypes.c_int
-        self.loaded: CompiledGame | None = None
+        self.loaded = None
         self.generation = 0
 
     def load(self, game: CompiledGame) -> None:

@@ -194,12 +194,13 @@ class ALFWorldTextEnv(TextEnv):
         return found
 
     def _oracle(self) -> Any:
-        task_id = self.current_task_id
+        task_id, game = self.current_task_id, self._game
+        assert task_id is not None and game is not None, "reset() the env first"
         oracle = self._oracles.get(task_id)
         if oracle is None:
             from agent_gym.alfworld.oracle import ALFWorldOracle
 
-            oracle = ALFWorldOracle(self._game.data)
+            oracle = ALFWorldOracle(game.data)
             self._oracles[task_id] = oracle
         return oracle
 

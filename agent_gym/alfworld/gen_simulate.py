@@ -101,10 +101,10 @@ class FactWorld:
                 f.discard((remove, (obj,)))
         elif kind == "use":
             lamp = args[0]
-            rec = self._one("inReceptacle", lamp)
-            if rec is None or not self._has("toggleable", lamp):
+            lamp_rec = self._one("inReceptacle", lamp)
+            if lamp_rec is None or not self._has("toggleable", lamp):
                 raise ActionFailed(f"cannot use {lamp}")
-            self._at(rec)
+            self._at(lamp_rec)
             if self._has("isOn", lamp):
                 f.discard(("isOn", (lamp,)))
             else:

@@ -138,8 +138,8 @@ def parse_goal(pddl_problem: str) -> Goal:
     if len(rec_vars) != 1:
         raise OracleGoalError("goal places objects in more than one receptacle")
     rtype = var_type.get(next(iter(rec_vars)))
-    otypes = {var_type.get(o) for o in obj_vars}
-    if rtype is None or None in otypes or len(otypes) != 1:
+    otypes = {var_type[o] for o in obj_vars if o in var_type}
+    if rtype is None or any(o not in var_type for o in obj_vars) or len(otypes) != 1:
         raise OracleGoalError("goal objects/receptacle lack a single objectType/receptacleType")
     if not rtype.endswith("Type") or any(o.startswith("?") for o in otypes):
         raise OracleGoalError("unexpected goal types")
@@ -439,9 +439,11 @@ class ALFWorldOracle:
 
     def _plan_look(self, w: _World, names: Mapping[str, str]) -> tuple[str, tuple[str, ...]] | None:
         goal = self.goal
+        light_type = goal.light_type
+        assert light_type is not None  # parse_goal sets it for look_at goals
         lamps = sorted(
             o for o, t in w.otype.items()
-            if t == goal.light_type and w.has("toggleable", o) and w.obj_in.get(o) in w.rec_loc
+            if t == light_type and w.has("toggleable", o) and w.obj_in.get(o) in w.rec_loc
         )
         if not lamps and w.seen is None:
             return None
@@ -455,7 +457,7 @@ class ALFWorldOracle:
             objs = sorted(o for o, t in w.otype.items() if t == goal.object_type)
             return self._fetch(w, objs, goal.object_type, names)
         if not lamps:  # holding the object, no lamp seen yet
-            return self._search(w, goal.light_type, names)
+            return self._search(w, light_type, names)
         lamp = min(lamps, key=lambda o: (0 if w.rec_loc[w.obj_in[o]] == w.agent_loc else 1, o))
         rec = w.obj_in[lamp]
         if w.rec_loc[rec] != w.agent_loc:

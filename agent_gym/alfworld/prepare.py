@@ -121,8 +121,8 @@ def unpack(source: Path, data_dir: Path, splits: Iterable[str], include: list[st
                     rel = None if info.is_dir() else _wanted(info.filename, splits, include)
                     if rel is None:
                         continue
-                    with zf.open(info) as fh:
-                        written += _write(data_dir / rel, fh, force) and rel.endswith(GAME_FILE)
+                    with zf.open(info) as zip_fh:
+                        written += _write(data_dir / rel, zip_fh, force) and rel.endswith(GAME_FILE)
                     seen += rel.endswith(GAME_FILE)
                     bar.update(1)
         elif tarfile.is_tarfile(source):
@@ -131,10 +131,10 @@ def unpack(source: Path, data_dir: Path, splits: Iterable[str], include: list[st
                     rel = _wanted(member.name, splits, include) if member.isfile() else None
                     if rel is None:
                         continue
-                    fh = tf.extractfile(member)
-                    if fh is None:
+                    tar_fh = tf.extractfile(member)
+                    if tar_fh is None:
                         continue
-                    written += _write(data_dir / rel, fh, force) and rel.endswith(GAME_FILE)
+                    written += _write(data_dir / rel, tar_fh, force) and rel.endswith(GAME_FILE)
                     seen += rel.endswith(GAME_FILE)
                     bar.update(1)
         else:

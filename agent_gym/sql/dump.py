@@ -137,7 +137,9 @@ def _parse_create_table(name: str, body: str) -> Table:
 
 def _split_key_columns(text: str) -> list[str]:
     """``a`,`b`(255)`` -> [``a``, ``b`(255)``] (commas inside parentheses do not split)."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

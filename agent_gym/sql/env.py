@@ -173,6 +173,7 @@ class InterCodeSQLEnv(TextEnv):
         if problem is not None:
             result = QueryResult(error=problem)
         else:
+            assert statement is not None  # check_statement returns one of the two
             result = self.backend.execute(statement)
         self._last_result = result
         obs = render_result(result.rows, result.error, max_chars=self.max_observation_chars,

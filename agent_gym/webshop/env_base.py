@@ -16,7 +16,7 @@ from agent_gym.webshop import render
 from agent_gym.webshop.actions import ActionError, parse_action
 from agent_gym.webshop.app import create_app
 from agent_gym.webshop.expert import expert_action
-from agent_gym.webshop.goals import split_range
+from agent_gym.webshop.goals import Goal, split_range
 from agent_gym.webshop.render import Clickable, Page
 from agent_gym.webshop.reward import warn_heuristic_nouns
 from agent_gym.webshop.shop import load_shop
@@ -75,7 +75,7 @@ class WebShopEnvBase(TextEnv):
         self._page: Page | None = None
         self._html = ""
         self._session = ""
-        self._goal = None
+        self._goal: Goal | None = None
 
     # ------------------------------------------------------------ transport hooks
     def _open(self, url: str) -> str:
@@ -97,7 +97,7 @@ class WebShopEnvBase(TextEnv):
         return self._task_ids
 
     @property
-    def goal(self):
+    def goal(self) -> Goal | None:
         """The current :class:`~agent_gym.webshop.goals.Goal`."""
         return self._goal
 
@@ -107,17 +107,19 @@ class WebShopEnvBase(TextEnv):
             return self._html
         return self._page.text if self.observation_mode == "text" else self._page.text_rich
 
-    def _show(self, html: str) -> None:
+    def _show(self, html: str) -> Page:
+        """Make ``html`` the current page; returns it parsed."""
         self._html = html
-        self._page = render.parse_page(html)
+        self._page = page = render.parse_page(html)
+        return page
 
     def _load_task(self, task_id: str) -> tuple[str, dict[str, Any]]:
         index = int(task_id)
-        self._goal = self.shop.goal(index)
+        self._goal = goal = self.shop.goal(index)
         self._session = f"fixed_{index}"
         self.sessions.set_result(self._session, None)
         self._show(self._open(render.url("/", session=self._session)))
-        return self._observation(), {"instruction": self._goal.instruction_text}
+        return self._observation(), {"instruction": goal.instruction_text}
 
     def _invalid(self, message: str) -> StepResult:
         obs = f"Invalid action: {message}\n{self._observation()}"
@@ -142,8 +144,7 @@ class WebShopEnvBase(TextEnv):
                     f"there is no button {shown!r} on this page; clickable: {render.describe(render.labels(page))}"
                 )
             html = self._click(target)
-        self._show(html)
-        if self._page.kind == "done":
+        if self._show(html).kind == "done":
             state = self.sessions.peek(self._session)
             result = dict(state.result) if state and state.result else {"reward": 0.0}
             reward = float(result["reward"])
@@ -157,6 +158,7 @@ class WebShopEnvBase(TextEnv):
         return self._goal.category if self._goal is not None else ""
 
     def _expert_action(self) -> str | None:
+        assert self._goal is not None and self._page is not None, "reset() the env first"
         return expert_action(self.shop, self._goal, self._page)
 
     def _snapshot(self) -> Any:

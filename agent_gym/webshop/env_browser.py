@@ -15,11 +15,15 @@ import os
 import shutil
 import tempfile
 import threading
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agent_gym.errors import BackendUnavailableError, require
 from agent_gym.webshop.env_base import WebShopEnvBase
 from agent_gym.webshop.render import Clickable
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
 
 CHROMIUM = os.environ.get("AGENT_GYM_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("AGENT_GYM_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -47,10 +51,10 @@ class WebShopBrowserEnv(WebShopEnvBase):
         reason = browser_available()
         if reason:
             raise BackendUnavailableError(f"WebShop-Browser-v0 needs Chromium and chromedriver: {reason}")
-        self._server = None
-        self._thread = None
-        self._driver = None
-        self._profile = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._driver: Any = None  # selenium's webdriver.Chrome (selenium is optional)
+        self._profile: str | None = None
         try:
             self._start_server()
             self._start_browser(page_load_timeout_s)

@@ -77,16 +77,16 @@ def expert_action(shop: Shop, goal: Goal, page: Page) -> str | None:
         if target not in results:
             return "click[back to search]"
         want_page = results.index(target) // render.RESULTS_PER_PAGE + 1
-        current = int(state.get("p", "1") or 1)
-        if want_page == current:
+        current_page = int(state.get("p", "1") or 1)
+        if want_page == current_page:
             return f"click[{target.lower()}]"
-        return "click[next >]" if want_page > current else "click[< prev]"
+        return "click[next >]" if want_page > current_page else "click[< prev]"
     if page.kind == "item":
         if state.get("asin") != target:
             return "click[< prev]"
-        current = render.decode_options(state.get("opts"))
+        current_opts = render.decode_options(state.get("opts"))
         for group, value in option_choices(shop, goal).items():
-            if current.get(group) != value:
+            if current_opts.get(group) != value:
                 return f"click[{value}]"
         return "click[buy now]"
     if page.kind == "sub":

@@ -6,7 +6,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from agent_gym.fileio import atomic_path, atomic_write_jsonl
 
@@ -54,7 +54,7 @@ class MetricsLog:
             os.fsync(f.fileno())
 
 
-def plot_metrics(rows: list[Mapping[str, Any]], path: str | os.PathLike, title: str = "") -> Path | None:
+def plot_metrics(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, title: str = "") -> Path | None:
     """Write a 2x2 figure (reward, success, advantage stats, loss terms) with the Agg backend."""
     if not rows:
         return None

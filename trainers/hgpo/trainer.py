@@ -35,6 +35,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from agent_gym.core import text_env
 from trainers.hgpo.checkpoint import latest_checkpoint, load_optimizer_and_rng, read_state, save_checkpoint
 from trainers.hgpo.config import HGPOConfig
 from trainers.hgpo.loss import ppo_clip_loss
@@ -80,9 +81,10 @@ class HGPOTrainer:
         # environments first: a wrong env id or missing data fails before any model is loaded
         env_kwargs = with_step_limit(config.env_kwargs, config.max_steps)  # the one step limit: gym.make's TimeLimit
         self.envs = [make_env(config.env_id, env_kwargs, config.history_k) for _ in range(config.num_envs)]
-        ids = list(self.envs[0].unwrapped.task_ids)
+        base = text_env(self.envs[0])
+        ids = list(base.task_ids)
         if config.train_tasks is not None:
-            ids = [self.envs[0].unwrapped.resolve_task_id(t) for t in config.train_tasks]
+            ids = [base.resolve_task_id(t) for t in config.train_tasks]
         if not ids:
             raise ValueError(f"{config.env_id} has no training tasks (check env_kwargs / train_tasks)")
         self.train_task_ids = ids

@@ -220,9 +220,9 @@ class HFPolicy(Policy):
             if was_training:
                 self.model.train()
         result: list[list[Generation]] = [[] for _ in conversations]
-        for (ci, _), g in zip(rows, out):
-            assert g is not None
-            result[ci].append(g)
+        for (ci, _), gen in zip(rows, out):
+            assert gen is not None
+            result[ci].append(gen)
         return result
 
     def _generate_batch(self, prompts: list[list[int]], params: GenerationParams) -> list[Generation]:

@@ -102,7 +102,7 @@ class MySQLBackend(SQLBackend):
         self._agent_cnx = self._connect(*self._agent)
         self._agent_thread_id = self._agent_cnx.connection_id
         self._agent_dead = False  # set when the agent connection was killed or dropped
-        self._kill_cnx = None
+        self._kill_cnx: Any | None = None  # admin connection for KILL, opened on first use
         if self._server is None and not agent_user:
             warnings.warn(
                 "InterCodeSQLEnv: agent statements run with the admin account you passed; give a read-only "
