@@ -10,7 +10,8 @@ on ``gym.make(id)`` and ``gym.make(id, max_episode_steps=N)``.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Protocol, TypeGuard
+from collections.abc import Iterator
+from typing import Any, Protocol, TypeGuard
 
 import gymnasium as gym
 
