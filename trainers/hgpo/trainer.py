@@ -42,6 +42,7 @@ from trainers.hgpo.loss import ppo_clip_loss
 from trainers.hgpo.metrics import MetricsLog, plot_metrics
 from trainers.hgpo.samples import StepSample, build_samples, step_advantages
 from trainers.policies.base import GenerationParams, Policy
+from trainers.policies.vllm import VLLMPolicy
 from trainers.rollout import EpisodeRecord, make_env, run_episodes, with_step_limit
 from trainers.sequences import collate, token_logprobs
 from wrappers.prompting import PromptConfig
@@ -178,9 +179,10 @@ class HGPOTrainer:
         if self.config.backend == "vllm_server":
             from trainers.vllm_server import VLLMServerPolicy
 
-            policy = VLLMServerPolicy(self.config.vllm_server_url, weights_dir=self.config.vllm_server_weights_dir)
-            self._push_weights(policy)
-            return policy
+            assert self.config.vllm_server_url is not None  # HGPOConfig.validate checked it
+            server = VLLMServerPolicy(self.config.vllm_server_url, weights_dir=self.config.vllm_server_weights_dir)
+            self._push_weights(server)
+            return server
         from trainers.policies import make_policy
 
         from trainers.lora import materialize
@@ -364,6 +366,7 @@ class HGPOTrainer:
         records = self.rollout(iteration)
         sleeping = c.backend == "vllm" and c.vllm.enable_sleep_mode
         if sleeping:  # free the engine's GPU memory (weights to CPU, KV cache dropped) for the update
+            assert isinstance(self.policy, VLLMPolicy)
             self.policy.llm.sleep(level=1)
         t1 = time.perf_counter()
         adv, group_stats = step_advantages(records, c.method, **c.advantage_options())
@@ -375,6 +378,7 @@ class HGPOTrainer:
             self._push_weights(self.policy)
         if c.backend == "vllm":
             if sleeping:
+                assert isinstance(self.policy, VLLMPolicy)
                 self.policy.llm.wake_up()
             self.policy.load_weights(self.unwrapped_model)
         t2 = time.perf_counter()
