@@ -103,11 +103,11 @@ def wait_for(paths: Sequence[str | os.PathLike], desc: str = "shards", poll_s: f
 
     Raises ``TimeoutError`` after ``timeout_s`` seconds (``None``: wait as long as it takes).
     """
-    paths = [Path(p) for p in paths]
+    files = [Path(p) for p in paths]
     t0 = time.monotonic()
     said = 0.0
     while True:
-        missing = [p for p in paths if not p.exists()]
+        missing = [p for p in files if not p.exists()]
         if not missing:
             return
         waited = time.monotonic() - t0
@@ -115,7 +115,7 @@ def wait_for(paths: Sequence[str | os.PathLike], desc: str = "shards", poll_s: f
             raise TimeoutError(f"waited {waited:.0f}s for {len(missing)} {desc} (first: {missing[0]}); "
                                "did another process of the launch fail? its log says why")
         if log is not None and waited - said >= 60:
-            log(f"waiting for {len(missing)} of {len(paths)} {desc} ({waited:.0f}s)")
+            log(f"waiting for {len(missing)} of {len(files)} {desc} ({waited:.0f}s)")
             said = waited
         time.sleep(poll_s)
 
