@@ -38,6 +38,18 @@ def test_check_env_passes():
     check_env(CorridorEnv(), skip_render_check=True)
 
 
+def test_text_env_finds_the_env_under_the_wrappers():
+    env = HistoryWrapper(gym.make(TOY_ID))
+    try:
+        base = agent_gym.text_env(env)
+        assert base is env.unwrapped and isinstance(base, CorridorEnv)
+        assert base.resolve_task_id(0) == base.task_ids[0]
+    finally:
+        env.close()
+    with pytest.raises(TypeError, match="CartPoleEnv is not an agent-gym TextEnv"):
+        agent_gym.text_env(gym.make("CartPole-v1"))
+
+
 def test_reset_by_id_index_and_seed():
     env = CorridorEnv()
     obs, info = env.reset(options={"task_id": "corridor-3"})
