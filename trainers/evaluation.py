@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from agent_gym.core import text_env
 from agent_gym.fileio import atomic_path, atomic_write_bytes
 from trainers.policies.base import GenerationParams, Policy
 from trainers.rollout import EpisodeRecord, read_records, run_episodes
@@ -242,8 +243,8 @@ def evaluate_policy(
 
     probe = make_env(env_id, kwargs, history_k=prompt.history_window or 0)
     try:
-        all_ids = list(probe.unwrapped.task_ids)
-        chosen = [probe.unwrapped.resolve_task_id(t) for t in tasks] if tasks is not None else select_tasks(all_ids, episodes)
+        all_ids = list(text_env(probe).task_ids)
+        chosen = [text_env(probe).resolve_task_id(t) for t in tasks] if tasks is not None else select_tasks(all_ids, episodes)
         if not chosen:
             raise ValueError(f"{env_id} has no tasks in this split")
         sql_backend = getattr(probe.unwrapped, "backend_name", None)

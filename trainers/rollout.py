@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import gymnasium as gym
 
+from agent_gym.core import text_env
 from agent_gym.errors import AgentGymError, BackendUnavailableError, MissingDependencyError
 from agent_gym.fileio import atomic_write_jsonl
 from trainers.policies.base import Conversation, Generation, GenerationParams, Policy
@@ -287,8 +288,10 @@ def _unknown_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> str:
 
     from gymnasium.envs.registration import load_env_creator
 
+    entry = gym.registry[env_id].entry_point
     try:
-        params = inspect.signature(load_env_creator(gym.registry[env_id].entry_point)).parameters
+        creator = load_env_creator(entry) if isinstance(entry, str) else entry
+        params = inspect.signature(creator).parameters  # type: ignore[arg-type]  # None: TypeError, caught
     except (TypeError, ValueError, ImportError, AttributeError):  # pragma: no cover - unusual entry points
         return "these arguments"
     accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"]
@@ -462,6 +465,12 @@ class LiveEpisode:
         self.env.close()
 
 
+def _add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
+    """Add one run's counters into ``total`` (the ``stats`` argument of the rollout functions)."""
+    for name, value in more.items():
+        total[name] = total.get(name, 0) + value
+
+
 def step_limit(env: gym.Env) -> int:
     """The step limit in force for ``env``: its ``TimeLimit`` wrapper's, else the env's own.
 
@@ -469,7 +478,10 @@ def step_limit(env: gym.Env) -> int:
     """
     for layer in _layers(env):
         if isinstance(layer, gym.wrappers.TimeLimit):
-            return int(layer.spec.max_episode_steps if layer.spec is not None else layer._max_episode_steps)
+            limit = layer.spec.max_episode_steps if layer.spec is not None else None
+            if limit is None:
+                limit = layer._max_episode_steps
+            return int(limit)
     own = getattr(env.unwrapped, "max_episode_steps", None)
     if not own:
         raise ValueError(f"{type(env.unwrapped).__name__} has no step limit; make it with "
@@ -836,8 +848,8 @@ def run_episodes(
         if not env_list:
             raise ValueError("envs must not be empty")
     try:
-        task_ids = list(env_list[0].unwrapped.task_ids) if tasks is None else [
-            env_list[0].unwrapped.resolve_task_id(t) for t in tasks
+        task_ids = list(text_env(env_list[0]).task_ids) if tasks is None else [
+            text_env(env_list[0]).resolve_task_id(t) for t in tasks
         ]
         specs = []
         seen: dict[str, int] = {}
@@ -938,8 +950,7 @@ def run_episodes(
             if log is not None:
                 log.close(finished)
         if stats is not None:
-            for key, value in run_stats.items():
-                stats[key] = stats.get(key, 0) + value
+            _add_counts(stats, run_stats)
         return [results[s[3]] for s in specs]
     finally:
         if own_envs:
@@ -1005,8 +1016,7 @@ def continue_from(
     finally:
         bar.close()
     if stats is not None:
-        for key, value in run_stats.items():
-            stats[key] = stats.get(key, 0) + value
+        _add_counts(stats, run_stats)
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:  # never hand back fewer records than branches: they would no longer line up
         raise RuntimeError(f"{len(missing)} of {len(branches)} branches ended without a record "
@@ -1082,8 +1092,8 @@ def one_shot_example(
         try:
             probe = make_env(env_id, kwargs, 0)
             try:
-                ids = list(probe.unwrapped.task_ids)
-                chosen = probe.unwrapped.resolve_task_id(task) if task is not None else None
+                ids = list(text_env(probe).task_ids)
+                chosen = text_env(probe).resolve_task_id(task) if task is not None else None
             finally:
                 probe.close()
         except (AgentGymError, ValueError) as exc:

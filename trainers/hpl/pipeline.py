@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import yaml
 
+from agent_gym.core import text_env
 from agent_gym.fileio import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from trainers.distributed import barrier, is_distributed, is_main_process, world_size
 from trainers.hpl import curriculum as cur
@@ -194,7 +195,7 @@ class Pipeline:
 
         env = make_env(self.cfg.env.env_id, self.env_kwargs(evaluation), history_k=0)
         try:
-            ids = list(env.unwrapped.task_ids)
+            ids = list(text_env(env).task_ids)
             type_of = getattr(env.unwrapped, "task_type_of", lambda _t: "")
             types = {t: type_of(t) for t in ids}
         finally:
@@ -266,7 +267,7 @@ class Pipeline:
                 self.log(f"[{stage}] running" + (f" on {world_size()} processes" if is_distributed() else ""))
                 t0 = time.perf_counter()
                 if is_distributed() and stage not in TRAINING_STAGES + SHARDED_STAGES and not is_main_process():
-                    stats = {}  # a main-process stage: wait for it in _mark
+                    stats: dict[str, Any] = {}  # a main-process stage: wait for it in _mark
                 else:
                     stats = getattr(self, f"stage_{stage}")() or {}
                 stats["seconds"] = round(time.perf_counter() - t0, 2)
@@ -319,7 +320,7 @@ class Pipeline:
 
         return load_demonstrations(self.run / "demos")
 
-    def _base_model(self) -> Path:
+    def _base_model(self) -> Path | str:
         name = self.cfg.policy.model
         if name == "tiny":
             from trainers.models import build_tiny_model
@@ -428,12 +429,13 @@ class Pipeline:
                             logger.warning("%s", exc)
                     data: dict[str, Any] = {"pairs": {}, "rft": [], "segments": {}}
                     if "traj" in levels:
-                        pairs, recs = explorer.trajectory_level(walks)
-                        data["pairs"]["traj"] = pairs
+                        traj_pairs, recs = explorer.trajectory_level(walks)
+                        data["pairs"]["traj"] = traj_pairs
                         data["rft"] = [r.to_dict() for r in recs if r.success]
                     if "step" in levels:
                         data["pairs"]["step"] = explorer.step_level(walks)
                     if "group" in levels:
+                        assert segmenter is not None  # made above when the group level is on
                         segs = []
                         for w in walks:
                             kw = {"entropies": entropies.get(w.demo.episode_id)}
@@ -454,11 +456,11 @@ class Pipeline:
         pairs: dict[str, list] = {lv: [] for lv in levels}
         rft = []
         for c in range(len(chunks)):
-            data = read_json(out / f"chunk_{c:04d}.json")
+            chunk_data = read_json(out / f"chunk_{c:04d}.json")
             for lv in levels:
-                pairs[lv] += data["pairs"].get(lv, [])
-                total[lv].merge(LevelStats(**data["stats"][lv]))
-            rft += data["rft"]
+                pairs[lv] += chunk_data["pairs"].get(lv, [])
+                total[lv].merge(LevelStats(**chunk_data["stats"][lv]))
+            rft += chunk_data["rft"]
         thr = self._length_thresholds()
         for lv in levels:  # one schema for every level (trainers.hpl.preferences); an empty level is a 0-byte file
             cur.assign_buckets(pairs[lv], thr)

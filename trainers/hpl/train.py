@@ -29,7 +29,7 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -327,7 +327,7 @@ def _restore_composite_state(accelerator, out: Path, first: int, sched, steps_be
 
 def build_schedule(
     bc: Sequence[list[dict[str, str]]],
-    pairs: dict[str, Sequence[dict[str, Any]]],
+    pairs: Mapping[str, Sequence[dict[str, Any]]],
     group_phases: Sequence[Sequence[dict[str, Any]]] | None,
     weights: dict[str, float],
     epochs: int = 1,
@@ -344,23 +344,23 @@ def build_schedule(
     n_phases = len(group_phases) if (group_phases and use("group")) else 1
     phases: list[list[tuple[str, Any]]] = []
     for _ in range(max(1, epochs)):
-        streams = {}
+        streams: dict[str, list[Any]] = {}
         if use("bc"):
             streams["bc"] = list(bc)
         for lv in ("traj", "step"):
             if use(lv):
                 streams[lv] = list(pairs.get(lv, []))
-        for kind, items in streams.items():
-            rng.shuffle(items)
+        for stream in streams.values():
+            rng.shuffle(stream)
         for p in range(n_phases):
-            items: list[tuple[str, Any]] = []
+            phase: list[tuple[str, Any]] = []
             for kind, stream in streams.items():
                 lo, hi = (len(stream) * p) // n_phases, (len(stream) * (p + 1)) // n_phases
-                items += [(kind, x) for x in stream[lo:hi]]
+                phase += [(kind, x) for x in stream[lo:hi]]
             if use("group"):
-                items += [("group", x) for x in (group_phases[p] if group_phases else pairs.get("group", []))]
-            rng.shuffle(items)
-            phases.append(items)
+                phase += [("group", x) for x in (group_phases[p] if group_phases else pairs.get("group", []))]
+            rng.shuffle(phase)
+            phases.append(phase)
     return phases
 
 
@@ -417,7 +417,9 @@ def composite_step_loss(model, tokenizer, micro: Sequence[tuple[str, Any]], weig
     for level in DPO_LEVELS:
         items = [x for k, x in micro if k == level]
         if items:
-            pairs = [encode_pair(tokenizer, p) for p in items]
+            encoded = [encode_pair(tokenizer, p) for p in items]
+            pairs = [e for e in encoded if e is not None]
+            assert len(pairs) == len(encoded)  # without max_length no pair is dropped
             spans[level] = (items, len(encs), 2 * len(items))
             encs += [c for c, _ in pairs] + [r for _, r in pairs]
     if not encs:
@@ -538,7 +540,8 @@ def train_composite(
         items = schedule[p]
         if not items:
             continue
-        loader = accelerator.prepare(DataLoader(items, batch_size=micro, shuffle=False, collate_fn=list))
+        # a list is a map-style dataset (torch's annotation asks for a Dataset subclass)
+        loader = accelerator.prepare(DataLoader(items, batch_size=micro, shuffle=False, collate_fn=list))  # type: ignore[arg-type]
         model.train()
         bar = tqdm(loader, desc=f"composite phase {p + 1}/{len(schedule)}", disable=not accelerator.is_main_process)
         for micro_batch in bar:
