@@ -10,18 +10,20 @@ benchmarks behave the same way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from agent_gym.errors import InvalidTaskError
 from agent_gym.registration import default_step_limit
-from agent_gym.spaces import MAX_TEXT_LENGTH, FreeText
+from agent_gym.spaces import FreeText
 
 #: Keys present in ``info`` after every ``reset`` and ``step`` of every env.
 COMMON_INFO_KEYS = ("task_id", "task_type", "available_actions", "action_valid", "success")
+
 
 @dataclass(frozen=True)
 class StepResult:
@@ -141,8 +143,7 @@ class TextEnv(gym.Env[str, str]):
             if task_id in self._task_index:
                 return task_id
             raise InvalidTaskError(
-                f"unknown task id {task_id!r}; use one of env.unwrapped.task_ids "
-                f"({len(ids)} tasks) or an integer index"
+                f"unknown task id {task_id!r}; use one of env.unwrapped.task_ids ({len(ids)} tasks) or an integer index"
             )
         raise InvalidTaskError(f"task_id must be an int index or a str id, got {type(task_id).__name__}")
 

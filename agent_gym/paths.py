@@ -37,7 +37,9 @@ def assets_root() -> Path:
             f"package {ASSETS_PACKAGE!r} was found; reinstall with `pip install agent-gym` (or `pip install .` in a checkout)"
         ) from None
     if not isinstance(root, Path):
-        raise FileNotFoundError(f"agent-gym's data files are inside an archive ({root}); install the package as files (pip install)")
+        raise FileNotFoundError(
+            f"agent-gym's data files are inside an archive ({root}); install the package as files (pip install)"
+        )
     return root
 
 
@@ -60,7 +62,7 @@ def resolve_config(path: str | os.PathLike) -> Path:
     parts = list(given.parts)
     for prefix in (["assets", "configs"], ["configs"]):
         if parts[: len(prefix)] == prefix:
-            parts = parts[len(prefix):]
+            parts = parts[len(prefix) :]
             break
     if not parts:
         return given

@@ -11,7 +11,8 @@ start each sub-env on its own task, reset them one by one with Gymnasium's
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium.vector import VectorEnv
@@ -48,7 +49,11 @@ def _merge(acc: dict[str, Any], new: dict[str, Any], index: int) -> dict[str, An
         if mask is None or not mask[index]:
             continue
         if key not in acc:
-            acc[key] = np.empty(len(mask), dtype=object) if not isinstance(value, np.ndarray) or value.dtype == object else np.zeros_like(value)
+            acc[key] = (
+                np.empty(len(mask), dtype=object)
+                if not isinstance(value, np.ndarray) or value.dtype == object
+                else np.zeros_like(value)
+            )
             acc[f"_{key}"] = np.zeros(len(mask), dtype=np.bool_)
         acc[key][index] = value[index]
         acc[f"_{key}"][index] = True

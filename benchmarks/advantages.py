@@ -77,13 +77,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--big-steps", type=int, default=1_000_000)
-    parser.add_argument("--big-strings", action="store_true", help="also time 1M steps with hex-string hashes (slow to build)")
+    parser.add_argument(
+        "--big-strings", action="store_true", help="also time 1M steps with hex-string hashes (slow to build)"
+    )
     args = parser.parse_args(argv)
 
     for form in ("strings", "codes"):
         batch = make_batch(128, 50, strings=form == "strings")
         wall, cpu = time_call(batch, args.repeats)
-        print(f"hgpo K=4, 128 x 50 = 6,400 steps, {form:7s}: {wall * 1e3:7.2f} ms wall (cpu {cpu * 1e3:.2f} ms), target <= 10 ms")
+        print(
+            f"hgpo K=4, 128 x 50 = 6,400 steps, {form:7s}: {wall * 1e3:7.2f} ms wall (cpu {cpu * 1e3:.2f} ms), target <= 10 ms"
+        )
 
     episodes = max(1, args.big_steps // 50)
     forms = ("codes", "strings") if args.big_strings else ("codes",)

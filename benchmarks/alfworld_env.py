@@ -70,8 +70,10 @@ def main() -> None:
                 os.environ.pop("AGENT_GYM_CACHE")
             else:
                 os.environ["AGENT_GYM_CACHE"] = old
-    print(f"load (compile) per game: cold {statistics.mean(cold) * 1000:.0f} ms "
-          f"(max {max(cold) * 1000:.0f}), disk-cached {statistics.mean(cached) * 1000:.0f} ms")
+    print(
+        f"load (compile) per game: cold {statistics.mean(cold) * 1000:.0f} ms "
+        f"(max {max(cold) * 1000:.0f}), disk-cached {statistics.mean(cached) * 1000:.0f} ms"
+    )
 
     # ---- first reset of a task (planner load + initial facts) and repeated reset
     first, again, switch = [], [], []
@@ -89,8 +91,10 @@ def main() -> None:
         t = time.perf_counter()
         env.reset(options={"task_id": picks[-1]})
         again.append(time.perf_counter() - t)
-    print(f"reset: same task {statistics.median(again) * 1000:.2f} ms, switching to another compiled task "
-          f"{statistics.median(switch) * 1000:.1f} ms, first play of a compiled game {statistics.mean(first) * 1000:.0f} ms")
+    print(
+        f"reset: same task {statistics.median(again) * 1000:.2f} ms, switching to another compiled task "
+        f"{statistics.median(switch) * 1000:.1f} ms, first play of a compiled game {statistics.mean(first) * 1000:.0f} ms"
+    )
 
     # ---- steps (random walks, 10% invalid actions), snapshot/restore
     step_times, snaps, restores = [], [], []
@@ -114,9 +118,13 @@ def main() -> None:
         if term or trunc or n % 40 == 0:
             env.reset(options={"task_id": picks[(n // 40) % len(picks)]})
     mean_step = statistics.mean(step_times)
-    print(f"step: mean {mean_step * 1000:.2f} ms, median {statistics.median(step_times) * 1000:.2f} ms, "
-          f"p95 {sorted(step_times)[int(0.95 * len(step_times))] * 1000:.2f} ms -> {1 / mean_step:.0f} steps/s")
-    print(f"snapshot: {statistics.median(snaps) * 1e6:.0f} us, restore: {statistics.median(restores) * 1e6:.0f} us (median)")
+    print(
+        f"step: mean {mean_step * 1000:.2f} ms, median {statistics.median(step_times) * 1000:.2f} ms, "
+        f"p95 {sorted(step_times)[int(0.95 * len(step_times))] * 1000:.2f} ms -> {1 / mean_step:.0f} steps/s"
+    )
+    print(
+        f"snapshot: {statistics.median(snaps) * 1e6:.0f} us, restore: {statistics.median(restores) * 1e6:.0f} us (median)"
+    )
 
     # ---- replaying a 30-step prefix (what branching without restore would cost)
     env.reset(options={"task_id": picks[0]})
@@ -132,8 +140,10 @@ def main() -> None:
     for a in prefix:
         env.step(a)
     replay = time.perf_counter() - t
-    print(f"replay of a {len(prefix)}-step prefix: fast {replay * 1000:.0f} ms "
-          f"(vs restore {statistics.median(restores) * 1e6:.0f} us)")
+    print(
+        f"replay of a {len(prefix)}-step prefix: fast {replay * 1000:.0f} ms "
+        f"(vs restore {statistics.median(restores) * 1e6:.0f} us)"
+    )
 
     # ---- memory per env instance
     rss_one = _rss_mb()
@@ -143,8 +153,10 @@ def main() -> None:
         e.reset(options={"task_id": picks[0]})
         extra.append(e)
     rss_more = _rss_mb()
-    print(f"memory: process after first env {rss_one - rss0:.0f} MB (incl. imports); "
-          f"each further env instance {(rss_more - rss_one) / len(extra):.1f} MB")
+    print(
+        f"memory: process after first env {rss_one - rss0:.0f} MB (incl. imports); "
+        f"each further env instance {(rss_more - rss_one) / len(extra):.1f} MB"
+    )
 
     if args.stock:
         import textworld
@@ -167,8 +179,10 @@ def main() -> None:
         for a in prefix[:10]:
             stock.step(a)
         stock_step = (time.perf_counter() - t) / min(10, len(prefix))
-        print(f"stock engine: load {load:.2f} s, reset {reset:.2f} s, step {stock_step * 1000:.0f} ms, "
-              f"replay of the {len(prefix)}-step prefix ~{reset + stock_step * len(prefix):.1f} s")
+        print(
+            f"stock engine: load {load:.2f} s, reset {reset:.2f} s, step {stock_step * 1000:.0f} ms, "
+            f"replay of the {len(prefix)}-step prefix ~{reset + stock_step * len(prefix):.1f} s"
+        )
     env.close()
 
 

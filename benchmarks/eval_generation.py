@@ -54,10 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         "dtype": (auto_dtype("auto", "cpu"), (), False),
         "after": (auto_dtype("auto", "cpu"), stop_sequences(args.env), True),
     }
-    print(f"model {model}\nenv {args.env}, {args.episodes} episodes x {args.max_steps} steps, "
-          f"max {args.max_new_tokens} new tokens, greedy, CPU, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
-    print(f"{'config':<7} {'dtype':<9} {'stops':<5} {'reuse':<5} {'wall s':>7} {'tokens':>7} {'tok/s':>6} "
-          f"{'calls':>5} {'reused':>6} {'success':>7} {'same outputs as before':>22}")
+    print(
+        f"model {model}\nenv {args.env}, {args.episodes} episodes x {args.max_steps} steps, "
+        f"max {args.max_new_tokens} new tokens, greedy, CPU, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    )
+    print(
+        f"{'config':<7} {'dtype':<9} {'stops':<5} {'reuse':<5} {'wall s':>7} {'tokens':>7} {'tok/s':>6} "
+        f"{'calls':>5} {'reused':>6} {'success':>7} {'same outputs as before':>22}"
+    )
     baseline: list[str] | None = None
     policies: dict[str, object] = {}
     for name in args.configs:
@@ -68,9 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         out = os.path.join(tempfile.mkdtemp(prefix="bench_eval_"), "r.json")
         t0 = time.perf_counter()
         report = evaluate_policy(
-            policy, args.env, episodes=args.episodes, max_steps=args.max_steps, num_envs=args.num_envs,
+            policy,
+            args.env,
+            episodes=args.episodes,
+            max_steps=args.max_steps,
+            num_envs=args.num_envs,
             params=GenerationParams(max_new_tokens=args.max_new_tokens, stop=stops),
-            prompt=PromptConfig(), out=out, progress=False, reuse_greedy_repeats=reuse,
+            prompt=PromptConfig(),
+            out=out,
+            progress=False,
+            reuse_greedy_repeats=reuse,
         )
         wall = time.perf_counter() - t0
         from trainers.rollout import read_records
@@ -80,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             baseline = outputs
         same = "-" if baseline is None else f"{sum(a == b for a, b in zip(outputs, baseline))}/{len(baseline)}"
         tokens = report["generated_tokens"]
-        print(f"{name:<7} {dtype:<9} {'yes' if stops else 'no':<5} {'yes' if reuse else 'no':<5} {wall:>7.1f} "
-              f"{tokens:>7} {tokens / wall:>6.1f} {report['this_run']['llm_calls']:>5} {report['reused_outputs']:>6} "
-              f"{report['success_rate']:>7.2f} {same:>22}")
+        print(
+            f"{name:<7} {dtype:<9} {'yes' if stops else 'no':<5} {'yes' if reuse else 'no':<5} {wall:>7.1f} "
+            f"{tokens:>7} {tokens / wall:>6.1f} {report['this_run']['llm_calls']:>5} {report['reused_outputs']:>6} "
+            f"{report['success_rate']:>7.2f} {same:>22}"
+        )
     return 0
 
 

@@ -35,11 +35,20 @@ def main(argv: list[str] | None = None) -> int:
         kw["data_dir"] = args.data_dir
     prompt = PromptConfig(history_window=None)
     tasks = list(range(args.games))
-    demos = run_episodes(OraclePolicy(env_id), env_id, tasks, env_kwargs={**kw, "expert": True}, prompt=prompt,
-                         num_envs=len(tasks), max_steps=args.max_steps, progress=False)
+    demos = run_episodes(
+        OraclePolicy(env_id),
+        env_id,
+        tasks,
+        env_kwargs={**kw, "expert": True},
+        prompt=prompt,
+        num_envs=len(tasks),
+        max_steps=args.max_steps,
+        progress=False,
+    )
     demos = [d for d in demos if d.success]
-    eps = [LiveEpisode(make_env(env_id, with_step_limit(kw, args.max_steps), history_k=0), env_id, prompt)
-           for _ in demos]
+    eps = [
+        LiveEpisode(make_env(env_id, with_step_limit(kw, args.max_steps), history_k=0), env_id, prompt) for _ in demos
+    ]
     t0 = time.perf_counter()
     walks = [walk_expert(ep, d) for ep, d in zip(eps, demos)]
     walk_s = time.perf_counter() - t0
@@ -47,11 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     ex.trajectory_level(walks)
     ex.step_level(walks)
     ex.group_level(walks, [FixedKSegmenter(3).segment(w.record.raw_outputs) for w in walks])
-    print(f"{len(demos)} expert demos, mean {sum(d.num_steps for d in demos) / len(demos):.1f} steps; "
-          f"walking them with snapshots: {walk_s:.2f}s")
+    print(
+        f"{len(demos)} expert demos, mean {sum(d.num_steps for d in demos) / len(demos):.1f} steps; "
+        f"walking them with snapshots: {walk_s:.2f}s"
+    )
     print(f"{'level':6s} {'branches':>8s} {'pairs':>6s} {'env steps':>9s} {'seconds':>8s} {'steps/s':>8s}")
     for lv, s in ex.stats.items():
-        print(f"{lv:6s} {s.branches:8d} {s.pairs:6d} {s.env_steps:9d} {s.seconds:8.2f} {s.env_steps / max(s.seconds, 1e-9):8.1f}")
+        print(
+            f"{lv:6s} {s.branches:8d} {s.pairs:6d} {s.env_steps:9d} {s.seconds:8.2f} {s.env_steps / max(s.seconds, 1e-9):8.1f}"
+        )
     # one branch point: restore vs replaying the expert prefix from reset
     w = walks[max(range(len(walks)), key=lambda i: walks[i].num_steps)]
     t = w.num_steps - 1

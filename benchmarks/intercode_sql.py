@@ -55,7 +55,9 @@ def bench(backend: str, data_dir: str | None, episodes: int, repeats: int) -> No
     print(f"[{backend}] reset              {_ms(resets)}")
     print(f"[{backend}] 'SELECT 1' step    {_ms(trips)}")
     print(f"[{backend}] gold query step    {_ms(golds)}")
-    print(f"[{backend}] expert episodes/s  {eps:8.1f}  ({solved}/{episodes} scored 1.0; first submit per task runs the gold query)")
+    print(
+        f"[{backend}] expert episodes/s  {eps:8.1f}  ({solved}/{episodes} scored 1.0; first submit per task runs the gold query)"
+    )
     env.close()
 
 

@@ -28,8 +28,16 @@ def _conversations(n: int):
     from wrappers.prompting import PromptConfig
 
     prompt = PromptConfig(history_window=None)
-    recs = run_episodes(make_policy("oracle", env_id="ALFWorld-Text-v0"), "ALFWorld-Text-v0", list(range(n)),
-                        env_kwargs={"expert": True}, num_envs=min(n, 4), prompt=prompt, max_steps=8, progress=False)
+    recs = run_episodes(
+        make_policy("oracle", env_id="ALFWorld-Text-v0"),
+        "ALFWorld-Text-v0",
+        list(range(n)),
+        env_kwargs={"expert": True},
+        num_envs=min(n, 4),
+        prompt=prompt,
+        max_steps=8,
+        progress=False,
+    )
     convs = [episode_conversation(r, prompt) for r in recs]
     # generation prompts: each episode up to its 3rd assistant turn (a typical mid-episode prompt)
     prompts = []
@@ -57,7 +65,10 @@ def bench_generation(model: str, prompts, new_tokens: int) -> None:
         pol.close()
 
     for dtype in ("float32", "bfloat16"):
-        timed(f"hf {dtype}", lambda: make_policy("hf", model=model, device="cpu", dtype=dtype, batch_size=len(prompts)))
+        timed(
+            f"hf {dtype}",
+            lambda d=dtype: make_policy("hf", model=model, device="cpu", dtype=d, batch_size=len(prompts)),
+        )
     try:
         import vllm  # noqa: F401
     except ImportError:
@@ -98,9 +109,11 @@ def bench_training(model: str, convs, steps: int, batch: int, max_length: int) -
         sec = sum(times)
         name = "lora r16 " if lora else "full     "
         seq_tokens = sum(len(e) for e in encs[:batch])
-        print(f"train     {name}: {trainable / 1e6:6.2f}M of {total / 1e6:.1f}M params trained, "
-              f"{sec / steps:5.1f} s/step, {tokens / sec:6.1f} trained (assistant) tokens/s, "
-              f"{steps * seq_tokens / sec:6.1f} sequence tokens/s (batch {batch}, {seq_tokens} tokens)")
+        print(
+            f"train     {name}: {trainable / 1e6:6.2f}M of {total / 1e6:.1f}M params trained, "
+            f"{sec / steps:5.1f} s/step, {tokens / sec:6.1f} trained (assistant) tokens/s, "
+            f"{steps * seq_tokens / sec:6.1f} sequence tokens/s (batch {batch}, {seq_tokens} tokens)"
+        )
 
 
 def main() -> None:

@@ -42,20 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     probe = make_env(args.env)
     tasks = list(probe.unwrapped.task_ids)[: args.episodes]
     probe.close()
-    print(f"backend={args.backend} model={model} env={args.env} episodes={len(tasks)} "
-          f"max_steps={args.max_steps} max_new_tokens={args.max_new_tokens} threads={os.environ['OMP_NUM_THREADS']}")
+    print(
+        f"backend={args.backend} model={model} env={args.env} episodes={len(tasks)} "
+        f"max_steps={args.max_steps} max_new_tokens={args.max_new_tokens} threads={os.environ['OMP_NUM_THREADS']}"
+    )
     print(f"{'num_envs':>8}  {'episodes/s':>10}  {'steps/s':>8}  {'gen tokens/s':>12}  {'wall s':>7}")
     for n in args.num_envs:
         envs = [make_env(args.env) for _ in range(n)]  # made outside the timed region
         stats: dict[str, int] = {}
         t0 = time.perf_counter()
-        recs = run_episodes(policy, args.env, tasks, params=params, max_steps=args.max_steps,
-                            envs=envs, progress=False, stats=stats)
+        recs = run_episodes(
+            policy, args.env, tasks, params=params, max_steps=args.max_steps, envs=envs, progress=False, stats=stats
+        )
         wall = time.perf_counter() - t0
         for e in envs:
             e.close()
         steps = sum(r.num_steps for r in recs)
-        print(f"{n:>8}  {len(recs) / wall:>10.2f}  {steps / wall:>8.2f}  {stats['generated_tokens'] / wall:>12.1f}  {wall:>7.1f}")
+        print(
+            f"{n:>8}  {len(recs) / wall:>10.2f}  {steps / wall:>8.2f}  {stats['generated_tokens'] / wall:>12.1f}  {wall:>7.1f}"
+        )
     policy.close()
     return 0
 

@@ -30,9 +30,17 @@ REPO = Path(__file__).resolve().parents[1]
 def _config(run_dir: Path, args) -> dict:
     lengths = list(range(1, args.tasks + 1))
     return {
-        "method": "hpl", "run_dir": str(run_dir), "device": args.device, "seed": 0, "evaluate": False,
-        "env": {"env_id": "Corridor-Text-v0", "kwargs": {"lengths": lengths}, "max_episode_steps": args.max_steps,
-                "num_envs": args.num_envs},
+        "method": "hpl",
+        "run_dir": str(run_dir),
+        "device": args.device,
+        "seed": 0,
+        "evaluate": False,
+        "env": {
+            "env_id": "Corridor-Text-v0",
+            "kwargs": {"lengths": lengths},
+            "max_episode_steps": args.max_steps,
+            "num_envs": args.num_envs,
+        },
         "policy": {"model": "tiny", "max_new_tokens": args.max_new_tokens, "history_window": None},
         "sft": {"epochs": 1, "batch_size": 4, "micro_batch_size": 2, "learning_rate": 1e-3},
         "explore": {"mc_rollouts": args.mc, "step_stride": 1, "segmenter": "fixed_k", "segmenter_args": {"k": 2}},
@@ -53,8 +61,19 @@ def _explore(run_dir: Path, args, processes: int) -> dict:
     if processes == 1:
         cmd = [sys.executable, *script]
     else:
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-               "--num_machines", "1", "--main_process_port", str(_free_port()), *script]
+        cmd = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "--num_machines",
+            "1",
+            "--main_process_port",
+            str(_free_port()),
+            *script,
+        ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
     env.setdefault("OMP_NUM_THREADS", "1")
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
@@ -98,15 +117,21 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(base, run)
         results[n] = _explore(run, args, n)
     one, many = results[1], results[args.processes]
-    print(f"corridor, {args.tasks} tasks, {args.num_envs} envs per chunk, M={args.mc}, tiny model, "
-          f"device {args.device}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, {os.cpu_count()} CPUs seen")
+    print(
+        f"corridor, {args.tasks} tasks, {args.num_envs} envs per chunk, M={args.mc}, tiny model, "
+        f"device {args.device}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, {os.cpu_count()} CPUs seen"
+    )
     print(f"{'processes':>9s} {'seconds':>8s} {'LLM calls':>9s} {'calls/s':>8s} {'env steps':>9s} {'steps/s':>8s}")
     for n, r in results.items():
-        print(f"{n:9d} {r['seconds']:8.1f} {r['llm_calls']:9d} {r['llm_calls'] / r['seconds']:8.1f} "
-              f"{r['env_steps']:9d} {r['env_steps'] / r['seconds']:8.1f}")
-    print(f"speed-up {args.processes} vs 1 process: {one['seconds'] / many['seconds']:.2f}x; "
-          f"same pairs: {one['pairs'] == many['pairs']}, same counts: "
-          f"{(one['llm_calls'], one['env_steps']) == (many['llm_calls'], many['env_steps'])}")
+        print(
+            f"{n:9d} {r['seconds']:8.1f} {r['llm_calls']:9d} {r['llm_calls'] / r['seconds']:8.1f} "
+            f"{r['env_steps']:9d} {r['env_steps'] / r['seconds']:8.1f}"
+        )
+    print(
+        f"speed-up {args.processes} vs 1 process: {one['seconds'] / many['seconds']:.2f}x; "
+        f"same pairs: {one['pairs'] == many['pairs']}, same counts: "
+        f"{(one['llm_calls'], one['env_steps']) == (many['llm_calls'], many['env_steps'])}"
+    )
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -145,7 +145,9 @@ def main() -> None:
         if isinstance(r, str):
             print(f"browser env: {r}")
         else:
-            print(f"browser env: {r['s_per_step']:.3f} s/step over {r['steps']} steps; start {r['start_s']:.1f} s, close {r['close_s']:.1f} s")
+            print(
+                f"browser env: {r['s_per_step']:.3f} s/step over {r['steps']} steps; start {r['start_s']:.1f} s, close {r['close_s']:.1f} s"
+            )
     print(f"peak-ish rss now {rss_mb():.0f} MB")
 
 

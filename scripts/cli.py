@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 #: command -> (module in this package, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,7 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("prepare", "get benchmark data (alfworld, intercode, webshop)"),
     "serve-webshop": ("serve_webshop", "serve the WebShop site over HTTP"),
     "make-tiny-model": ("make_tiny_model", "write a tiny random chat model for tests and demos"),
-    "export-preferences": ("export_preferences", "export an HPL run's preference pairs as a datasets folder / Hub dataset"),
+    "export-preferences": (
+        "export_preferences",
+        "export an HPL run's preference pairs as a datasets folder / Hub dataset",
+    ),
     "get-model": ("get_model", "install a real small model (SmolLM2-135M-Instruct) as a local folder, offline"),
 }
 
@@ -53,8 +56,13 @@ def usage() -> str:
     """The text ``agent-gym --help`` prints."""
     cmds = available_commands()
     width = max(len(n) for n in cmds)
-    lines = ["usage: agent-gym COMMAND [ARGS ...]", "",
-             "Gymnasium environments (ALFWorld, WebShop, InterCode-SQL) and trainers (HPL, HGPO).", "", "commands:"]
+    lines = [
+        "usage: agent-gym COMMAND [ARGS ...]",
+        "",
+        "Gymnasium environments (ALFWorld, WebShop, InterCode-SQL) and trainers (HPL, HGPO).",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:{width}s}  {text}" for name, (_, text) in cmds.items()]
     lines += ["", "Run `agent-gym COMMAND --help` for a command's options; `agent-gym --version` prints the version."]
     return "\n".join(lines)
@@ -80,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     cmds = available_commands()
     if name not in cmds:
-        print(f"agent-gym: unknown command {name!r}; choose one of: {', '.join(cmds)} (agent-gym --help)", file=sys.stderr)
+        print(
+            f"agent-gym: unknown command {name!r}; choose one of: {', '.join(cmds)} (agent-gym --help)", file=sys.stderr
+        )
         return 2
     module = importlib.import_module(f"{__package__}.{cmds[name][0]}")
     _active = name

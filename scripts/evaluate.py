@@ -34,7 +34,9 @@ def _kv(text: str) -> tuple[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=command_prog("evaluate"), description=__doc__.split("\n")[0])
-    p.add_argument("--env", required=True, help="environment id, e.g. ALFWorld-Text-v0, InterCodeSQL-v0, WebShop-Text-v0")
+    p.add_argument(
+        "--env", required=True, help="environment id, e.g. ALFWorld-Text-v0, InterCodeSQL-v0, WebShop-Text-v0"
+    )
     p.add_argument("--split", default=None, help="task split (default: the env's default)")
     p.add_argument("--data-dir", default=None, help="benchmark data folder (default: the env's embedded/default data)")
     who = p.add_mutually_exclusive_group(required=True)
@@ -43,19 +45,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["hf", "vllm", "openai"], default="hf", help="how to run --model (default hf)")
     p.add_argument("--base-url", default=None, help="server URL for --backend openai (default $OPENAI_BASE_URL)")
     p.add_argument("--device", default=None, help="hf backend device (default cuda if available, else cpu)")
-    p.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto",
-                   help="model weights dtype for hf/vllm (default auto: bfloat16 where the device supports it, else float32)")
+    p.add_argument(
+        "--dtype",
+        choices=["auto", "bfloat16", "float16", "float32"],
+        default="auto",
+        help="model weights dtype for hf/vllm (default auto: bfloat16 where the device supports it, else float32)",
+    )
     eng = p.add_argument_group("vLLM engine (--backend vllm)")
-    eng.add_argument("--max-model-len", type=int, default=None, help="context length (default: the model's, at most 8192)")
+    eng.add_argument(
+        "--max-model-len", type=int, default=None, help="context length (default: the model's, at most 8192)"
+    )
     eng.add_argument("--gpu-memory-utilization", type=float, default=0.8, help="GPU memory fraction (default 0.8)")
-    eng.add_argument("--enforce-eager", choices=["auto", "true", "false"], default="auto",
-                     help="skip graph capture (default auto: on without a GPU)")
+    eng.add_argument(
+        "--enforce-eager",
+        choices=["auto", "true", "false"],
+        default="auto",
+        help="skip graph capture (default auto: on without a GPU)",
+    )
     eng.add_argument("--engine-logs", action="store_true", help="show vLLM's own logs (default: errors only)")
     api = p.add_argument_group("OpenAI-compatible server (--backend openai)")
     api.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
     api.add_argument("--concurrency", type=int, default=8, help="parallel requests (default 8)")
     api.add_argument("--max-retries", type=int, default=3, help="retries on 429/5xx/connection errors (default 3)")
-    p.add_argument("--episodes", type=int, default=None, help="number of tasks, spread evenly over the split (default: all)")
+    p.add_argument(
+        "--episodes", type=int, default=None, help="number of tasks, spread evenly over the split (default: all)"
+    )
     p.add_argument("--task-ids", nargs="+", default=None, help="play exactly these task ids (overrides --episodes)")
     p.add_argument("--seed", type=int, default=0, help="reset seed and sampling seed (default 0)")
     p.add_argument("--out", default=None, help="report path (default results/eval/<env>_<policy>.json)")
@@ -65,20 +79,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--history-window", type=int, default=4, help="turns of history in the prompt (-1: all)")
-    p.add_argument("--stop", nargs="+", default=None, metavar="STR",
-                   help="stop strings (backslash escapes such as \\n are decoded); default: the prompt family's")
+    p.add_argument(
+        "--stop",
+        nargs="+",
+        default=None,
+        metavar="STR",
+        help="stop strings (backslash escapes such as \\n are decoded); default: the prompt family's",
+    )
     p.add_argument("--no-stop", action="store_true", help="no stop strings")
-    p.add_argument("--max-unparseable", type=int, default=None, metavar="N",
-                   help="end an episode after N consecutive unparseable outputs (default: off, as published setups)")
-    p.add_argument("--no-repeat-reuse", action="store_true",
-                   help="generate even when a greedy prompt repeats (default: reuse its output; exact, saves time)")
-    p.add_argument("--one-shot", action="store_true",
-                   help="add a one-shot example: the oracle on a task of the training split, never an evaluated task")
-    p.add_argument("--one-shot-split", default=None,
-                   help="split of the one-shot task (default: train if the env has it there, else the evaluated split "
-                        "without the evaluated tasks)")
-    p.add_argument("--one-shot-task", default=None, help="task id or index in --one-shot-split (default: the first one the oracle solves)")
-    p.add_argument("--env-arg", action="append", type=_kv, default=[], metavar="KEY=VALUE", help="extra env kwarg (JSON values)")
+    p.add_argument(
+        "--max-unparseable",
+        type=int,
+        default=None,
+        metavar="N",
+        help="end an episode after N consecutive unparseable outputs (default: off, as published setups)",
+    )
+    p.add_argument(
+        "--no-repeat-reuse",
+        action="store_true",
+        help="generate even when a greedy prompt repeats (default: reuse its output; exact, saves time)",
+    )
+    p.add_argument(
+        "--one-shot",
+        action="store_true",
+        help="add a one-shot example: the oracle on a task of the training split, never an evaluated task",
+    )
+    p.add_argument(
+        "--one-shot-split",
+        default=None,
+        help="split of the one-shot task (default: train if the env has it there, else the evaluated split "
+        "without the evaluated tasks)",
+    )
+    p.add_argument(
+        "--one-shot-task",
+        default=None,
+        help="task id or index in --one-shot-split (default: the first one the oracle solves)",
+    )
+    p.add_argument(
+        "--env-arg", action="append", type=_kv, default=[], metavar="KEY=VALUE", help="extra env kwarg (JSON values)"
+    )
     p.add_argument("--no-resume", action="store_true", help="start over even if trajectories exist")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -109,11 +148,23 @@ def make_model_policy(args: argparse.Namespace) -> Any:
         return make_policy("hf", model=args.model, device=args.device, dtype=auto_dtype(args.dtype, args.device))
     if args.backend == "vllm":
         eager = None if args.enforce_eager == "auto" else args.enforce_eager == "true"
-        return make_policy("vllm", model=args.model, dtype=args.dtype, max_model_len=args.max_model_len,
-                           gpu_memory_utilization=args.gpu_memory_utilization, enforce_eager=eager,
-                           quiet=not args.engine_logs)
-    return make_policy("openai", model=args.model, base_url=args.base_url, timeout=args.timeout,
-                       concurrency=args.concurrency, max_retries=args.max_retries)
+        return make_policy(
+            "vllm",
+            model=args.model,
+            dtype=args.dtype,
+            max_model_len=args.max_model_len,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            enforce_eager=eager,
+            quiet=not args.engine_logs,
+        )
+    return make_policy(
+        "openai",
+        model=args.model,
+        base_url=args.base_url,
+        timeout=args.timeout,
+        concurrency=args.concurrency,
+        max_retries=args.max_retries,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     policy = None
     try:
         if args.policy:
-            policy = make_policy(args.policy, env_id=args.env, **({"seed": args.seed} if args.policy == "random" else {}))
+            policy = make_policy(
+                args.policy, env_id=args.env, **({"seed": args.seed} if args.policy == "random" else {})
+            )
         else:
             policy = make_model_policy(args)
         one_shot = source = None
@@ -149,17 +202,27 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 base = text_env(probe)
                 ids = list(base.task_ids)
-                evaluated = ([base.resolve_task_id(t) for t in args.task_ids] if args.task_ids
-                             else select_tasks(ids, args.episodes))
+                evaluated = (
+                    [base.resolve_task_id(t) for t in args.task_ids]
+                    if args.task_ids
+                    else select_tasks(ids, args.episodes)
+                )
             finally:
                 probe.close()
             task: Any = args.one_shot_task
             if task is not None and task.lstrip("-").isdigit():
                 task = int(task)
-            one_shot, source = one_shot_example(args.env, env_kwargs, split=args.one_shot_split, task=task, exclude=evaluated)
-        prompt = PromptConfig(history_window=None if args.history_window < 0 else args.history_window, one_shot=one_shot)
+            one_shot, source = one_shot_example(
+                args.env, env_kwargs, split=args.one_shot_split, task=task, exclude=evaluated
+            )
+        prompt = PromptConfig(
+            history_window=None if args.history_window < 0 else args.history_window, one_shot=one_shot
+        )
         params = GenerationParams(
-            temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
             stop=_stops(args),
         )
         out = Path(args.out) if args.out else _default_out(args)

@@ -59,8 +59,16 @@ def warm_start(model_dir: Path, out_dir: Path, *, history_k: int, steps: int, se
 
     torch.manual_seed(seed)
     records = run_episodes(
-        RandomPolicy(ENV_ID, seed=seed), ENV_ID, None, group_size=24, env_kwargs=ENV_KWARGS, num_envs=16, seed=seed,
-        prompt=PromptConfig(history_window=history_k), history_k=history_k, progress=False,
+        RandomPolicy(ENV_ID, seed=seed),
+        ENV_ID,
+        None,
+        group_size=24,
+        env_kwargs=ENV_KWARGS,
+        num_envs=16,
+        seed=seed,
+        prompt=PromptConfig(history_window=history_k),
+        history_k=history_k,
+        progress=False,
     )
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir))
@@ -68,7 +76,9 @@ def warm_start(model_dir: Path, out_dir: Path, *, history_k: int, steps: int, se
     for rec in records:
         for s in rec.steps:
             data.append(
-                encode_prompt_completion(tok, step_messages(rec, s.index), [{"role": "assistant", "content": s.raw_output}])
+                encode_prompt_completion(
+                    tok, step_messages(rec, s.index), [{"role": "assistant", "content": s.raw_output}]
+                )
             )
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     g = torch.Generator().manual_seed(seed)
@@ -104,12 +114,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for method in args.methods:
         cfg = config_from_dict(
             dict(
-                model=str(warm), device="cpu", env_id=ENV_ID, env_kwargs=dict(ENV_KWARGS), method=method, history_k=args.history_k,
-                group_size=args.group_size, tasks_per_iteration=args.tasks_per_iteration, num_envs=32,
-                max_new_tokens=24, iterations=args.iterations, lr=args.lr, kl_coef=args.kl_coef,
+                model=str(warm),
+                device="cpu",
+                env_id=ENV_ID,
+                env_kwargs=dict(ENV_KWARGS),
+                method=method,
+                history_k=args.history_k,
+                group_size=args.group_size,
+                tasks_per_iteration=args.tasks_per_iteration,
+                num_envs=32,
+                max_new_tokens=24,
+                iterations=args.iterations,
+                lr=args.lr,
+                kl_coef=args.kl_coef,
                 invalid_penalty=args.invalid_penalty,
-                micro_batch_size=32, mini_batch_size=None, ppo_epochs=1, save_every=5, keep_checkpoints=1,
-                run_dir=str(out / method), seed=args.seed, progress=True,
+                micro_batch_size=32,
+                mini_batch_size=None,
+                ppo_epochs=1,
+                save_every=5,
+                keep_checkpoints=1,
+                run_dir=str(out / method),
+                seed=args.seed,
+                progress=True,
             )
         )
         t1 = time.perf_counter()

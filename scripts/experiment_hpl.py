@@ -32,36 +32,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 def results_table(out: Path, methods: list[str], results: dict) -> str:
     """Markdown: held-out results per method, pi_ref on its training tasks, exploration cost."""
-    lines = ["| method | held-out success | mean reward | invalid actions | mean steps | optimizer steps | eval tasks |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | held-out success | mean reward | invalid actions | mean steps | optimizer steps | eval tasks |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m in methods:
         r = results[m]
         steps = r["train"].get("optimizer_steps") or r["train"].get("steps")  # composite / SFT (RFT)
-        lines.append(f"| {m} | {r['success_rate']:.3f} | {r['mean_reward']:.3f} | {r['invalid_action_rate']:.3f} | "
-                     f"{r['mean_steps']:.1f} | {steps if steps is not None else '-'} | {r['eval_tasks']} |")
+        lines.append(
+            f"| {m} | {r['success_rate']:.3f} | {r['mean_reward']:.3f} | {r['invalid_action_rate']:.3f} | "
+            f"{r['mean_steps']:.1f} | {steps if steps is not None else '-'} | {r['eval_tasks']} |"
+        )
     st = json.loads((out / "hpl" / "state.json").read_text())["stages"]
     sft, ex = st.get("sft", {}), st.get("explore", {})
     traj = ex.get("levels", {}).get("traj", {})
-    lines += ["", f"pi_ref (SFT): {sft.get('examples')} demonstrations, {sft.get('steps')} optimizer steps, loss "
-              f"{sft.get('first_loss', float('nan')):.3f} -> {sft.get('last_loss', float('nan')):.3f}; sampling at the "
-              f"exploration temperature it solved {ex.get('rft_successes')} of the {traj.get('candidates')} training tasks "
-              "it explored (trajectory level)."]
-    lines += ["", "Exploration cost (HPL run):", "", "| level | pairs | candidates | LLM calls | env steps | seconds |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"pi_ref (SFT): {sft.get('examples')} demonstrations, {sft.get('steps')} optimizer steps, loss "
+        f"{sft.get('first_loss', float('nan')):.3f} -> {sft.get('last_loss', float('nan')):.3f}; sampling at the "
+        f"exploration temperature it solved {ex.get('rft_successes')} of the {traj.get('candidates')} training tasks "
+        "it explored (trajectory level).",
+    ]
+    lines += [
+        "",
+        "Exploration cost (HPL run):",
+        "",
+        "| level | pairs | candidates | LLM calls | env steps | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     for lv, s in ex.get("levels", {}).items():
-        lines.append(f"| {lv} | {s['pairs']} | {s['candidates']} | {s['llm_calls']} | {s['env_steps']} | {s['seconds']} |")
+        lines.append(
+            f"| {lv} | {s['pairs']} | {s['candidates']} | {s['llm_calls']} | {s['env_steps']} | {s['seconds']} |"
+        )
     cur = st.get("curriculum", {})
     if cur:
-        lines += ["", f"Group pairs per curriculum bucket (rows: length 1-3, columns: reward gap large-small): "
-                  f"{cur.get('counts')}; pairs per phase {cur.get('pairs_per_phase')}."]
+        lines += [
+            "",
+            f"Group pairs per curriculum bucket (rows: length 1-3, columns: reward gap large-small): "
+            f"{cur.get('counts')}; pairs per phase {cur.get('pairs_per_phase')}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from agent_gym.fileio import atomic_write_text
     from trainers.hpl.config import load_config
     from trainers.hpl.methods import get_method
-    from agent_gym.fileio import atomic_write_text
     from trainers.hpl.pipeline import reuse_stages, run_pipeline, write_json
 
     out = Path(args.out)
@@ -82,10 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         state = run_pipeline(cfg)
         ev = state["stages"].get("evaluate", {})
         results[m] = {
-            "success_rate": ev.get("success_rate"), "mean_reward": ev.get("mean_reward"),
-            "invalid_action_rate": ev.get("invalid_action_rate"), "eval_tasks": ev.get("tasks"),
+            "success_rate": ev.get("success_rate"),
+            "mean_reward": ev.get("mean_reward"),
+            "invalid_action_rate": ev.get("invalid_action_rate"),
+            "eval_tasks": ev.get("tasks"),
             "mean_steps": ev.get("mean_steps"),
-            "train": {k: state["stages"].get("train", {}).get(k) for k in ("optimizer_steps", "steps", "first_loss", "last_loss")},
+            "train": {
+                k: state["stages"].get("train", {}).get(k)
+                for k in ("optimizer_steps", "steps", "first_loss", "last_loss")
+            },
             # stage times of this method's own run (reused stages excluded), so a resumed run reports the same
             "stage_seconds": {k: v.get("seconds") for k, v in state["stages"].items() if "reused_from" not in v},
         }

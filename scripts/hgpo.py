@@ -19,11 +19,15 @@ from scripts.cli import command_prog
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=command_prog("hgpo"), description=__doc__.split("\n")[0])
-    p.add_argument("--config", default=None, help="YAML config (see assets/configs/hgpo_*.yaml); default: built-in defaults")
+    p.add_argument(
+        "--config", default=None, help="YAML config (see assets/configs/hgpo_*.yaml); default: built-in defaults"
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (YAML value)")
     p.add_argument("--run-dir", default=None, help="output folder (overrides run_dir)")
     p.add_argument("--iterations", type=int, default=None, help="total iterations (overrides iterations)")
-    p.add_argument("--method", choices=["grpo", "gigpo", "hgpo"], default=None, help="advantage estimator (overrides method)")
+    p.add_argument(
+        "--method", choices=["grpo", "gigpo", "hgpo"], default=None, help="advantage estimator (overrides method)"
+    )
     p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints in the run folder")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     return p

@@ -32,12 +32,21 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=command_prog("hpl"), description=__doc__.splitlines()[0])
-    p.add_argument("--config", default=str(DEFAULT_CONFIG),
-                   help="YAML config (default: assets/configs/hpl_tiny.yaml, the CPU demo on generated ALFWorld games)")
+    p.add_argument(
+        "--config",
+        default=str(DEFAULT_CONFIG),
+        help="YAML config (default: assets/configs/hpl_tiny.yaml, the CPU demo on generated ALFWorld games)",
+    )
     p.add_argument("--method", help="override the config's method")
     p.add_argument("--run-dir", help="override the config's run_dir")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set explore.mc_rollouts=3 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set explore.mc_rollouts=3 (repeatable)",
+    )
     p.add_argument("--until", metavar="STAGE", help="stop after this stage")
     p.add_argument("--redo-from", metavar="STAGE", help="recompute this stage and the ones after it")
     p.add_argument("--list-methods", action="store_true", help="print the methods and exit")
@@ -47,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from agent_gym.errors import AgentGymError

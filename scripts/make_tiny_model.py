@@ -53,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         path = build_tiny_model(
-            out, seed=args.seed, vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.layers,
-            num_heads=args.heads, intermediate_size=args.intermediate_size,
+            out,
+            seed=args.seed,
+            vocab_size=args.vocab_size,
+            hidden_size=args.hidden_size,
+            num_layers=args.layers,
+            num_heads=args.heads,
+            intermediate_size=args.intermediate_size,
         )
     except OSError as exc:
         print(f"error: cannot write the model to {out}: {exc}; choose a writable folder", file=sys.stderr)

@@ -14,7 +14,10 @@ import sys
 from scripts.cli import command_prog
 
 BENCHMARKS = {
-    "alfworld": ("agent_gym.alfworld.prepare", "ALFWorld game files (official download, or unpack an archive/folder you have)"),
+    "alfworld": (
+        "agent_gym.alfworld.prepare",
+        "ALFWorld game files (official download, or unpack an archive/folder you have)",
+    ),
     "intercode": ("agent_gym.sql.prepare", "InterCode-SQL Spider dev tasks and MySQL dump"),
     "webshop": ("agent_gym.webshop.prepare", "WebShop product/attribute/goal files, or a generated catalog"),
 }

@@ -17,10 +17,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=command_prog("serve_webshop"), description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 picks a free one)")
-    parser.add_argument("--data-dir", default=None, help="folder with official WebShop files (default: generated catalog)")
+    parser.add_argument(
+        "--data-dir", default=None, help="folder with official WebShop files (default: generated catalog)"
+    )
     parser.add_argument("--num-products", type=int, default=None, help="generated catalog size (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="generated catalog seed")
-    parser.add_argument("--max-sessions", type=int, default=10000, help="sessions kept in memory (least recent evicted)")
+    parser.add_argument(
+        "--max-sessions", type=int, default=10000, help="sessions kept in memory (least recent evicted)"
+    )
     return parser
 
 
@@ -50,10 +54,16 @@ def main(argv: list[str] | None = None) -> int:
         _check_can_listen(args.host, args.port)  # werkzeug would print its own message and sys.exit(1)
         server = make_server(args.host, args.port, app, threaded=True)
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}; pick another --port or check --host", file=sys.stderr)
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {exc}; pick another --port or check --host",
+            file=sys.stderr,
+        )
         return 2
-    print(f"WebShop ({shop.source}, {len(shop.products)} products, {len(shop.goals)} goals) on "
-          f"http://{args.host}:{server.server_port}/?session=fixed_0  (Ctrl-C stops)", flush=True)
+    print(
+        f"WebShop ({shop.source}, {len(shop.products)} products, {len(shop.goals)} goals) on "
+        f"http://{args.host}:{server.server_port}/?session=fixed_0  (Ctrl-C stops)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

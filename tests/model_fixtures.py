@@ -1,6 +1,6 @@
 """Session fixture with the tiny test model (import it in conftest or in a test module).
 
-    from tests.model_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
+from tests.model_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
 """
 
 from __future__ import annotations

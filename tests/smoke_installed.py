@@ -85,20 +85,33 @@ def build_and_install(venv: Path, scratch: Path, offline_build: bool = False) ->
     must already be installed (they come from the system site-packages; nothing is downloaded).
     """
     src = scratch / "src"
-    shutil.copytree(CHECKOUT, src, ignore=shutil.ignore_patterns(
-        ".git", "__pycache__", "*.pyc", "build", "dist", "*.egg-info", "runs", "outputs", ".venv", ".pytest_cache"))
+    shutil.copytree(
+        CHECKOUT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", "__pycache__", "*.pyc", "build", "dist", "*.egg-info", "runs", "outputs", ".venv", ".pytest_cache"
+        ),
+    )
     env = _clean_env()
     wheels = scratch / "wheels"
     isolation = ["--no-build-isolation"] if offline_build else []
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(wheels), str(src)], scratch, env)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", str(wheels), str(src)], scratch, env
+    )
     (wheel,) = wheels.glob("agent_gym-*.whl")
     if venv.exists():
         shutil.rmtree(venv)
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], scratch, env)
     python = venv / "bin" / "python"
-    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], scratch, env).strip())
+    site = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], scratch, env).strip()
+    )
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(checkout=str(CHECKOUT)))
-    _run([str(python), "-m", "pip", "install", "-q", "--no-index", "--disable-pip-version-check", str(wheel)], scratch, env)
+    _run(
+        [str(python), "-m", "pip", "install", "-q", "--no-index", "--disable-pip-version-check", str(wheel)],
+        scratch,
+        env,
+    )
     print(f"smoke: installed {wheel.name} into {venv}")
     return python
 
@@ -112,9 +125,18 @@ def outside(args: argparse.Namespace) -> int:
             work = scratch / "elsewhere"
             decoy = work / "scripts"
             decoy.mkdir(parents=True)
-            (decoy / "__init__.py").write_text("raise ImportError('decoy scripts package of the current folder was imported')\n")
-            cmd = [str(python), str(Path(__file__).resolve()), "--inside", "--checkout", str(CHECKOUT),
-                   "--skip", ",".join(args.skip)]
+            (decoy / "__init__.py").write_text(
+                "raise ImportError('decoy scripts package of the current folder was imported')\n"
+            )
+            cmd = [
+                str(python),
+                str(Path(__file__).resolve()),
+                "--inside",
+                "--checkout",
+                str(CHECKOUT),
+                "--skip",
+                ",".join(args.skip),
+            ]
             if args.envs:
                 cmd += ["--envs", ",".join(args.envs)]
             if args.quick:
@@ -151,8 +173,10 @@ def check_assets(checkout: Path) -> None:
         rel = f.relative_to(checkout / "assets")
         shipped = asset_path(*rel.parts)
         if not shipped.is_file():
-            raise SmokeFailure(f"assets/{rel} is not in the installed package (add its pattern to "
-                               "[tool.setuptools.package-data] agent_gym_assets in pyproject.toml)")
+            raise SmokeFailure(
+                f"assets/{rel} is not in the installed package (add its pattern to "
+                "[tool.setuptools.package-data] agent_gym_assets in pyproject.toml)"
+            )
         if shipped.read_bytes() != f.read_bytes():
             raise SmokeFailure(f"installed {shipped} differs from assets/{rel}")
         n += 1
@@ -200,7 +224,7 @@ def check_commands(quick: bool) -> None:
     missing = [c for c in cmds if c not in out]
     if missing:
         raise SmokeFailure(f"agent-gym --help does not list {missing}")
-    for name, (module, _) in cmds.items():
+    for name in cmds:
         out = _run([exe, name, "--help"], here, env)
         if f"agent-gym {name}" not in out:
             raise SmokeFailure(f"agent-gym {name} --help does not show its usage:\n{out[:300]}")
@@ -208,26 +232,62 @@ def check_commands(quick: bool) -> None:
     # python -m scripts.X from a folder without its own scripts/ package
     plain = here / "plain"
     plain.mkdir(exist_ok=True)
-    for name, (module, _) in ([] if quick else cmds.items()):
+    for module, _ in [] if quick else cmds.values():
         _run([sys.executable, "-m", f"scripts.{module}", "--help"], plain, env)
     if not quick:
         print("smoke: python -m scripts.X --help ok for every command")
     for env_id, policy in (("ALFWorld-Text-v0", "random"), ("InterCodeSQL-v0", "oracle")):
         out_json = here / "eval" / f"{env_id}_{policy}.json"
-        _run([exe, "evaluate", "--env", env_id, "--policy", policy, "--episodes", "3", "--num-envs", "1",
-              "--quiet", "--out", str(out_json)], here, env)
+        _run(
+            [
+                exe,
+                "evaluate",
+                "--env",
+                env_id,
+                "--policy",
+                policy,
+                "--episodes",
+                "3",
+                "--num-envs",
+                "1",
+                "--quiet",
+                "--out",
+                str(out_json),
+            ],
+            here,
+            env,
+        )
         report = json.loads(out_json.read_text())
         if report.get("episodes") != 3:
-            raise SmokeFailure(f"agent-gym evaluate --env {env_id} --policy {policy} reported {report.get('episodes')} episodes, not 3")
-        print(f"smoke: agent-gym evaluate --env {env_id} --policy {policy}: {report['episodes']} episodes, "
-              f"success rate {report['success_rate']:.2f}")
+            raise SmokeFailure(
+                f"agent-gym evaluate --env {env_id} --policy {policy} reported {report.get('episodes')} episodes, not 3"
+            )
+        print(
+            f"smoke: agent-gym evaluate --env {env_id} --policy {policy}: {report['episodes']} episodes, "
+            f"success rate {report['success_rate']:.2f}"
+        )
     run_dir = here / "runs" / "hpl_tiny"
-    _run([exe, "hpl", "--config", "assets/configs/hpl_tiny.yaml", "--until", "demos", "--run-dir", str(run_dir), "--quiet"],
-         here, env)
+    _run(
+        [
+            exe,
+            "hpl",
+            "--config",
+            "assets/configs/hpl_tiny.yaml",
+            "--until",
+            "demos",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ],
+        here,
+        env,
+    )
     demos = (run_dir / "demos" / "expert_conversations.jsonl").read_text().splitlines()
     if not demos:
         raise SmokeFailure("agent-gym hpl --until demos wrote no demonstrations")
-    print(f"smoke: agent-gym hpl --config assets/configs/hpl_tiny.yaml (the packaged config) --until demos: {len(demos)} demonstrations")
+    print(
+        f"smoke: agent-gym hpl --config assets/configs/hpl_tiny.yaml (the packaged config) --until demos: {len(demos)} demonstrations"
+    )
 
 
 def inside(args: argparse.Namespace) -> int:
@@ -239,9 +299,13 @@ def inside(args: argparse.Namespace) -> int:
         check_assets(checkout)
         check_envs(args.envs, args.skip)
         check_commands(args.quick)
-        strays = sorted(name for name, mod in list(sys.modules.items())
-                        if getattr(mod, "__file__", None) and Path(mod.__file__).resolve().is_relative_to(checkout)
-                        and Path(mod.__file__).resolve() != Path(__file__).resolve())
+        strays = sorted(
+            name
+            for name, mod in list(sys.modules.items())
+            if getattr(mod, "__file__", None)
+            and Path(mod.__file__).resolve().is_relative_to(checkout)
+            and Path(mod.__file__).resolve() != Path(__file__).resolve()
+        )
         if strays:
             raise SmokeFailure(f"modules were imported from the checkout: {strays[:5]}")
     except SmokeFailure as exc:
@@ -260,8 +324,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--envs", type=ids, default=[], help="comma-separated env ids to play (default: all registered)")
     p.add_argument("--skip", type=ids, default=[], help="comma-separated env ids not to play (default: none)")
     p.add_argument("--quick", action="store_true", help="skip the python -m scripts.X --help runs")
-    p.add_argument("--offline-build", action="store_true",
-                   help="build with this interpreter's setuptools instead of pip's isolated build (no download)")
+    p.add_argument(
+        "--offline-build",
+        action="store_true",
+        help="build with this interpreter's setuptools instead of pip's isolated build (no download)",
+    )
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--checkout", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -160,7 +160,7 @@ def naive(method, rows, gamma=0.95, alpha=1.0, mode="mean_std_norm", omega=1.0, 
     for t, idx in by_traj.items():
         group_trajs[rows["group"][idx[0]]].append(t)
     ep = np.zeros(n)
-    for g, ts in group_trajs.items():
+    for ts in group_trajs.values():
         z = norm([outcome[t] for t in ts])
         for t, v in zip(ts, z):
             ep[by_traj[t]] = v
@@ -269,7 +269,9 @@ def test_numpy_hash_array_and_int_ids():
     codes = {h: i for i, h in enumerate(dict.fromkeys(x for r in rows["hash"] for x in r))}
     arr = np.array([[codes[x] for x in r] for r in rows["hash"]], dtype=np.int64)
     np.testing.assert_allclose(
-        compute_advantages("hgpo", np.array([int(g[1:]) for g in rows["group"]]), rows["traj"], rows["step"], rows["reward"], arr),
+        compute_advantages(
+            "hgpo", np.array([int(g[1:]) for g in rows["group"]]), rows["traj"], rows["step"], rows["reward"], arr
+        ),
         call("hgpo", rows),
         atol=1e-12,
     )

@@ -187,8 +187,14 @@ def test_malformed_games_raise_game_load_error_naming_the_file(alfworld_data_roo
         "not_json": "{ this is not json",
         "missing_keys": json.dumps({"grammar": real["grammar"]}),
         # a name declared twice makes fast-downward's translator call sys.exit
-        "translator_exit": json.dumps(dict(real, pddl_problem=real["pddl_problem"].replace(
-            "(:objects", "(:objects\nFloorLamp - object\nFloorLamp - receptacle", 1))),
+        "translator_exit": json.dumps(
+            dict(
+                real,
+                pddl_problem=real["pddl_problem"].replace(
+                    "(:objects", "(:objects\nFloorLamp - object\nFloorLamp - receptacle", 1
+                ),
+            )
+        ),
         "truncated_pddl": json.dumps(dict(real, pddl_problem=real["pddl_problem"][:2000])),
         "bad_grammar": json.dumps(dict(real, grammar="action Nope {")),
     }
@@ -238,6 +244,12 @@ def test_many_envs_closed_and_reopened_exit_cleanly(tmp_path):
         "print('ok')\n"
     )
     repo = Path(__file__).resolve().parents[1]
-    res = subprocess.run([sys.executable, str(script)], cwd=repo, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(repo)})
+    res = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
     assert res.returncode == 0 and "ok" in res.stdout, (res.returncode, res.stderr[-2000:])

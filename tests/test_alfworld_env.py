@@ -161,8 +161,12 @@ def test_both_grammars_load_and_are_won(alfworld_data_root, tmp_path):
     files = []
     for name, grammar in (
         ("new", game["grammar"]),
-        ("old", game["grammar"].replace('"move {o} to {r}"', '"put {o} in/on {r}"')
-         .replace("You move the {o.name} to the {r.name}.", "You put the {o.name} in/on the {r.name}.")),
+        (
+            "old",
+            game["grammar"]
+            .replace('"move {o} to {r}"', '"put {o} in/on {r}"')
+            .replace("You move the {o.name} to the {r.name}.", "You put the {o.name} in/on the {r.name}."),
+        ),
     ):
         path = tmp_path / name / "pick_and_place_simple-X-None-Y-1" / "trial_0" / "game.tw-pddl"
         path.parent.mkdir(parents=True)
@@ -195,7 +199,9 @@ def test_malformed_game_in_env_raises_game_load_error(alfworld_data_root, tmp_pa
     assert "#look.feedback#" in game["grammar"]
     unrenderable = tmp_path / "look_at_obj_in_light-A-None-B-2" / "trial_2" / "game.tw-pddl"
     unrenderable.parent.mkdir(parents=True)
-    unrenderable.write_text(json.dumps(dict(game, grammar=game["grammar"].replace("#look.feedback#", "#no.such.rule#"))))
+    unrenderable.write_text(
+        json.dumps(dict(game, grammar=game["grammar"].replace("#look.feedback#", "#no.such.rule#")))
+    )
     env = ALFWorldTextEnv(game_files=[bad, unrenderable])
     with pytest.raises(GameLoadError, match=str(bad)):
         env.reset(options={"task_id": "pick_and_place_simple-A-None-B-1/trial_1"})
@@ -279,8 +285,19 @@ def test_prepare_unpacks_archive_subset(tmp_path):
         pytest.skip(f"{SHARED_ARCHIVE} not found")
     from scripts.prepare import main
 
-    rc = main(["alfworld", "--data-dir", str(tmp_path), "--from", str(SHARED_ARCHIVE), "--splits", "train",
-               "--include", "pick_cool_then_place_in_recep-Apple-None-Microwave-*"])
+    rc = main(
+        [
+            "alfworld",
+            "--data-dir",
+            str(tmp_path),
+            "--from",
+            str(SHARED_ARCHIVE),
+            "--splits",
+            "train",
+            "--include",
+            "pick_cool_then_place_in_recep-Apple-None-Microwave-*",
+        ]
+    )
     assert rc == 0
     env = ALFWorldTextEnv(data_dir=tmp_path, split="train", expert=True)
     assert 0 < len(env.task_ids) < 20

@@ -136,7 +136,9 @@ def test_ensure_generated_is_cached_and_splits_are_disjoint(tmp_path, monkeypatc
     t0 = time.perf_counter()
     assert ensure_generated("valid_seen", num_games=12) == root
     assert time.perf_counter() - t0 < max(0.5, first / 4)
-    unseen = sorted((ensure_generated("valid_unseen", num_games=6) / "json_2.1.1" / "valid_unseen").glob("*/*/game.tw-pddl"))
+    unseen = sorted(
+        (ensure_generated("valid_unseen", num_games=6) / "json_2.1.1" / "valid_unseen").glob("*/*/game.tw-pddl")
+    )
     assert len(unseen) == 6
     seen_trials = {p.parent.name for p in seen}
     assert not seen_trials & {p.parent.name for p in unseen}
@@ -171,7 +173,10 @@ def test_env_generated_games_size(tmp_path, monkeypatch):
 def test_cli(tmp_path):
     from agent_gym.alfworld.generator import main
 
-    assert main(["--out", str(tmp_path), "--num-games", "3", "--seed", "9", "--verify", "facts", "--split", "valid_seen"]) == 0
+    assert (
+        main(["--out", str(tmp_path), "--num-games", "3", "--seed", "9", "--verify", "facts", "--split", "valid_seen"])
+        == 0
+    )
     assert len(list((tmp_path / "json_2.1.1" / "valid_seen").glob("*/*/game.tw-pddl"))) == 3
 
 

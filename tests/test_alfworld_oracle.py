@@ -120,8 +120,10 @@ def test_oracle_finishes_from_random_states_on_fact_model(alfworld_data_root):
                 _random_fact_step(world, rng)
             held = [a[1] for p, a in world.facts if p == "holds"]
             held_type = [a[1] for p, a in world.facts if p == "objectType" and held and a[0] == held[0]]
-            if held and held_type[0] != oracle.goal.object_type and not any(
-                p == "canContain" and a[1] == held_type[0] for p, a in world.facts
+            if (
+                held
+                and held_type[0] != oracle.goal.object_type
+                and not any(p == "canContain" and a[1] == held_type[0] for p, a in world.facts)
             ):
                 # holding something no receptacle accepts: the engine cannot put it down either
                 assert oracle.plan_kind(world.facts) is None
@@ -136,7 +138,13 @@ def test_oracle_finishes_from_random_states_on_fact_model(alfworld_data_root):
 
 
 def test_entity_names_follow_demangler_numbering():
-    ids = ["Cabinet_bar__minus_00_dot_48_bar_x", "Cabinet_bar__plus_01_bar_x", "Sink_bar_1_bar_2", "Sink_bar_1_bar_2_bar_SinkBasin", "agent1"]
+    ids = [
+        "Cabinet_bar__minus_00_dot_48_bar_x",
+        "Cabinet_bar__plus_01_bar_x",
+        "Sink_bar_1_bar_2",
+        "Sink_bar_1_bar_2_bar_SinkBasin",
+        "agent1",
+    ]
     names = entity_names(ids)
     # sorted lowercase ids; the first sorted id of a class gets the highest number
     assert names["Cabinet_bar__minus_00_dot_48_bar_x"] == "cabinet 2"
@@ -222,9 +230,8 @@ def _fast_env():
     pytest.importorskip("fast_downward", reason="fast_downward is not installed (pip install 'agent-gym[alfworld]')")
     import gymnasium as gym
 
-    from agent_gym.alfworld import env as env_module  # noqa: F401
-
     import agent_gym  # noqa: F401  (registers the ids)
+    from agent_gym.alfworld import env as env_module  # noqa: F401
 
     return gym
 
@@ -278,9 +285,13 @@ def _move_target_elsewhere(game: dict, oracle: ALFWorldOracle, facts: set) -> se
     obj_ids = {a[0] for p, a in facts if p == "objectType" and a[1] == otype}
     homes = {a[1] for p, a in facts if p == "inReceptacle" and a[0] in obj_ids}
     rtypes = {a[0]: a[1] for p, a in facts if p == "receptacleType"}
-    holders = sorted(r for r, t in rtypes.items()
-                     if (t, otype) in {tuple(a) for p, a in facts if p == "canContain"} and r not in homes
-                     and ("receptacleAtLocation", r) in {(p, a[0]) for p, a in facts})
+    holders = sorted(
+        r
+        for r, t in rtypes.items()
+        if (t, otype) in {tuple(a) for p, a in facts if p == "canContain"}
+        and r not in homes
+        and ("receptacleAtLocation", r) in {(p, a[0]) for p, a in facts}
+    )
     if not holders:
         return None
     moved = {f for f in facts if not (f[0] == "inReceptacle" and f[1][0] in obj_ids)}
@@ -327,10 +338,17 @@ def test_observed_oracle_wins_real_games_and_names_only_what_it_has_seen(alfworl
     import re
 
     gym = _fast_env()
-    env = gym.make("ALFWorld-Text-v0", data_dir=str(alfworld_data_root), split="valid_seen", expert=True,
-                   expert_knowledge="observed", max_episode_steps=60)
-    full = gym.make("ALFWorld-Text-v0", data_dir=str(alfworld_data_root), split="valid_seen", expert=True,
-                    max_episode_steps=60)
+    env = gym.make(
+        "ALFWorld-Text-v0",
+        data_dir=str(alfworld_data_root),
+        split="valid_seen",
+        expert=True,
+        expert_knowledge="observed",
+        max_episode_steps=60,
+    )
+    full = gym.make(
+        "ALFWorld-Text-v0", data_dir=str(alfworld_data_root), split="valid_seen", expert=True, max_episode_steps=60
+    )
     try:
         ids = list(env.unwrapped.task_ids)
         picked = []
@@ -360,8 +378,14 @@ def test_observed_oracle_wins_real_games_and_names_only_what_it_has_seen(alfworl
 
 def test_observed_oracle_memory_follows_snapshot_and_restore(alfworld_data_root):
     gym = _fast_env()
-    env = gym.make("ALFWorld-Text-v0", data_dir=str(alfworld_data_root), split="valid_seen", expert=True,
-                   expert_knowledge="observed", max_episode_steps=60)
+    env = gym.make(
+        "ALFWorld-Text-v0",
+        data_dir=str(alfworld_data_root),
+        split="valid_seen",
+        expert=True,
+        expert_knowledge="observed",
+        max_episode_steps=60,
+    )
     try:
         task_id = next(i for i in env.unwrapped.task_ids if i.startswith("pick_and_place_simple-"))
         _, reference, _ = _play(env, task_id)

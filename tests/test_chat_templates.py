@@ -137,14 +137,23 @@ def test_training_on_nothing_is_an_error_naming_model_template_count_and_fix(tin
 
     no_assistant = [[m for m in CONV if m["role"] != "assistant"]] * 3
     with pytest.raises(TrainingDataError) as err:
-        run_sft(tiny_model_dir, no_assistant, tmp_path / "out", epochs=1, batch_size=2, micro_batch_size=2,
-                device="cpu")
+        run_sft(
+            tiny_model_dir, no_assistant, tmp_path / "out", epochs=1, batch_size=2, micro_batch_size=2, device="cpu"
+        )
     msg = str(err.value)
     assert "SFT" in msg and str(tiny_model_dir) in msg and "0 tokens" in msg and "0 of 3" in msg
     assert "chat template" in msg and "assistant" in msg
     with pytest.raises(TrainingDataError, match=r"exceed max_length=8: raise max_length"):
-        run_sft(tiny_model_dir, [CONV] * 3, tmp_path / "out", epochs=1, batch_size=2, micro_batch_size=2,
-                device="cpu", max_length=8)
+        run_sft(
+            tiny_model_dir,
+            [CONV] * 3,
+            tmp_path / "out",
+            epochs=1,
+            batch_size=2,
+            micro_batch_size=2,
+            device="cpu",
+            max_length=8,
+        )
     assert not (tmp_path / "out").exists()  # nothing was trained or written
 
 
@@ -160,8 +169,16 @@ def test_sft_with_a_stock_template_trains_assistant_tokens(tiny_model_dir, tmp_p
     model.resize_token_embeddings(len(tok))
     model.save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
-    _, metrics = run_sft(model_dir, [CONV] * 4, tmp_path / "out", epochs=1, batch_size=2, micro_batch_size=2,
-                         device="cpu", learning_rate=1e-3)
+    _, metrics = run_sft(
+        model_dir,
+        [CONV] * 4,
+        tmp_path / "out",
+        epochs=1,
+        batch_size=2,
+        micro_batch_size=2,
+        device="cpu",
+        learning_rate=1e-3,
+    )
     expected = 4 * sum(encode_conversation(tok, CONV).loss_mask)
     assert metrics["data/trained_tokens"] == expected > 0 and metrics["data/kept"] == 4
     assert metrics["steps"] == 2
@@ -172,8 +189,9 @@ def test_composite_stage_with_nothing_to_train_stops_before_training(tiny_model_
 
     no_assistant = [m for m in CONV if m["role"] != "assistant"]
     with pytest.raises(TrainingDataError, match=r"composite .*0 tokens from 0 of 1 samples"):
-        train_composite(tiny_model_dir, [[("bc", no_assistant)]], tmp_path / "composite", weights={"bc": 1.0},
-                        device="cpu")
+        train_composite(
+            tiny_model_dir, [[("bc", no_assistant)]], tmp_path / "composite", weights={"bc": 1.0}, device="cpu"
+        )
     assert not (tmp_path / "composite" / "final").exists()
 
 

@@ -123,7 +123,9 @@ def test_vector_envs_with_per_env_tasks(mode):
         assert list(obs) == [f"Task: reach cell {n} and stop. You are at cell 0." for n in (2, 4, 3)]
         obs, rew, term, trunc, info = envs.step(["go right", "go right", "jump"])
         assert list(info["action_valid"]) == [True, True, False]
-        assert list(obs) == [f"Task: reach cell {n} and stop. You are at cell 1." for n in (2, 4)] + ["Nothing happens."]
+        assert list(obs) == [f"Task: reach cell {n} and stop. You are at cell 1." for n in (2, 4)] + [
+            "Nothing happens."
+        ]
     finally:
         envs.close()
 

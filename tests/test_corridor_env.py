@@ -31,8 +31,11 @@ def test_registered_with_a_small_step_limit():
     assert CorridorEnv(max_episode_steps=None).max_episode_steps is None
 
 
-@pytest.mark.parametrize("make", [lambda: gym.make(ENV_ID, max_episode_steps=2), lambda: CorridorEnv(max_episode_steps=2)],
-                         ids=["gym.make", "raw"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: gym.make(ENV_ID, max_episode_steps=2), lambda: CorridorEnv(max_episode_steps=2)],
+    ids=["gym.make", "raw"],
+)
 def test_a_step_after_truncation_raises_through_gym_make_as_on_the_raw_env(make):
     env = make()
     try:
@@ -56,7 +59,14 @@ def test_no_time_limit_through_gym_make():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"lengths": (1, 2, 3), "task_type": "length-{length}", "invalid_feedback": "Nothing happens. You are at cell {pos}."}],
+    [
+        {},
+        {
+            "lengths": (1, 2, 3),
+            "task_type": "length-{length}",
+            "invalid_feedback": "Nothing happens. You are at cell {pos}.",
+        },
+    ],
 )
 def test_check_env(kwargs):
     check_env(CorridorEnv(**kwargs), skip_render_check=True)
@@ -137,8 +147,12 @@ def test_truncation_at_the_step_limit():
 
 def test_options_of_the_hgpo_experiment():
     env = CorridorEnv(
-        lengths=[3, 1, 2], task_type="length-{length}", invalid_feedback="Nothing happens. You are at cell {pos}.",
-        max_episode_steps=8, data_dir="/ignored", split="ignored",
+        lengths=[3, 1, 2],
+        task_type="length-{length}",
+        invalid_feedback="Nothing happens. You are at cell {pos}.",
+        max_episode_steps=8,
+        data_dir="/ignored",
+        split="ignored",
     )
     assert env.task_ids == ["corridor-1", "corridor-2", "corridor-3"] and env.max_episode_steps == 8
     _, info = env.reset(options={"task_id": "corridor-3"})

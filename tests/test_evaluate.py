@@ -13,15 +13,24 @@ import gymnasium as gym
 import pytest
 
 from scripts.evaluate import main
+from tests.toy_env import register_toy
 from trainers.evaluation import select_tasks, summarize
 from trainers.rollout import EpisodeRecord, StepRecord
-from tests.toy_env import register_toy
 from wrappers.prompting import PromptConfig
 
 TOY = "AgentGymTest-Corridor-v0"
 register_toy(TOY)
 
-REPORT_KEYS = {"env", "split", "episodes", "success_rate", "avg_reward", "avg_steps", "invalid_action_rate", "per_task_type"}
+REPORT_KEYS = {
+    "env",
+    "split",
+    "episodes",
+    "success_rate",
+    "avg_reward",
+    "avg_steps",
+    "invalid_action_rate",
+    "per_task_type",
+}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -82,7 +91,23 @@ def test_resume_with_other_settings_is_refused(tmp_path, capsys):
     _run(tmp_path, "r", "--env", TOY, "--policy", "random")
     assert main(["--env", TOY, "--policy", "random", "--seed", "5", "--out", str(tmp_path / "r.json"), "--quiet"]) == 2
     assert "different settings" in capsys.readouterr().err
-    assert main(["--env", TOY, "--policy", "random", "--seed", "5", "--out", str(tmp_path / "r.json"), "--quiet", "--no-resume"]) == 0
+    assert (
+        main(
+            [
+                "--env",
+                TOY,
+                "--policy",
+                "random",
+                "--seed",
+                "5",
+                "--out",
+                str(tmp_path / "r.json"),
+                "--quiet",
+                "--no-resume",
+            ]
+        )
+        == 0
+    )
 
 
 def test_user_errors_are_messages_not_tracebacks(tmp_path, capsys):
@@ -91,12 +116,37 @@ def test_user_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert main(["--env", TOY, "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "y.json"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "make_tiny_model" in err and len(err.strip().splitlines()) == 1
-    bad_kwarg = ["--env", TOY, "--policy", "oracle", "--env-arg", "bogus=1", "--out", str(tmp_path / "k.json"), "--quiet"]
+    bad_kwarg = [
+        "--env",
+        TOY,
+        "--policy",
+        "oracle",
+        "--env-arg",
+        "bogus=1",
+        "--out",
+        str(tmp_path / "k.json"),
+        "--quiet",
+    ]
     assert main(bad_kwarg) == 2
     err = capsys.readouterr().err
     assert "does not accept bogus" in err and "it takes:" in err
     assert not (tmp_path / "k.trajectories.jsonl").exists()
-    assert main(["--env", TOY, "--policy", "oracle", "--task-ids", "corridor-9", "--out", str(tmp_path / "z.json"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "--env",
+                TOY,
+                "--policy",
+                "oracle",
+                "--task-ids",
+                "corridor-9",
+                "--out",
+                str(tmp_path / "z.json"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "unknown task id" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--env", TOY])  # neither --model nor --policy
@@ -104,8 +154,20 @@ def test_user_errors_are_messages_not_tracebacks(tmp_path, capsys):
 
 def test_command_line_entry_point(tmp_path):
     out = tmp_path / "ws.json"
-    cmd = [sys.executable, "-m", "scripts.evaluate", "--env", "WebShop-Text-v0", "--policy", "oracle",
-           "--episodes", "3", "--out", str(out), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scripts.evaluate",
+        "--env",
+        "WebShop-Text-v0",
+        "--policy",
+        "oracle",
+        "--episodes",
+        "3",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "ALL" in res.stdout and json.loads(out.read_text())["success_rate"] == 1.0
@@ -115,16 +177,38 @@ def test_command_line_entry_point(tmp_path):
 def test_oracle_solves_alfworld_valid_seen_stratified(tmp_path, alfworld_data_root):
     tasks = _stratified("ALFWorld-Text-v0", 2, data_dir=str(alfworld_data_root), split="valid_seen")
     assert len(tasks) == 12
-    report = _run(tmp_path, "alf", "--env", "ALFWorld-Text-v0", "--split", "valid_seen",
-                  "--data-dir", str(alfworld_data_root), "--policy", "oracle", "--task-ids", *tasks)
+    report = _run(
+        tmp_path,
+        "alf",
+        "--env",
+        "ALFWorld-Text-v0",
+        "--split",
+        "valid_seen",
+        "--data-dir",
+        str(alfworld_data_root),
+        "--policy",
+        "oracle",
+        "--task-ids",
+        *tasks,
+    )
     assert report["success_rate"] == 1.0 and report["episodes"] == 12 and len(report["per_task_type"]) == 6
     assert report["invalid_action_rate"] == 0.0
 
 
 @pytest.mark.slow
 def test_oracle_solves_all_of_alfworld_valid_seen(tmp_path, alfworld_data_root):
-    report = _run(tmp_path, "alf_all", "--env", "ALFWorld-Text-v0", "--split", "valid_seen",
-                  "--data-dir", str(alfworld_data_root), "--policy", "oracle")
+    report = _run(
+        tmp_path,
+        "alf_all",
+        "--env",
+        "ALFWorld-Text-v0",
+        "--split",
+        "valid_seen",
+        "--data-dir",
+        str(alfworld_data_root),
+        "--policy",
+        "oracle",
+    )
     assert report["episodes"] == 140 and report["success_rate"] == 1.0
 
 
@@ -146,8 +230,23 @@ def test_tiny_model_end_to_end(tmp_path, tiny_model_dir, env_id, request):
     if env_id == "ALFWorld-Text-v0":
         root = request.getfixturevalue("alfworld_data_root")
         extra = ["--split", "valid_seen", "--data-dir", str(root)]
-    report = _run(tmp_path, "tiny", "--env", env_id, "--model", str(tiny_model_dir), "--episodes", "2",
-                  "--max-steps", "2", "--max-new-tokens", "8", "--temperature", "1.0", *extra)
+    report = _run(
+        tmp_path,
+        "tiny",
+        "--env",
+        env_id,
+        "--model",
+        str(tiny_model_dir),
+        "--episodes",
+        "2",
+        "--max-steps",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--temperature",
+        "1.0",
+        *extra,
+    )
     assert report["episodes"] == 2 and report["avg_steps"] == 2.0
     assert report["policy"]["backend"] == "hf" and report["generated_tokens"] > 0
     assert report["dtype"] in ("bfloat16", "float32") and report["policy"]["dtype"] == report["dtype"]
@@ -163,8 +262,20 @@ def test_bad_game_file_is_recorded_as_failed_and_the_run_carries_on(tmp_path, al
     bad = split / "pick_and_place_simple-Broken-None-Sink-1" / "trial_T1"
     bad.mkdir(parents=True)
     (bad / "game.tw-pddl").write_text("{ this is not json")
-    report = _run(tmp_path, "bad", "--env", "ALFWorld-Text-v0", "--split", "valid_seen", "--data-dir",
-                  str(tmp_path / "alf"), "--policy", "oracle", "--num-envs", "1")
+    report = _run(
+        tmp_path,
+        "bad",
+        "--env",
+        "ALFWorld-Text-v0",
+        "--split",
+        "valid_seen",
+        "--data-dir",
+        str(tmp_path / "alf"),
+        "--policy",
+        "oracle",
+        "--num-envs",
+        "1",
+    )
     assert report["episodes"] == 2 and report["errors"] == 1 and report["success_rate"] == 0.5
     (err,) = report["error_episodes"]
     assert "Broken" in err["episode_id"] and "game.tw-pddl" in err["error"]
@@ -176,13 +287,23 @@ def test_resumed_report_totals_cover_every_episode(tmp_path):
     from trainers.evaluation import evaluate_policy
 
     prompt = PromptConfig(history_window=1)
-    straight = evaluate_policy(PromptFunctionPolicy(), TOY, prompt=prompt, num_envs=2, out=tmp_path / "a.json", progress=False)
+    straight = evaluate_policy(
+        PromptFunctionPolicy(), TOY, prompt=prompt, num_envs=2, out=tmp_path / "a.json", progress=False
+    )
     kill_after = straight["this_run"]["llm_calls"] * 2 // 3
     with pytest.raises(KeyboardInterrupt):
-        evaluate_policy(PromptFunctionPolicy(kill_after=kill_after), TOY, prompt=prompt, num_envs=2,
-                        out=tmp_path / "b.json", progress=False)
+        evaluate_policy(
+            PromptFunctionPolicy(kill_after=kill_after),
+            TOY,
+            prompt=prompt,
+            num_envs=2,
+            out=tmp_path / "b.json",
+            progress=False,
+        )
     assert (tmp_path / "b.trajectories.jsonl").read_text().strip()  # some episodes finished before the kill
-    resumed = evaluate_policy(PromptFunctionPolicy(), TOY, prompt=prompt, num_envs=2, out=tmp_path / "b.json", progress=False)
+    resumed = evaluate_policy(
+        PromptFunctionPolicy(), TOY, prompt=prompt, num_envs=2, out=tmp_path / "b.json", progress=False
+    )
     for key in ("episodes", "generated_tokens", "env_steps", "success_rate", "avg_reward", "invalid_action_rate"):
         assert resumed[key] == straight[key], key
     assert resumed["this_run"]["generated_tokens"] < straight["generated_tokens"]
@@ -212,5 +333,22 @@ def test_one_shot_never_comes_from_the_evaluated_tasks(tmp_path):
     sql = _run(tmp_path, "sql1", "--env", "InterCodeSQL-v0", "--policy", "oracle", "--task-ids", "0", "1", "--one-shot")
     src = sql["one_shot_source"]
     assert src["same_split"] and src["task_id"] not in ("0", "1")
-    assert main(["--env", "InterCodeSQL-v0", "--policy", "oracle", "--task-ids", "0", "--one-shot", "--one-shot-task", "0",
-                 "--out", str(tmp_path / "c.json"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "--env",
+                "InterCodeSQL-v0",
+                "--policy",
+                "oracle",
+                "--task-ids",
+                "0",
+                "--one-shot",
+                "--one-shot-task",
+                "0",
+                "--out",
+                str(tmp_path / "c.json"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )

@@ -7,10 +7,20 @@ import json
 from scripts.experiment_hpl import main
 
 SETTINGS = [
-    "env.env_id=Corridor-Text-v0", "env.kwargs={}", "env.eval_kwargs={}", "env.max_episode_steps=6",
-    "env.train_tasks=2", "env.eval_tasks=2", "env.num_envs=2", "device=cpu",
-    "policy.max_new_tokens=8", "sft.epochs=1", "explore.mc_rollouts=1", "explore.demos=1",
-    "dpo.batch_size=4", "dpo.micro_batch_size=4",
+    "env.env_id=Corridor-Text-v0",
+    "env.kwargs={}",
+    "env.eval_kwargs={}",
+    "env.max_episode_steps=6",
+    "env.train_tasks=2",
+    "env.eval_tasks=2",
+    "env.num_envs=2",
+    "device=cpu",
+    "policy.max_new_tokens=8",
+    "sft.epochs=1",
+    "explore.mc_rollouts=1",
+    "explore.demos=1",
+    "dpo.batch_size=4",
+    "dpo.micro_batch_size=4",
 ]
 
 

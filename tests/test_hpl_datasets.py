@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.toy_env import register_toy
 from trainers.hpl.demonstrations import conversation, is_success
 from trainers.hpl.exploration import Explorer, walk_expert
 from trainers.hpl.segmenters import FixedKSegmenter
@@ -13,7 +14,6 @@ from trainers.policies.base import GenerationParams
 from trainers.rollout import LiveEpisode, make_env, run_episodes
 from trainers.sequences import encode_conversation
 from wrappers.prompting import PromptConfig
-from tests.toy_env import register_toy
 
 PROMPT = PromptConfig(history_window=None)
 PARAMS = GenerationParams(temperature=1.0, max_new_tokens=6, seed=0)
@@ -43,8 +43,16 @@ def _assert_masked_exactly_agent_tokens(tok, pair):
 
 
 def _check_env(env_id, env_kwargs, tiny, tasks, max_steps):
-    demos = run_episodes(OraclePolicy(env_id), env_id, tasks, env_kwargs={**env_kwargs, "expert": True},
-                         prompt=PROMPT, num_envs=len(tasks), max_steps=max_steps, progress=False)
+    demos = run_episodes(
+        OraclePolicy(env_id),
+        env_id,
+        tasks,
+        env_kwargs={**env_kwargs, "expert": True},
+        prompt=PROMPT,
+        num_envs=len(tasks),
+        max_steps=max_steps,
+        progress=False,
+    )
     strict = "WebShop" in env_id
     demos = [d for d in demos if is_success(d, 0.8 if strict else 1.0, strict)]
     assert demos, f"the oracle solved none of {tasks}"
@@ -55,7 +63,10 @@ def _check_env(env_id, env_kwargs, tiny, tasks, max_steps):
     masked = [t for t, m in zip(enc.input_ids, enc.loss_mask) if m]
     assert tok.decode(masked) == "".join(s.raw_output + "<|im_end|>" for s in demos[0].steps)
 
-    eps = [LiveEpisode(make_env(env_id, {**env_kwargs, "max_episode_steps": max_steps}, history_k=0), env_id, PROMPT) for _ in demos]
+    eps = [
+        LiveEpisode(make_env(env_id, {**env_kwargs, "max_episode_steps": max_steps}, history_k=0), env_id, PROMPT)
+        for _ in demos
+    ]
     try:
         walks = [walk_expert(ep, d) for ep, d in zip(eps, demos)]
         # step_reward="outcome": the untrained pi_ref never wins, so IPR's Monte-Carlo value of an expert step
@@ -93,6 +104,7 @@ def test_datasets_alfworld_real_games(tiny, alfworld_data_root):
     for module in ("textworld", "fast_downward"):
         pytest.importorskip(module, reason=f"{module} is not installed (pip install 'agent-gym[alfworld]')")
     import agent_gym.alfworld.env  # noqa: F401
+
     kwargs = {"data_dir": str(alfworld_data_root), "split": "valid_seen"}
     stats = _check_env("ALFWorld-Text-v0", {**kwargs, "max_episode_steps": 8}, tiny, [0, 1], max_steps=8)
     assert stats["group"].llm_calls > 0
@@ -108,7 +120,6 @@ def test_datasets_sql_generated(tiny):
 
 
 def test_model_based_segmenters_on_tiny_model(tiny, caplog):
-    import gymnasium as gym
 
     from trainers.hpl.exploration import split_continuation
     from trainers.hpl.segmenters import SemanticSegmenter, UncertaintySegmenter, policy_chat_fn
@@ -116,8 +127,9 @@ def test_model_based_segmenters_on_tiny_model(tiny, caplog):
 
     env_id = "HPLCorridor-v0"
     register_toy(env_id)
-    demo = run_episodes(OraclePolicy(env_id), env_id, ["corridor-4"], env_kwargs={"expert": True}, prompt=PROMPT,
-                        progress=False)[0]
+    demo = run_episodes(
+        OraclePolicy(env_id), env_id, ["corridor-4"], env_kwargs={"expert": True}, prompt=PROMPT, progress=False
+    )[0]
     steps = [split_continuation(demo, t, t + 1, PROMPT) for t in range(demo.num_steps)]
     ent = action_entropies(tiny.model, tiny.tokenizer, [(p, c[0]["content"]) for p, c in steps])
     assert len(ent) == demo.num_steps and all(e > 0 for e in ent)

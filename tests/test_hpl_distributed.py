@@ -30,10 +30,20 @@ pytestmark = pytest.mark.slow
 
 def _config(run_dir: Path) -> dict:
     return {
-        "method": "hpl", "run_dir": str(run_dir), "device": "cpu", "evaluate": True,
-        "env": {"env_id": "ALFWorld-Text-v0", "kwargs": {"split": "train"}, "eval_kwargs": {"split": "valid_seen"},
-                "max_episode_steps": 8, "train_tasks": 4, "eval_tasks": 1, "num_envs": 2,
-                "task_selection": "first"},  # these games give an even number of items per phase
+        "method": "hpl",
+        "run_dir": str(run_dir),
+        "device": "cpu",
+        "evaluate": True,
+        "env": {
+            "env_id": "ALFWorld-Text-v0",
+            "kwargs": {"split": "train"},
+            "eval_kwargs": {"split": "valid_seen"},
+            "max_episode_steps": 8,
+            "train_tasks": 4,
+            "eval_tasks": 1,
+            "num_envs": 2,
+            "task_selection": "first",
+        },  # these games give an even number of items per phase
         "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
         # global batch 2: one sequence per process with two processes, two accumulated micro-batches with one
         "sft": {"learning_rate": 1e-3, "epochs": 2, "batch_size": 2, "micro_batch_size": 1, "warmup_ratio": 0.0},
@@ -57,10 +67,31 @@ def _free_port() -> int:
 def _launch(mode: str, cfg_path: Path, until: str) -> subprocess.CompletedProcess:
     """``accelerate launch`` two processes of ``scripts.hpl`` (DDP or ZeRO-3) from the repository root."""
     args = {"ddp": ["--multi_gpu"], "zero3": ["--config_file", str(ACCELERATE / "zero3.yaml")]}[mode]
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", *args, "--num_processes", "2", "--num_machines", "1",
-           "--main_process_port", str(_free_port()), "-m", "scripts.hpl", "--config", str(cfg_path), "--until", until]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *args,
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "scripts.hpl",
+        "--config",
+        str(cfg_path),
+        "--until",
+        until,
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 

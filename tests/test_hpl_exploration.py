@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.toy_env import register_toy
 from trainers.hpl.exploration import Explorer, monte_carlo_values, split_continuation, state_outcome, walk_expert
 from trainers.hpl.segmenters import FixedKSegmenter
 from trainers.policies import OraclePolicy
@@ -11,7 +12,6 @@ from trainers.policies.base import GenerationParams
 from trainers.policies.simple import ScriptedPolicy
 from trainers.rollout import LiveEpisode, make_env, run_episodes
 from wrappers.prompting import PromptConfig
-from tests.toy_env import register_toy
 
 ENV_ID = "HPLCorridor-v0"
 PROMPT = PromptConfig(history_window=None)
@@ -54,8 +54,9 @@ class FailOnRollouts(ScriptedPolicy):
 
 
 def _demos(tasks):
-    return run_episodes(OraclePolicy(ENV_ID), ENV_ID, tasks, env_kwargs={"expert": True}, prompt=PROMPT,
-                        num_envs=2, progress=False)
+    return run_episodes(
+        OraclePolicy(ENV_ID), ENV_ID, tasks, env_kwargs={"expert": True}, prompt=PROMPT, num_envs=2, progress=False
+    )
 
 
 def _episode():
@@ -119,12 +120,19 @@ def test_explorer_levels_with_hand_checked_pairs():
     # always says "stop", which wins only on the goal cell: the expert step is worth 1 only when it reaches the
     # goal (t = T - 2), and at t = T - 1 pi_ref's "stop" is the expert's own action (no pair).
     assert sorted((p["task_id"], p["start"], p["reward_chosen"], p["reward_rejected"]) for p in step) == [
-        ("corridor-2", 1, 1.0, 0.0), ("corridor-3", 2, 1.0, 0.0)]
+        ("corridor-2", 1, 1.0, 0.0),
+        ("corridor-3", 2, 1.0, 0.0),
+    ]
     assert ex.stats["step"].candidates == 7 and ex.stats["step"].pairs == 2  # one per expert step
     # step_reward="outcome": the expert's realised outcome (1.0) against pi_ref's "stop": T - 1 pairs per demo
     by_outcome = Explorer(StopPolicy(ENV_ID), PARAMS, PROMPT, mc_rollouts=2, step_reward="outcome").step_level(walks)
     assert sorted((p["task_id"], p["start"]) for p in by_outcome) == [
-        ("corridor-2", 0), ("corridor-2", 1), ("corridor-3", 0), ("corridor-3", 1), ("corridor-3", 2)]
+        ("corridor-2", 0),
+        ("corridor-2", 1),
+        ("corridor-3", 0),
+        ("corridor-3", 1),
+        ("corridor-3", 2),
+    ]
     with pytest.raises(ValueError, match="step_reward"):
         Explorer(StopPolicy(ENV_ID), PARAMS, PROMPT, step_reward="oracle")
 
@@ -136,7 +144,9 @@ def test_explorer_levels_with_hand_checked_pairs():
     # corridor-3, (0,2): G_w leaves the agent at cell 2 where "stop" fails (r=0), G_l fails (r=0): no gap.
     # corridor-3, (2,4): G_w wins (r=1), G_l = "stop" at cell 2 (r=0, one step).
     assert [(p["task_id"], p["start"], p["length"], p["reward_chosen"], p["reward_rejected"]) for p in group] == [
-        ("corridor-2", 0, 2, 1.0, 0.0), ("corridor-3", 2, 2, 1.0, 0.0)]
+        ("corridor-2", 0, 2, 1.0, 0.0),
+        ("corridor-3", 2, 2, 1.0, 0.0),
+    ]
     assert group[1]["length_rejected"] == 1
     stats = ex.stats["group"]
     assert stats.candidates == 4 and stats.pairs == 2 and stats.env_steps > 0

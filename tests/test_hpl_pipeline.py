@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.toy_env import register_toy
 from trainers.hpl.config import config_from_dict, load_config
 from trainers.hpl.methods import METHODS, get_method
 from trainers.hpl.pipeline import Pipeline, read_jsonl, reuse_stages, run_pipeline
-from tests.toy_env import register_toy
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_ID = "HPLCorridor-v0"
@@ -25,7 +25,9 @@ def test_shipped_configs_load():
         get_method(cfg.method)
     cfg = load_config(REPO / "assets/configs/hpl_alfworld.yaml", ["explore.mc_rollouts=3", "method=eto"])
     assert cfg.explore.mc_rollouts == 3 and cfg.method == "eto" and cfg.dpo.beta == 0.3
-    assert Pipeline(cfg).dpo_lr == 3e-6 and Pipeline(load_config(REPO / "assets/configs/hpl_webshop.yaml")).dpo_lr == 1e-6
+    assert (
+        Pipeline(cfg).dpo_lr == 3e-6 and Pipeline(load_config(REPO / "assets/configs/hpl_webshop.yaml")).dpo_lr == 1e-6
+    )
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -104,14 +106,18 @@ def test_method_table():
 
 
 def _cfg(run_dir, method="hpl", **explore):
-    return config_from_dict({
-        "method": method, "run_dir": str(run_dir), "device": "cpu",
-        "env": {"env_id": ENV_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
-        "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
-        "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
-        "explore": {"mc_rollouts": 2, "segmenter": "fixed_k", "segmenter_args": {"k": 2}, **explore},
-        "dpo": {"batch_size": 4, "learning_rate": 1e-4},
-    })
+    return config_from_dict(
+        {
+            "method": method,
+            "run_dir": str(run_dir),
+            "device": "cpu",
+            "env": {"env_id": ENV_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
+            "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
+            "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+            "explore": {"mc_rollouts": 2, "segmenter": "fixed_k", "segmenter_args": {"k": 2}, **explore},
+            "dpo": {"batch_size": 4, "learning_rate": 1e-4},
+        }
+    )
 
 
 def test_pipeline_end_to_end_and_resume(tmp_path):
@@ -178,8 +184,19 @@ def test_cli_list_methods_and_bad_config(capsys, tmp_path):
     assert main(["--config", str(bad)]) == 2
     assert "unknown config key 'metod'" in capsys.readouterr().err
     # a wrong type is refused at load, before the demos stage makes anything
-    assert main(["--config", str(REPO / "assets/configs/hpl_tiny.yaml"), "--set", "dpo.beta=abc",
-                 "--run-dir", str(tmp_path / "run")]) == 2
+    assert (
+        main(
+            [
+                "--config",
+                str(REPO / "assets/configs/hpl_tiny.yaml"),
+                "--set",
+                "dpo.beta=abc",
+                "--run-dir",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "config key 'dpo.beta' must be a number, got 'abc'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
@@ -188,16 +205,26 @@ def test_cli_list_methods_and_bad_config(capsys, tmp_path):
 @pytest.mark.slow
 def test_pipeline_end_to_end_real_alfworld(tmp_path, alfworld_data_root):
     """The whole HPL pipeline on two real ALFWorld games (tiny model, short episodes)."""
-    cfg = config_from_dict({
-        "method": "hpl", "run_dir": str(tmp_path / "alf"), "device": "cpu",
-        "env": {"env_id": "ALFWorld-Text-v0", "kwargs": {"data_dir": str(alfworld_data_root), "split": "valid_seen"},
-                "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2,
-                "task_selection": "first"},  # the first games are short enough for 6 steps
-        "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
-        "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
-        "explore": {"mc_rollouts": 1, "segmenter": "fixed_n", "segmenter_args": {"n": 2}},
-        "dpo": {"batch_size": 4, "learning_rate": 1e-4},
-    })
+    cfg = config_from_dict(
+        {
+            "method": "hpl",
+            "run_dir": str(tmp_path / "alf"),
+            "device": "cpu",
+            "env": {
+                "env_id": "ALFWorld-Text-v0",
+                "kwargs": {"data_dir": str(alfworld_data_root), "split": "valid_seen"},
+                "max_episode_steps": 6,
+                "train_tasks": 2,
+                "eval_tasks": 1,
+                "num_envs": 2,
+                "task_selection": "first",
+            },  # the first games are short enough for 6 steps
+            "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
+            "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+            "explore": {"mc_rollouts": 1, "segmenter": "fixed_n", "segmenter_args": {"n": 2}},
+            "dpo": {"batch_size": 4, "learning_rate": 1e-4},
+        }
+    )
     state = run_pipeline(cfg, log=lambda s: None)
     st = state["stages"]
     assert st["demos"]["kept"] == 2 and st["explore"]["levels"]["group"]["pairs"] > 0
@@ -206,8 +233,14 @@ def test_pipeline_end_to_end_real_alfworld(tmp_path, alfworld_data_root):
 
 def test_task_pattern_selects_tasks():
     pytest.importorskip("textworld")
-    base = {"env": {"env_id": "ALFWorld-Text-v0", "kwargs": {"split": "train"}, "train_tasks": 3,
-                    "task_pattern": "^pick_and_place_simple"}}
+    base = {
+        "env": {
+            "env_id": "ALFWorld-Text-v0",
+            "kwargs": {"split": "train"},
+            "train_tasks": 3,
+            "task_pattern": "^pick_and_place_simple",
+        }
+    }
     tasks = Pipeline(config_from_dict(base))._tasks(False)
     assert len(tasks) == 3 and all(t.startswith("pick_and_place_simple-") for t in tasks)
     everything = Pipeline(config_from_dict({**base, "env": {**base["env"], "train_tasks": 0}}))._tasks(False)
@@ -227,11 +260,22 @@ def test_tiny_model_options_and_explore_subset(tmp_path):
     with pytest.raises(ValueError, match="explore.demos"):
         config_from_dict({"explore": {"demos": -1}})
     data = {
-        "method": "ipr", "run_dir": str(tmp_path / "run"), "device": "cpu",
+        "method": "ipr",
+        "run_dir": str(tmp_path / "run"),
+        "device": "cpu",
         "env": {"env_id": ENV_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
-        "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None,
-                   "tiny": {"hidden_size": 192, "num_layers": 1, "num_heads": 3, "intermediate_size": 256,
-                            "fit_tokenizer": True}},
+        "policy": {
+            "model": "tiny",
+            "max_new_tokens": 8,
+            "history_window": None,
+            "tiny": {
+                "hidden_size": 192,
+                "num_layers": 1,
+                "num_heads": 3,
+                "intermediate_size": 256,
+                "fit_tokenizer": True,
+            },
+        },
         "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
         "explore": {"mc_rollouts": 1, "demos": 1},
         "dpo": {"batch_size": 4, "learning_rate": 1e-4},
@@ -239,7 +283,12 @@ def test_tiny_model_options_and_explore_subset(tmp_path):
     state = run_pipeline(config_from_dict(data), log=lambda s: None, until="explore")
     base = tmp_path / "run" / "base_model"
     conf = AutoConfig.from_pretrained(base)
-    assert (conf.hidden_size, conf.num_hidden_layers, conf.num_attention_heads, conf.intermediate_size) == (192, 1, 3, 256)
+    assert (conf.hidden_size, conf.num_hidden_layers, conf.num_attention_heads, conf.intermediate_size) == (
+        192,
+        1,
+        3,
+        256,
+    )
     # the demonstrations were added to the tokenizer's corpus: other merges than the plain tiny tokenizer
     plain = AutoTokenizer.from_pretrained(build_plain_tiny(tmp_path / "plain"))
     assert AutoTokenizer.from_pretrained(base).get_vocab() != plain.get_vocab()

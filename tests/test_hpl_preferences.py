@@ -34,13 +34,17 @@ if ENV_ID not in gym.registry:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("prefs") / "hpl"
-    cfg = config_from_dict({
-        "method": "hpl", "run_dir": str(run), "device": "cpu",
-        "env": {"env_id": ENV_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
-        "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
-        "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
-        "explore": {"mc_rollouts": 2, "segmenter": "fixed_k", "segmenter_args": {"k": 2}},
-    })
+    cfg = config_from_dict(
+        {
+            "method": "hpl",
+            "run_dir": str(run),
+            "device": "cpu",
+            "env": {"env_id": ENV_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
+            "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
+            "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-3},
+            "explore": {"mc_rollouts": 2, "segmenter": "fixed_k", "segmenter_args": {"k": 2}},
+        }
+    )
     run_pipeline(cfg, until="reference", log=lambda s: None)
     return run
 
@@ -114,9 +118,19 @@ def test_load_preferences_errors_say_what_to_run(tmp_path):
 
 def test_files_of_older_runs_load_with_nulls(tmp_path):
     """Pairs written before the shared schema (no length_rejected / bucket in traj) still load."""
-    old = {"level": "traj", "pair_id": "traj/0", "task_id": "0", "env_id": ENV_ID, "start": 0, "length": 2,
-           "prompt": [{"role": "user", "content": "go"}], "chosen": [{"role": "assistant", "content": "a"}],
-           "rejected": [{"role": "assistant", "content": "b"}], "reward_chosen": 1.0, "reward_rejected": 0.0}
+    old = {
+        "level": "traj",
+        "pair_id": "traj/0",
+        "task_id": "0",
+        "env_id": ENV_ID,
+        "start": 0,
+        "length": 2,
+        "prompt": [{"role": "user", "content": "go"}],
+        "chosen": [{"role": "assistant", "content": "a"}],
+        "rejected": [{"role": "assistant", "content": "b"}],
+        "reward_chosen": 1.0,
+        "reward_rejected": 0.0,
+    }
     (tmp_path / "pairs").mkdir()
     write_jsonl(level_path(tmp_path, "traj"), [old])
     ds = load_preferences(tmp_path)["traj"]
@@ -152,14 +166,24 @@ def test_export_pushes_dataset_and_card_when_asked(run, tmp_path, monkeypatch):
     import huggingface_hub
 
     calls = []
-    monkeypatch.setattr(datasets.DatasetDict, "push_to_hub",
-                        lambda self, repo_id, **kw: calls.append(("push", repo_id, kw, {k: v.num_rows for k, v in self.items()})))
+    monkeypatch.setattr(
+        datasets.DatasetDict,
+        "push_to_hub",
+        lambda self, repo_id, **kw: calls.append(("push", repo_id, kw, {k: v.num_rows for k, v in self.items()})),
+    )
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_file", lambda self, **kw: calls.append(("card", kw)))
     dsd = export_preferences(run, tmp_path / "export", push_to_hub="me/corridor-prefs")
-    assert calls[0] == ("push", "me/corridor-prefs", {"private": True, "token": None}, {k: v.num_rows for k, v in dsd.items()})
+    assert calls[0] == (
+        "push",
+        "me/corridor-prefs",
+        {"private": True, "token": None},
+        {k: v.num_rows for k, v in dsd.items()},
+    )
     kind, kw = calls[1]
     assert kind == "card" and kw["repo_id"] == "me/corridor-prefs" and kw["repo_type"] == "dataset"
-    assert kw["path_in_repo"] == "README.md" and kw["path_or_fileobj"] == (tmp_path / "export" / "README.md").read_bytes()
+    assert (
+        kw["path_in_repo"] == "README.md" and kw["path_or_fileobj"] == (tmp_path / "export" / "README.md").read_bytes()
+    )
 
 
 def test_export_command(run, tmp_path, capsys):
@@ -176,14 +200,29 @@ def test_demonstrations_load_into_trl_sfttrainer(run, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    ds = datasets.load_dataset("json", data_files=str(run / "demos" / "expert_conversations.jsonl"), split="train",
-                           cache_dir=str(tmp_path / "cache"))
+    ds = datasets.load_dataset(
+        "json",
+        data_files=str(run / "demos" / "expert_conversations.jsonl"),
+        split="train",
+        cache_dir=str(tmp_path / "cache"),
+    )
     assert ds.num_rows == 2 and ds[0]["messages"][0]["role"] == "system"
     tok = AutoTokenizer.from_pretrained(str(run / "pi_ref"))
     model = AutoModelForCausalLM.from_pretrained(str(run / "pi_ref"))
-    args = SFTConfig(output_dir=str(tmp_path / "sft"), max_steps=2, per_device_train_batch_size=2, learning_rate=1e-3,
-                     report_to=[], save_strategy="no", use_cpu=True, bf16=False, assistant_only_loss=False,
-                     dataloader_num_workers=0, disable_tqdm=True, logging_steps=1)
+    args = SFTConfig(
+        output_dir=str(tmp_path / "sft"),
+        max_steps=2,
+        per_device_train_batch_size=2,
+        learning_rate=1e-3,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        bf16=False,
+        assistant_only_loss=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        logging_steps=1,
+    )
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
     result = trainer.train()
     assert result.global_step == 2 and result.training_loss > 0

@@ -65,7 +65,7 @@ def test_validate_segments_rejects_gaps_overlaps_and_short_cover():
 
 
 def test_parse_semantic_answer_inclusive_pairs_with_prose():
-    text = 'Sure!\n```json\n[[0, 2], [3, 5], [6, 7]]\n```'
+    text = "Sure!\n```json\n[[0, 2], [3, 5], [6, 7]]\n```"
     assert parse_semantic_answer(text, 8) == [(0, 3), (3, 6), (6, 8)]
     for bad in ("no json here", "[[0, 2], [4, 7]]", "[[0, 2], [3, 9]]", '[["0", 7]]'):
         with pytest.raises(ValueError):
@@ -124,8 +124,14 @@ def test_bucketing_with_paper_thresholds():
     assert thr == (0, 3, 6)
     assert length_thresholds("InterCodeSQL-v0") == (0, 2, 4) == length_thresholds("webshop")
     cases = {
-        (1, 1.0): (1, 1), (3, 0.8): (1, 1), (3, 0.7): (1, 1), (4, 0.6): (2, 2),
-        (6, 0.4): (2, 2), (7, 0.2): (3, 3), (2, 0.39): (1, 3), (10, 1.0): (3, 1),
+        (1, 1.0): (1, 1),
+        (3, 0.8): (1, 1),
+        (3, 0.7): (1, 1),
+        (4, 0.6): (2, 2),
+        (6, 0.4): (2, 2),
+        (7, 0.2): (3, 3),
+        (2, 0.39): (1, 3),
+        (10, 1.0): (3, 1),
     }
     for (length, gap), expected in cases.items():
         assert bucket_of(length, gap, thr) == expected, (length, gap)

@@ -22,20 +22,28 @@ SYSTEM = {"role": "system", "content": "You are in a room. Act."}
 
 
 def _conv(i: int) -> list[dict[str, str]]:
-    return [SYSTEM, {"role": "user", "content": f"You see a drawer {i}."},
-            {"role": "assistant", "content": f"Action: open drawer {i}"},
-            {"role": "user", "content": "The drawer is open."},
-            {"role": "assistant", "content": "Action: look"}]
+    return [
+        SYSTEM,
+        {"role": "user", "content": f"You see a drawer {i}."},
+        {"role": "assistant", "content": f"Action: open drawer {i}"},
+        {"role": "user", "content": "The drawer is open."},
+        {"role": "assistant", "content": "Action: look"},
+    ]
 
 
 def _pair(i: int) -> dict:
     prompt = [SYSTEM, {"role": "user", "content": f"You see a mug {i}."}]
-    return {"prompt": prompt,
-            "chosen": [{"role": "assistant", "content": f"Action: take mug {i}"},
-                       {"role": "user", "content": "You pick up the mug."},
-                       {"role": "assistant", "content": "Action: go to sink 1"}],
-            "rejected": [{"role": "assistant", "content": "Action: inventory"}],
-            "ref_chosen": -40.0 - i, "ref_rejected": -12.0 + i}
+    return {
+        "prompt": prompt,
+        "chosen": [
+            {"role": "assistant", "content": f"Action: take mug {i}"},
+            {"role": "user", "content": "You pick up the mug."},
+            {"role": "assistant", "content": "Action: go to sink 1"},
+        ],
+        "rejected": [{"role": "assistant", "content": "Action: inventory"}],
+        "ref_chosen": -40.0 - i,
+        "ref_rejected": -12.0 + i,
+    }
 
 
 @pytest.fixture()
@@ -59,14 +67,21 @@ def test_composite_step_is_one_forward_and_matches_separate_terms(model_tok):
     with torch.no_grad():
         pad = tok.pad_token_id
         bc_batch = collate([encode_conversation(tok, _conv(i)) for i in (1, 2)], pad)
-        want_bc = bc_loss(token_logprobs(model, bc_batch["input_ids"], bc_batch["attention_mask"]), bc_batch["loss_mask"])
+        want_bc = bc_loss(
+            token_logprobs(model, bc_batch["input_ids"], bc_batch["attention_mask"]), bc_batch["loss_mask"]
+        )
 
         def level(pairs):
             encs = [encode_pair(tok, p) for p in pairs]
             lp = masked_sequence_logprob(model, collate([c for c, _ in encs] + [r for _, r in encs], pad))
             n = len(pairs)
-            return dpo_loss(lp[:n], lp[n:], torch.tensor([p["ref_chosen"] for p in pairs]),
-                            torch.tensor([p["ref_rejected"] for p in pairs]), 0.3)[0]
+            return dpo_loss(
+                lp[:n],
+                lp[n:],
+                torch.tensor([p["ref_chosen"] for p in pairs]),
+                torch.tensor([p["ref_rejected"] for p in pairs]),
+                0.3,
+            )[0]
 
         want_traj, want_group = level([_pair(1)]), level([_pair(2), _pair(3)])
     assert logs["loss_bc"] == pytest.approx(float(want_bc), rel=1e-5)
@@ -89,9 +104,18 @@ def test_train_composite_clips_and_steps_the_schedule_once_per_update(tiny_model
     bc = [_conv(i) for i in range(4)]
     pairs = {"traj": [_pair(i) for i in range(4)]}
     schedule = build_schedule(bc, pairs, None, {"bc": 1.0, "traj": 1.0}, epochs=1, seed=0)
-    final, metrics = train_composite(tiny_model_dir, schedule, tmp_path / "composite", weights={"bc": 1.0, "traj": 1.0},
-                                     learning_rate=1e-3, batch_size=4, micro_batch_size=2, warmup_ratio=0.0,
-                                     max_grad_norm=0.5, device="cpu")
+    final, metrics = train_composite(
+        tiny_model_dir,
+        schedule,
+        tmp_path / "composite",
+        weights={"bc": 1.0, "traj": 1.0},
+        learning_rate=1e-3,
+        batch_size=4,
+        micro_batch_size=2,
+        warmup_ratio=0.0,
+        max_grad_norm=0.5,
+        device="cpu",
+    )
     assert metrics["optimizer_steps"] == 2 and metrics["micro_batches"] == 4
     assert norms == [0.5, 0.5]  # clipped once per optimizer step
     lrs = [json.loads(line)["lr"] for line in (tmp_path / "composite" / "history.jsonl").read_text().splitlines()]
@@ -104,8 +128,18 @@ def test_train_composite_clips_and_steps_the_schedule_once_per_update(tiny_model
 def test_sft_precision_on_cpu(tiny_model_dir, tmp_path, precision, want):
     from trainers.hpl.train import run_sft
 
-    out, metrics = run_sft(tiny_model_dir, [_conv(1), _conv(2)], tmp_path / "pi_ref", learning_rate=1e-3, epochs=1,
-                           batch_size=2, micro_batch_size=2, warmup_ratio=0.0, device="cpu", precision=precision)
+    out, metrics = run_sft(
+        tiny_model_dir,
+        [_conv(1), _conv(2)],
+        tmp_path / "pi_ref",
+        learning_rate=1e-3,
+        epochs=1,
+        batch_size=2,
+        micro_batch_size=2,
+        warmup_ratio=0.0,
+        device="cpu",
+        precision=precision,
+    )
     assert metrics["precision"] == want and metrics["steps"] == 1
     assert (out / "model.safetensors").exists()
     with pytest.raises(ValueError, match="precision must be"):
@@ -113,8 +147,9 @@ def test_sft_precision_on_cpu(tiny_model_dir, tmp_path, precision, want):
 
 
 @pytest.mark.parametrize("kill_at, lora", [(1, False), (3, False), (3, True)])  # in the first phase, in the second
-def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_model_dir, tmp_path, monkeypatch,
-                                                                           kill_at, lora):
+def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(
+    tiny_model_dir, tmp_path, monkeypatch, kill_at, lora
+):
     from safetensors.torch import load_file
 
     from trainers.hpl.train import FAULT_ENV, InjectedFault
@@ -122,10 +157,21 @@ def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_m
 
     weights = {"bc": 1.0, "traj": 1.0}
     # two phases of 4 items; batch 2 of micro-batches of 1: 2 optimizer steps per phase
-    schedule = [[("bc", _conv(0)), ("traj", _pair(0)), ("bc", _conv(1)), ("traj", _pair(1))],
-                [("traj", _pair(2)), ("bc", _conv(2)), ("traj", _pair(3)), ("bc", _conv(3))]]
-    kw = dict(weights=weights, learning_rate=1e-3, batch_size=2, micro_batch_size=1, warmup_ratio=0.25,
-              max_grad_norm=1.0, device="cpu", seed=3, lora=LoraSettings(enabled=lora, r=4))
+    schedule = [
+        [("bc", _conv(0)), ("traj", _pair(0)), ("bc", _conv(1)), ("traj", _pair(1))],
+        [("traj", _pair(2)), ("bc", _conv(2)), ("traj", _pair(3)), ("bc", _conv(3))],
+    ]
+    kw = dict(
+        weights=weights,
+        learning_rate=1e-3,
+        batch_size=2,
+        micro_batch_size=1,
+        warmup_ratio=0.25,
+        max_grad_norm=1.0,
+        device="cpu",
+        seed=3,
+        lora=LoraSettings(enabled=lora, r=4),
+    )
 
     whole, m_whole = train_composite(tiny_model_dir, schedule, tmp_path / "whole", **kw)
     assert m_whole["optimizer_steps"] == 4
@@ -150,7 +196,7 @@ def test_composite_killed_mid_run_and_resumed_equals_an_uninterrupted_run(tiny_m
     assert not (tmp_path / "cut" / "state_0").exists() and (tmp_path / "cut" / "state_1").is_dir()
 
 
-_COMPOSITE_SCRIPT = '''
+_COMPOSITE_SCRIPT = """
 import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
@@ -160,7 +206,7 @@ from trainers.hpl.train import train_composite
 schedule = [[("bc", _conv(i)) if i % 2 else ("traj", _pair(i)) for i in range(4 * p, 4 * p + 4)] for p in range(2)]
 train_composite(sys.argv[1], schedule, Path(sys.argv[2]), weights={"bc": 1.0, "traj": 1.0}, learning_rate=1e-3,
                 batch_size=2, micro_batch_size=1, warmup_ratio=0.25, device="cpu", seed=3)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -192,10 +238,25 @@ def test_composite_resume_under_two_processes(tiny_model_dir, tmp_path, mode):
         env.pop(FAULT_ENV, None)
         if fault:
             env[FAULT_ENV] = fault
-        how = ["--multi_gpu"] if mode == "ddp" else ["--config_file", str(repo / "assets/configs/accelerate/zero3.yaml")]
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", *how, "--num_processes", "2",
-               "--num_machines", "1", "--main_process_port", str(port), str(script), str(tiny_model_dir), str(out),
-               str(repo)]
+        how = (
+            ["--multi_gpu"] if mode == "ddp" else ["--config_file", str(repo / "assets/configs/accelerate/zero3.yaml")]
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            *how,
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--main_process_port",
+            str(port),
+            str(script),
+            str(tiny_model_dir),
+            str(out),
+            str(repo),
+        ]
         return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
 
     res = launch(tmp_path / "whole", None)

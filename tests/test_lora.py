@@ -49,8 +49,12 @@ def test_settings_are_validated_in_both_trainers():
     assert not LoraSettings().enabled
     assert hpl_config({"lora": {"enabled": True, "r": 4}}).lora.r == 4
     assert config_from_dict({"lora": {"enabled": True, "target_modules": ["q_proj", "v_proj"]}}).lora.enabled
-    for bad, msg in [({"r": 0}, "lora.r must be"), ({"dropout": 1.5}, "lora.dropout"),
-                     ({"target_modules": []}, "target_modules"), ({"rank": 8}, "unknown lora key")]:
+    for bad, msg in [
+        ({"r": 0}, "lora.r must be"),
+        ({"dropout": 1.5}, "lora.dropout"),
+        ({"target_modules": []}, "target_modules"),
+        ({"rank": 8}, "unknown lora key"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             config_from_dict({"lora": bad})
     with pytest.raises(ValueError, match=r"unknown config key 'lora.rank'|unknown lora key"):
@@ -62,8 +66,17 @@ def sft_adapter(tiny_model_dir, tmp_path_factory):
     from trainers.hpl.train import run_sft
 
     out = tmp_path_factory.mktemp("lora") / "pi_ref"
-    _, metrics = run_sft(tiny_model_dir, [DEMO] * 4, out, learning_rate=5e-3, epochs=2, batch_size=2,
-                         micro_batch_size=2, device="cpu", lora=LoraSettings(enabled=True, r=4, merge=True))
+    _, metrics = run_sft(
+        tiny_model_dir,
+        [DEMO] * 4,
+        out,
+        learning_rate=5e-3,
+        epochs=2,
+        batch_size=2,
+        micro_batch_size=2,
+        device="cpu",
+        lora=LoraSettings(enabled=True, r=4, merge=True),
+    )
     return out, metrics
 
 
@@ -104,15 +117,35 @@ def test_evaluate_cli_runs_an_adapter_checkpoint(sft_adapter, tmp_path):
 
     out, _ = sft_adapter
     report = tmp_path / "r.json"
-    assert main(["--env", CORRIDOR_ID, "--model", str(out), "--episodes", "1", "--max-steps", "2",
-                 "--max-new-tokens", "8", "--device", "cpu", "--out", str(report), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--env",
+                CORRIDOR_ID,
+                "--model",
+                str(out),
+                "--episodes",
+                "1",
+                "--max-steps",
+                "2",
+                "--max-new-tokens",
+                "8",
+                "--device",
+                "cpu",
+                "--out",
+                str(report),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     data = json.loads(report.read_text())
     assert data["episodes"] == 1
 
 
 def test_composite_lora_trains_an_adapter_on_pi_ref_and_reference_is_the_adapter_off(sft_adapter, tmp_path):
     from trainers.hpl.train import load_model, precompute_reference, train_composite
-    from trainers.lora import add_adapter, adapter_base, load_causal_lm, reference_mode
+    from trainers.lora import adapter_base, add_adapter, load_causal_lm, reference_mode
     from trainers.sequences import collate, encode_conversation, masked_sequence_logprob
 
     pi_ref, _ = sft_adapter
@@ -120,9 +153,17 @@ def test_composite_lora_trains_an_adapter_on_pi_ref_and_reference_is_the_adapter
     pair = {"prompt": DEMO[:2], "chosen": DEMO[2:3], "rejected": WRONG[2:3]}
     pairs = precompute_reference(model, tok, [pair] * 2, progress=False)
     schedule = [[("bc", DEMO), ("traj", pairs[0]), ("traj", pairs[1])]]
-    final, metrics = train_composite(pi_ref, schedule, tmp_path / "composite", weights={"bc": 1.0, "traj": 1.0},
-                                     learning_rate=5e-3, batch_size=3, micro_batch_size=3, device="cpu",
-                                     lora=LoraSettings(enabled=True, r=4))
+    final, metrics = train_composite(
+        pi_ref,
+        schedule,
+        tmp_path / "composite",
+        weights={"bc": 1.0, "traj": 1.0},
+        learning_rate=5e-3,
+        batch_size=3,
+        micro_batch_size=3,
+        device="cpu",
+        lora=LoraSettings(enabled=True, r=4),
+    )
     assert metrics["lora"] and metrics["data/trained_tokens"] > 0 and metrics["micro_batches"] == 1
     assert (final / "adapter_config.json").exists() and Path(adapter_base(final)) == pi_ref.resolve()
     trained, _ = load_causal_lm(final)
@@ -148,10 +189,25 @@ def test_hgpo_lora_iteration_checkpoint_resume(tiny_model_dir, tmp_path):
     from trainers.hgpo.trainer import HGPOTrainer, train
     from trainers.lora import load_causal_lm
 
-    cfg = dict(model=str(tiny_model_dir), device="cpu", env_id=CORRIDOR_ID, max_steps=2, num_envs=4, history_k=1,
-               group_size=2, tasks_per_iteration=2, max_new_tokens=8, iterations=1, lr=5e-3, kl_coef=0.1,
-               micro_batch_size=8, run_dir=str(tmp_path / "run"), progress=False, save_every=1,
-               lora={"enabled": True, "r": 4, "merge": True})
+    cfg = dict(
+        model=str(tiny_model_dir),
+        device="cpu",
+        env_id=CORRIDOR_ID,
+        max_steps=2,
+        num_envs=4,
+        history_k=1,
+        group_size=2,
+        tasks_per_iteration=2,
+        max_new_tokens=8,
+        iterations=1,
+        lr=5e-3,
+        kl_coef=0.1,
+        micro_batch_size=8,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
+        save_every=1,
+        lora={"enabled": True, "r": 4, "merge": True},
+    )
     rows = train(config_from_dict(cfg), resume=True, log=lambda *_: None)
     assert rows[0]["samples/trained_tokens"] > 0 and rows[0]["loss/optimizer_steps"] == 1
     assert rows[0]["loss/kl"] == pytest.approx(0.0, abs=1e-6)  # adapter starts as the identity
@@ -175,15 +231,19 @@ def test_hpl_pipeline_with_lora_end_to_end(tmp_path):
     from trainers.hpl.config import config_from_dict
     from trainers.hpl.pipeline import run_pipeline
 
-    cfg = config_from_dict({
-        "method": "hpl", "run_dir": str(tmp_path / "run"), "device": "cpu",
-        "env": {"env_id": CORRIDOR_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
-        "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
-        "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-2},
-        "explore": {"mc_rollouts": 2, "segmenter": "fixed_k", "segmenter_args": {"k": 2}},
-        "dpo": {"batch_size": 4, "learning_rate": 1e-3},
-        "lora": {"enabled": True, "r": 4},
-    })
+    cfg = config_from_dict(
+        {
+            "method": "hpl",
+            "run_dir": str(tmp_path / "run"),
+            "device": "cpu",
+            "env": {"env_id": CORRIDOR_ID, "max_episode_steps": 6, "train_tasks": 2, "eval_tasks": 1, "num_envs": 2},
+            "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
+            "sft": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-2},
+            "explore": {"mc_rollouts": 2, "segmenter": "fixed_k", "segmenter_args": {"k": 2}},
+            "dpo": {"batch_size": 4, "learning_rate": 1e-3},
+            "lora": {"enabled": True, "r": 4},
+        }
+    )
     stages = run_pipeline(cfg, log=lambda s: None)["stages"]
     run = tmp_path / "run"
     assert (run / "pi_ref" / "adapter_config.json").exists() and not (run / "pi_ref" / "model.safetensors").exists()

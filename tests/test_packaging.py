@@ -27,8 +27,11 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
 def _asset_files() -> list[Path]:
-    return sorted(p.relative_to(REPO / "assets") for p in (REPO / "assets").rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts)
+    return sorted(
+        p.relative_to(REPO / "assets")
+        for p in (REPO / "assets").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +39,26 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
     """A wheel built (offline, with the installed setuptools) from a copy of the checkout."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", "__pycache__", "build", "dist", "*.egg-info", "runs"))
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                           "-w", str(tmp / "out"), str(src)], capture_output=True, text=True, timeout=600)
+    shutil.copytree(
+        REPO, src, ignore=shutil.ignore_patterns(".git", "__pycache__", "build", "dist", "*.egg-info", "runs")
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp / "out"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (path,) = (tmp / "out").glob("agent_gym-*.whl")
     with zipfile.ZipFile(path) as zf:
@@ -77,8 +97,11 @@ def test_python_classifiers_match_the_tested_range():
     spec = SpecifierSet(PYPROJECT["project"]["requires-python"])
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert here in spec, f"the tests run on Python {here}, outside requires-python {spec}"
-    classified = {c.rsplit(" :: ", 1)[1] for c in PYPROJECT["project"]["classifiers"]
-                  if c.startswith("Programming Language :: Python :: 3.")}
+    classified = {
+        c.rsplit(" :: ", 1)[1]
+        for c in PYPROJECT["project"]["classifiers"]
+        if c.startswith("Programming Language :: Python :: 3.")
+    }
     allowed = {f"3.{m}" for m in range(8, 20) if f"3.{m}" in spec}
     assert classified == allowed
 
@@ -162,11 +185,32 @@ def test_a_command_is_offered_only_when_its_module_exists(monkeypatch, capsys):
 def test_commands_run_through_the_cli(tmp_path, capsys):
     """`agent-gym evaluate` runs the real script: the oracle on the embedded SQL benchmark."""
     out = tmp_path / "sql_oracle.json"
-    assert cli.main(["evaluate", "--env", "InterCodeSQL-v0", "--policy", "oracle", "--episodes", "2", "--num-envs", "1",
-                     "--env-arg", "backend=sqlite", "--quiet", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--env",
+                "InterCodeSQL-v0",
+                "--policy",
+                "oracle",
+                "--episodes",
+                "2",
+                "--num-envs",
+                "1",
+                "--env-arg",
+                "backend=sqlite",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert '"success_rate": 1.0' in out.read_text()
 
 
 def test_python_m_scripts_runs_the_cli(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "scripts", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0 and "make-tiny-model" in proc.stdout

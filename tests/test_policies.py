@@ -15,7 +15,10 @@ from trainers.policies import Generation, GenerationParams, OraclePolicy, Random
 from wrappers.prompting import parse_action
 
 CONVS = [
-    [{"role": "system", "content": "You are an agent."}, {"role": "user", "content": "You are in a room. Go to cabinet 1."}],
+    [
+        {"role": "system", "content": "You are an agent."},
+        {"role": "user", "content": "You are in a room. Go to cabinet 1."},
+    ],
     [{"role": "user", "content": "Question: how many singers?"}],
     [{"role": "user", "content": "WebShop [SEP] Instruction: [SEP] i need a red shirt"}],
 ]
@@ -39,7 +42,9 @@ def test_make_policy_unknown_kind():
 # ---------------------------------------------------------------- scripted
 def test_oracle_formats_expert_actions_per_env():
     oracle = make_policy("oracle")
-    gens = oracle.act([[], []], [{"expert_action": "go to shelf 1"}, {"expert_action": "look"}], env_id="ALFWorld-Text-v0")
+    gens = oracle.act(
+        [[], []], [{"expert_action": "go to shelf 1"}, {"expert_action": "look"}], env_id="ALFWorld-Text-v0"
+    )
     assert [parse_action("ALFWorld-Text-v0", g.text).action for g in gens] == ["go to shelf 1", "look"]
     sql = OraclePolicy("InterCodeSQL-v0").act([[]], [{"expert_action": "SELECT 1"}])[0].text
     assert "```sql\nSELECT 1\n```" in sql
@@ -59,7 +64,9 @@ def test_random_is_uniform_and_seeded():
     assert set(actions) == {"a", "b", "c"}
     with pytest.raises(ValueError, match="available_actions"):
         RandomPolicy().act([[]], [{"available_actions": []}])
-    filled = RandomPolicy().act([[]], [{"available_actions": ["search[...]"], "instruction": "red shirt"}], env_id="X-v0")
+    filled = RandomPolicy().act(
+        [[]], [{"available_actions": ["search[...]"], "instruction": "red shirt"}], env_id="X-v0"
+    )
     assert parse_action("X-v0", filled[0].text).action == "search[red shirt]"
 
 
@@ -119,7 +126,9 @@ def test_hf_logprobs_match_teacher_forced_scores(hf_policy):
 
     from trainers.sequences import token_logprobs
 
-    gen = hf_policy.generate(CONVS[:1], GenerationParams(temperature=1.0, seed=5, max_new_tokens=8, logprobs=True))[0][0]
+    gen = hf_policy.generate(CONVS[:1], GenerationParams(temperature=1.0, seed=5, max_new_tokens=8, logprobs=True))[0][
+        0
+    ]
     assert len(gen.logprobs) == len(gen.token_ids) == gen.num_tokens
     prompt = hf_policy.prompt_ids(CONVS[0])
     ids = torch.tensor([prompt + gen.token_ids])
@@ -130,7 +139,9 @@ def test_hf_logprobs_match_teacher_forced_scores(hf_policy):
 def test_hf_stop_strings_cut_text(hf_policy):
     free = hf_policy.generate(CONVS[:1], GenerationParams(temperature=1.0, seed=1, max_new_tokens=30))[0][0].text
     stop = next(ch for ch in free[3:] if ch.strip())  # a character the free text contains after position 3
-    cut = hf_policy.generate(CONVS[:1], GenerationParams(temperature=1.0, seed=1, max_new_tokens=30, stop=(stop,)))[0][0]
+    cut = hf_policy.generate(CONVS[:1], GenerationParams(temperature=1.0, seed=1, max_new_tokens=30, stop=(stop,)))[0][
+        0
+    ]
     assert stop not in cut.text and free.startswith(cut.text) and cut.finish_reason == "stop"
 
 
@@ -184,8 +195,12 @@ def test_make_tiny_model_sizes(tmp_path):
 
     from scripts.make_tiny_model import main
 
-    assert main([str(tmp_path / "m"), "--hidden-size", "192", "--layers", "1", "--heads", "3",
-                 "--intermediate-size", "320"]) == 0
+    assert (
+        main(
+            [str(tmp_path / "m"), "--hidden-size", "192", "--layers", "1", "--heads", "3", "--intermediate-size", "320"]
+        )
+        == 0
+    )
     c = AutoConfig.from_pretrained(tmp_path / "m")
     assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (192, 1, 3, 320)
 
@@ -282,8 +297,12 @@ class _RateLimited(BaseHTTPRequestHandler):
         _RateLimited.times.append(time.monotonic())
         code, headers = _RateLimited.script.pop(0) if _RateLimited.script else (200, {})
         if code == 200:
-            out = json.dumps({"choices": [{"index": 0, "message": {"content": "Thought: t\nAction: a"}, "finish_reason": "stop"}],
-                              "usage": {"prompt_tokens": 5, "completion_tokens": 9}}).encode()
+            out = json.dumps(
+                {
+                    "choices": [{"index": 0, "message": {"content": "Thought: t\nAction: a"}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 9},
+                }
+            ).encode()
         else:
             out = b'{"error": "busy"}'
         self.send_response(code)
@@ -339,7 +358,9 @@ def test_dtype_auto_resolves_per_device(tiny_model_dir):
     from trainers.policies.hf import auto_dtype, bf16_supported
 
     expected = "bfloat16" if bf16_supported("cpu") else "float32"
-    assert auto_dtype("auto", "cpu") == expected and auto_dtype("float32", "cpu") == "float32" and auto_dtype(None) is None
+    assert (
+        auto_dtype("auto", "cpu") == expected and auto_dtype("float32", "cpu") == "float32" and auto_dtype(None) is None
+    )
     pol = make_policy("hf", model=str(tiny_model_dir), device="cpu", dtype="auto")
     assert pol.describe()["dtype"] == expected
     assert str(next(pol.model.parameters()).dtype) == f"torch.{expected}"
@@ -376,13 +397,53 @@ def test_evaluate_command_sets_openai_timeout_concurrency_and_counts_usage(rate_
 
     from scripts.evaluate import build_parser, main, make_model_policy
 
-    args = build_parser().parse_args(["--env", "X-v0", "--model", "m", "--backend", "openai", "--base-url",
-                                      rate_limited_server, "--timeout", "7", "--concurrency", "3", "--max-retries", "0"])
+    args = build_parser().parse_args(
+        [
+            "--env",
+            "X-v0",
+            "--model",
+            "m",
+            "--backend",
+            "openai",
+            "--base-url",
+            rate_limited_server,
+            "--timeout",
+            "7",
+            "--concurrency",
+            "3",
+            "--max-retries",
+            "0",
+        ]
+    )
     pol = make_model_policy(args)
     assert (pol.timeout, pol.concurrency, pol.max_retries, pol.base_url) == (7.0, 3, 0, rate_limited_server)
     _RateLimited.script = []
     out = tmp_path / "o.json"
-    assert main(["--env", "InterCodeSQL-v0", "--model", "m", "--backend", "openai", "--base-url", rate_limited_server,
-                 "--episodes", "1", "--max-steps", "2", "--timeout", "5", "--concurrency", "2", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--env",
+                "InterCodeSQL-v0",
+                "--model",
+                "m",
+                "--backend",
+                "openai",
+                "--base-url",
+                rate_limited_server,
+                "--episodes",
+                "1",
+                "--max-steps",
+                "2",
+                "--timeout",
+                "5",
+                "--concurrency",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     report = _json.loads(out.read_text())
     assert report["generated_tokens"] == 9 * report["env_steps"] == 18  # from usage.completion_tokens

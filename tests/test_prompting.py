@@ -60,9 +60,16 @@ def test_parse_sql_block_submit_and_errors():
     assert parse_action(SQL, "```sql\nA\n```\nAction: ```sql\nB\n```").action == "B"
 
 
-@pytest.mark.parametrize("env_id, action", [(ALF, "move mug 1 to coffeemachine 1"), (SHOP, "click[b0123]"),
-                                             (SQL, "SELECT name FROM t WHERE x = 'a'"), (SQL, "submit"),
-                                             ("AnyOther-v0", "go right")])
+@pytest.mark.parametrize(
+    "env_id, action",
+    [
+        (ALF, "move mug 1 to coffeemachine 1"),
+        (SHOP, "click[b0123]"),
+        (SQL, "SELECT name FROM t WHERE x = 'a'"),
+        (SQL, "submit"),
+        ("AnyOther-v0", "go right"),
+    ],
+)
 def test_format_response_round_trips(env_id, action):
     text = format_response(env_id, action)
     assert text.startswith("Thought: ")
@@ -113,7 +120,9 @@ def test_invalid_output_observation_is_clear():
 def test_alfworld_banner_is_stripped_in_prompts_not_in_records():
     from wrappers.prompting import clean_observation
 
-    first = "-= Welcome to TextWorld, ALFRED! =-\n\nYou are in the middle of a room.\n\nYour task is to: put a mug in sink."
+    first = (
+        "-= Welcome to TextWorld, ALFRED! =-\n\nYou are in the middle of a room.\n\nYour task is to: put a mug in sink."
+    )
     msgs = render_messages(ALF, [first], [])
     assert msgs[1]["content"] == "You are in the middle of a room.\n\nYour task is to: put a mug in sink."
     assert clean_observation("WebShop-Text-v0", first) == first  # other envs untouched

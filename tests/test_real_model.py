@@ -34,8 +34,13 @@ def demos(tmp_path_factory):
 
     prompt = PromptConfig(history_window=None)
     kept = collect_demonstrations(
-        make_policy("oracle", env_id=ENV), ENV, [0, 1, 2], env_kwargs={**ENV_KWARGS, "expert": True}, prompt=prompt,
-        out_dir=tmp_path_factory.mktemp("demos"), num_envs=3,
+        make_policy("oracle", env_id=ENV),
+        ENV,
+        [0, 1, 2],
+        env_kwargs={**ENV_KWARGS, "expert": True},
+        prompt=prompt,
+        out_dir=tmp_path_factory.mktemp("demos"),
+        num_envs=3,
     )
     assert len(kept) >= 2
     return [conversation(r, prompt) for r in kept]
@@ -47,9 +52,20 @@ def pi_ref(smollm2_dir, demos, tmp_path_factory):
     from trainers.lora import LoraSettings
 
     out = tmp_path_factory.mktemp("smol") / "pi_ref"
-    _, metrics = run_sft(smollm2_dir, demos[:2], out, learning_rate=1e-3, epochs=1, batch_size=2, micro_batch_size=1,
-                         warmup_ratio=0.0,  # one optimizer step: a warm-up step would have learning rate 0
-                         device="cpu", precision="fp32", max_length=2048, lora=LoraSettings(**LORA))
+    _, metrics = run_sft(
+        smollm2_dir,
+        demos[:2],
+        out,
+        learning_rate=1e-3,
+        epochs=1,
+        batch_size=2,
+        micro_batch_size=1,
+        warmup_ratio=0.0,  # one optimizer step: a warm-up step would have learning rate 0
+        device="cpu",
+        precision="fp32",
+        max_length=2048,
+        lora=LoraSettings(**LORA),
+    )
     return out, metrics
 
 
@@ -74,11 +90,20 @@ def test_composite_step_on_smollm2_pi_ref(pi_ref, demos, tmp_path):
     conv = demos[0]
     first = next(i for i, m in enumerate(conv) if m["role"] == "assistant")
     wrong = {"role": "assistant", "content": "Thought: I will guess.\nAction: SELECT 1"}
-    pairs = precompute_reference(model, tok, [{"prompt": conv[:first], "chosen": [conv[first]], "rejected": [wrong]}],
-                                 progress=False)
-    final, metrics = train_composite(out, [[("traj", pairs[0])]], tmp_path / "composite", weights={"traj": 1.0},
-                                     learning_rate=1e-3, batch_size=1, micro_batch_size=1, device="cpu",
-                                     lora=LoraSettings(**LORA))
+    pairs = precompute_reference(
+        model, tok, [{"prompt": conv[:first], "chosen": [conv[first]], "rejected": [wrong]}], progress=False
+    )
+    final, metrics = train_composite(
+        out,
+        [[("traj", pairs[0])]],
+        tmp_path / "composite",
+        weights={"traj": 1.0},
+        learning_rate=1e-3,
+        batch_size=1,
+        micro_batch_size=1,
+        device="cpu",
+        lora=LoraSettings(**LORA),
+    )
     assert metrics["data/trained_tokens"] > 0 and metrics["optimizer_steps"] == 1
     trained, _ = load_causal_lm(final)
     assert _moved(_weights(trained), _weights(model)) > 0
@@ -91,11 +116,28 @@ def test_hgpo_iteration_with_smollm2_lora(pi_ref, tmp_path):
     from trainers.lora import load_causal_lm
 
     out, _ = pi_ref
-    cfg = config_from_dict(dict(
-        model=str(out), device="cpu", env_id=ENV, env_kwargs=ENV_KWARGS, max_steps=2, num_envs=2, history_k=1,
-        group_size=2, tasks_per_iteration=1, max_new_tokens=32, iterations=1, lr=1e-3, kl_coef=0.01,
-        micro_batch_size=2, max_length=2048, run_dir=str(tmp_path / "run"), progress=False, lora=LORA,
-    ))
+    cfg = config_from_dict(
+        dict(
+            model=str(out),
+            device="cpu",
+            env_id=ENV,
+            env_kwargs=ENV_KWARGS,
+            max_steps=2,
+            num_envs=2,
+            history_k=1,
+            group_size=2,
+            tasks_per_iteration=1,
+            max_new_tokens=32,
+            iterations=1,
+            lr=1e-3,
+            kl_coef=0.01,
+            micro_batch_size=2,
+            max_length=2048,
+            run_dir=str(tmp_path / "run"),
+            progress=False,
+            lora=LORA,
+        )
+    )
     rows = train(cfg, resume=False, log=lambda *_: None)
     assert rows[0]["samples/trained_tokens"] > 0 and rows[0]["loss/optimizer_steps"] == 1
     ckpt = list_checkpoints(tmp_path / "run")[-1]

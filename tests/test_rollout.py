@@ -11,6 +11,7 @@ import pytest
 from agent_gym.diagnostic.corridor import CorridorEnv
 from agent_gym.errors import GameLoadError, InvalidTaskError
 from agent_gym.registration import register_text_env
+from tests.toy_env import register_toy
 from trainers.policies import Generation, GenerationParams, OraclePolicy, Policy, RandomPolicy
 from trainers.rollout import (
     Branch,
@@ -25,7 +26,6 @@ from trainers.rollout import (
 )
 from wrappers import context_hashes
 from wrappers.prompting import PromptConfig
-from tests.toy_env import register_toy
 
 TOY = "AgentGymTest-Corridor-v0"
 register_toy(TOY)
@@ -213,8 +213,9 @@ def test_tiny_model_rollout_records_tokens_and_conversation_masks(tiny_model_dir
     pol = make_policy("hf", model=str(tiny_model_dir), device="cpu")
     params = GenerationParams(max_new_tokens=12, temperature=1.0, seed=3, logprobs=True)
     stats: dict = {}
-    recs = run_episodes(pol, TOY, tasks=[0, 1], group_size=2, num_envs=4, params=params, max_steps=3, progress=False,
-                        stats=stats)
+    recs = run_episodes(
+        pol, TOY, tasks=[0, 1], group_size=2, num_envs=4, params=params, max_steps=3, progress=False, stats=stats
+    )
     assert len(recs) == 4 and all(r.num_steps == 3 for r in recs)
     assert stats["llm_calls"] == stats["env_steps"] == 12 and stats["rounds"] == 3
     assert stats["generated_tokens"] == sum(len(s.token_ids) for r in recs for s in r.steps)
@@ -237,8 +238,15 @@ class PromptFunctionPolicy(Policy):
 
     name = "promptfn"
     has_tokens = True
-    OUTPUTS = ["Thought: on\nAction: go right", "Thought: back\nAction: go left", "I am not sure.",
-               "Thought: hm\nAction: jump", "no idea", "Thought: on\nAction: go right", "Thought: done\nAction: stop"]
+    OUTPUTS = [
+        "Thought: on\nAction: go right",
+        "Thought: back\nAction: go left",
+        "I am not sure.",
+        "Thought: hm\nAction: jump",
+        "no idea",
+        "Thought: on\nAction: go right",
+        "Thought: done\nAction: stop",
+    ]
 
     def __init__(self, kill_after: int | None = None):
         self.calls = 0
@@ -273,7 +281,9 @@ def test_greedy_repeat_reuse_gives_the_records_of_generating_every_step():
     assert sum(r.meta["generated_tokens"] for r in b) < sum(r.meta["generated_tokens"] for r in a)
     assert sum(r.meta["generated_tokens"] for r in a) == s_every["generated_tokens"]
     # sampling is never reused
-    c = run_episodes(PromptFunctionPolicy(), TOY, reuse_greedy_repeats=True, params=GenerationParams(temperature=1.0), **kw)
+    c = run_episodes(
+        PromptFunctionPolicy(), TOY, reuse_greedy_repeats=True, params=GenerationParams(temperature=1.0), **kw
+    )
     assert all("reused_outputs" not in r.meta for r in c)
 
 
@@ -281,8 +291,14 @@ def test_greedy_repeat_reuse_with_the_tiny_model_equals_generating(tiny_model_di
     from trainers.policies import make_policy
 
     pol = make_policy("hf", model=str(tiny_model_dir), device="cpu")
-    kw = dict(tasks=[0, 1], num_envs=2, prompt=PromptConfig(history_window=0), progress=False, max_steps=6,
-              params=GenerationParams(max_new_tokens=12))
+    kw = dict(
+        tasks=[0, 1],
+        num_envs=2,
+        prompt=PromptConfig(history_window=0),
+        progress=False,
+        max_steps=6,
+        params=GenerationParams(max_new_tokens=12),
+    )
     every = run_episodes(pol, "InterCodeSQL-v0", **kw)
     reuse = run_episodes(pol, "InterCodeSQL-v0", reuse_greedy_repeats=True, **kw)
     assert _plain(every) == _plain(reuse)
@@ -338,8 +354,15 @@ if BAD not in gym.registry:
 def test_env_errors_are_recorded_per_episode_and_the_run_carries_on(tmp_path):
     with pytest.raises(GameLoadError):
         run_episodes(OraclePolicy(), BAD, env_kwargs={"expert": True}, num_envs=1, progress=False)
-    recs = run_episodes(OraclePolicy(), BAD, env_kwargs={"expert": True}, num_envs=2, progress=False,
-                        record_errors=True, out_path=tmp_path / "e.jsonl")
+    recs = run_episodes(
+        OraclePolicy(),
+        BAD,
+        env_kwargs={"expert": True},
+        num_envs=2,
+        progress=False,
+        record_errors=True,
+        out_path=tmp_path / "e.jsonl",
+    )
     assert [r.task_id for r in recs] == ["corridor-2", "corridor-3", "corridor-4"]
     bad = recs[1]
     assert not bad.success and bad.num_steps == 0 and "bad grammar" in bad.meta["error"]
@@ -379,11 +402,22 @@ def test_hgpo_alfworld_config_asking_50_steps_plays_50(alfworld_data_root, tiny_
     from trainers.hgpo.trainer import HGPOTrainer
 
     repo = Path(__file__).resolve().parents[1]
-    cfg = load_config(repo / "assets/configs/hgpo_alfworld.yaml", [
-        f"model={tiny_model_dir}", "backend=hf", "device=cpu", "dtype=null", "num_envs=1", "group_size=1",
-        "tasks_per_iteration=1", "kl_coef=0", f"env_kwargs={{data_dir: {alfworld_data_root}}}", "train_tasks=[0]",
-        f"run_dir={tmp_path / 'run'}",
-    ])
+    cfg = load_config(
+        repo / "assets/configs/hgpo_alfworld.yaml",
+        [
+            f"model={tiny_model_dir}",
+            "backend=hf",
+            "device=cpu",
+            "dtype=null",
+            "num_envs=1",
+            "group_size=1",
+            "tasks_per_iteration=1",
+            "kl_coef=0",
+            f"env_kwargs={{data_dir: {alfworld_data_root}}}",
+            "train_tasks=[0]",
+            f"run_dir={tmp_path / 'run'}",
+        ],
+    )
     assert cfg.max_steps == 50
     trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
     try:

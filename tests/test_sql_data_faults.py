@@ -15,14 +15,24 @@ from agent_gym.sql.tasks import ASSETS_DIR, load_tasks
 
 BACKENDS = [
     "sqlite",
-    pytest.param("mysql", marks=[pytest.mark.mariadb, pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)")]),
+    pytest.param(
+        "mysql",
+        marks=[
+            pytest.mark.mariadb,
+            pytest.mark.skipif(
+                not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"
+            ),
+        ],
+    ),
 ]
 TASKS = json.loads((ASSETS_DIR / "tasks.json").read_text())
 
 
 def _folder(tmp_path: Path, tasks: str | bytes | None = None, dump: str | bytes | None = None) -> str:
-    for name, content, default in (("ic_spider_dev.json", tasks, ASSETS_DIR / "tasks.json"),
-                                   ("ic_spider_dbs.sql", dump, ASSETS_DIR / "dbs.sql")):
+    for name, content, default in (
+        ("ic_spider_dev.json", tasks, ASSETS_DIR / "tasks.json"),
+        ("ic_spider_dbs.sql", dump, ASSETS_DIR / "dbs.sql"),
+    ):
         target = tmp_path / name
         if content is None:
             shutil.copy(default, target)
@@ -42,15 +52,18 @@ def _one_line_error(data_dir: str, backend: str, file_name: str, match: str) -> 
     return message
 
 
-@pytest.mark.parametrize("content,match", [
-    ("", "holds no tasks"),
-    ("[]", "holds no tasks"),
-    ("\n\n", "holds no tasks"),
-    ('{"db": "library"}', "lacks field(s) query, gold"),
-    (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not UTF-8"),
-    ("[1, 2]", "is not a JSON object"),
-    ("[{\"db\": \"library\"", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ("", "holds no tasks"),
+        ("[]", "holds no tasks"),
+        ("\n\n", "holds no tasks"),
+        ('{"db": "library"}', "lacks field(s) query, gold"),
+        (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not UTF-8"),
+        ("[1, 2]", "is not a JSON object"),
+        ('[{"db": "library"', "not valid JSON"),
+    ],
+)
 def test_bad_task_file(tmp_path, content, match):
     _one_line_error(_folder(tmp_path, tasks=content), "sqlite", "ic_spider_dev.json", match)
 
@@ -67,10 +80,13 @@ def test_task_without_a_usable_gold_query(tmp_path, gold):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dump,match", [
-    ("", "holds no"),
-    ("this is not a MySQL dump at all;\n\x01\x02 garbage", ""),
-])
+@pytest.mark.parametrize(
+    "dump,match",
+    [
+        ("", "holds no"),
+        ("this is not a MySQL dump at all;\n\x01\x02 garbage", ""),
+    ],
+)
 def test_empty_or_garbage_dump(tmp_path, backend, dump, match):
     _one_line_error(_folder(tmp_path, dump=dump), backend, "ic_spider_dbs.sql", match)
 

@@ -14,7 +14,15 @@ from wrappers import restore, snapshot
 
 BACKENDS = [
     "sqlite",
-    pytest.param("mysql", marks=[pytest.mark.mariadb, pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)")]),
+    pytest.param(
+        "mysql",
+        marks=[
+            pytest.mark.mariadb,
+            pytest.mark.skipif(
+                not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"
+            ),
+        ],
+    ),
 ]
 
 
@@ -62,7 +70,7 @@ def test_observations_and_scoring(env):
     env.reset(options={"task_id": task.task_id})
     obs, r, term, trunc, info = env.step("SHOW TABLES")
     assert obs == "[('author',), ('book',), ('loan',), ('member',)]" and info["action_valid"]
-    obs, *_ , info = env.step("SELECT titel FROM book")
+    obs, *_, info = env.step("SELECT titel FROM book")
     assert obs.startswith("Error executing query: ") and not info["action_valid"]
     obs, *_ = env.step("DESC book")
     assert "('title'," in obs and "('book_id', 'int(11)'" in obs
@@ -172,7 +180,9 @@ def test_sqlite_emulates_mysql_commands():
     env.reset(options={"task_id": 0})  # library
     assert env.step("SHOW DATABASES")[0] == "[('information_schema',), ('library',), ('school',), ('shop',)]"
     assert env.step("SELECT DATABASE()")[0] == "[('library',)]"
-    assert env.step("SHOW COLUMNS FROM book FROM library")[0].startswith("[('book_id', 'int(11)', 'NO', 'PRI', None, '')")
+    assert env.step("SHOW COLUMNS FROM book FROM library")[0].startswith(
+        "[('book_id', 'int(11)', 'NO', 'PRI', None, '')"
+    )
     assert env.step("SHOW CREATE TABLE member")[0].startswith("[('member', 'CREATE TABLE")
     assert env.step("SELECT count(*) FROM `library`.`book`")[0] == "[(12,)]"
     assert env.step("SELECT YEAR('2020-03-04'), MONTH('2020-03-04'), CONCAT('a', 'b')")[0] == "[(2020, 3, 'ab')]"

@@ -29,7 +29,10 @@ from tests.test_sql_safety import _fingerprint
 
 TIMEOUT_S = 1.0
 BUDGET_S = TIMEOUT_S + 2.0 + 1.0  # documented budget + slack for a loaded CI machine
-needs_mariadb = [pytest.mark.mariadb, pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)")]
+needs_mariadb = [
+    pytest.mark.mariadb,
+    pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"),
+]
 BACKENDS = ["sqlite", pytest.param("mysql", marks=needs_mariadb)]
 REFUSED, ERROR, ANY = "refused", "error", "any"
 EVIL = "/tmp/agent_gym_hostile"
@@ -151,7 +154,10 @@ CORPUS: dict[str, list[tuple[str, str]]] = {
         (f"SELECT group_concat(hex(randomblob(1000))) FROM {X3}", ANY),
         (f"SELECT group_concat(REPEAT('a', 1000)) FROM {X3}", ANY),
         ("SELECT GET_LOCK('agent_gym_x', 100)", ANY),
-        ("SELECT DISTINCT REPEAT(a.loan_id, 6000) x, b.loan_id, c.loan_id, d.loan_id, e.loan_id FROM loan a, loan b, loan c, loan d, loan e", ANY),
+        (
+            "SELECT DISTINCT REPEAT(a.loan_id, 6000) x, b.loan_id, c.loan_id, d.loan_id, e.loan_id FROM loan a, loan b, loan c, loan d, loan e",
+            ANY,
+        ),
     ],
     "multi-statements": [
         ("SELECT 1; SELECT 2", REFUSED),
@@ -160,7 +166,10 @@ CORPUS: dict[str, list[tuple[str, str]]] = {
         ("/*M!100000 SELECT 1; */ SELECT 2", REFUSED),
         ("BEGIN NOT ATOMIC /*! SELECT 1; SELECT 2; */ END", REFUSED),
         ("BEGIN NOT ATOMIC /*! LOOP DO SLEEP(1); END LOOP; */ END", REFUSED),
-        ("BEGIN NOT ATOMIC DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; LOOP DO SLEEP(1); END LOOP; END", REFUSED),
+        (
+            "BEGIN NOT ATOMIC DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; LOOP DO SLEEP(1); END LOOP; END",
+            REFUSED,
+        ),
         ("SELECT 1 /*!999999 ' */ ; SELECT SLEEP(100) -- '", REFUSED),
         ("SELECT 1 --\x0b '\n; SELECT SLEEP(100) -- '", REFUSED),
         ("SELECT 1 -- ;\n; SELECT 2", REFUSED),
@@ -290,10 +299,13 @@ def test_a_killed_connection_is_replaced_transparently():
 
 @pytest.mark.mariadb
 @pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
-@pytest.mark.parametrize("statement", [
-    "EXECUTE IMMEDIATE 'BEGIN NOT ATOMIC LOOP DO SLEEP(1); END LOOP; END'",
-    "EXECUTE IMMEDIATE 'BEGIN NOT ATOMIC DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; LOOP DO SLEEP(0.2); END LOOP; END'",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "EXECUTE IMMEDIATE 'BEGIN NOT ATOMIC LOOP DO SLEEP(1); END LOOP; END'",
+        "EXECUTE IMMEDIATE 'BEGIN NOT ATOMIC DECLARE CONTINUE HANDLER FOR SQLEXCEPTION BEGIN END; LOOP DO SLEEP(0.2); END LOOP; END'",
+    ],
+)
 def test_watchdog_kills_what_kill_query_cannot_stop(statement):
     # compound statements ignore max_statement_time and KILL QUERY; the env refuses them, and if one
     # got through anyway (here: the backend is called directly) the watchdog kills the connection
@@ -316,8 +328,10 @@ def test_watchdog_kills_what_kill_query_cannot_stop(statement):
 def test_row_cap_holds_when_the_server_sends_more():
     env = InterCodeSQLEnv(backend="mysql", statement_timeout_s=5.0, max_rows=50)
     env.reset(options={"task_id": 0})
-    for sql in ("SET STATEMENT sql_select_limit=DEFAULT FOR SELECT a.loan_id FROM loan a, loan b, loan c, loan d, loan e",
-                "SELECT a.loan_id FROM loan a, loan b, loan c, loan d, loan e LIMIT 100000000"):
+    for sql in (
+        "SET STATEMENT sql_select_limit=DEFAULT FOR SELECT a.loan_id FROM loan a, loan b, loan c, loan d, loan e",
+        "SELECT a.loan_id FROM loan a, loan b, loan c, loan d, loan e LIMIT 100000000",
+    ):
         start = time.monotonic()
         res = env.backend.execute(sql)  # the nested SET STATEMENT is refused by the env; sent directly here
         assert time.monotonic() - start < 1.5
@@ -336,7 +350,10 @@ def test_truncation_note_says_what_was_cut(backend):
     obs, *_, info = env.step(f"SELECT {big} FROM loan a, loan b")
     kept = len(env._last_result.rows)
     assert info["truncated"] and 0 < kept < 50
-    assert f"only the first {kept} rows were kept: the result passed the size limit of {MAX_RESULT_CHARS:,} characters" in obs
+    assert (
+        f"only the first {kept} rows were kept: the result passed the size limit of {MAX_RESULT_CHARS:,} characters"
+        in obs
+    )
     env.close()
 
 
@@ -358,8 +375,14 @@ def test_memory_of_a_step_stays_bounded(backend):
         env.close()
     """)
     repo = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "PYTHONPATH": str(repo)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(repo)},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     grown_mb = int(out.stdout.split()[-1])
     assert grown_mb < 300, f"peak memory grew by {grown_mb} MB"
@@ -390,7 +413,9 @@ def test_server_temporary_tables_are_capped(monkeypatch):
     monkeypatch.setattr(mysql_backend, "MAX_TMP_TABLE_BYTES", 1 << 20)  # 256 MB in use; 1 MB to be quick here
     env = InterCodeSQLEnv(backend="mysql", statement_timeout_s=5.0)
     env.reset(options={"task_id": 0})
-    obs = env.step("SELECT count(*) FROM (SELECT DISTINCT REPEAT(a.loan_id, 2000) x, b.loan_id b, c.loan_id c "
-                   "FROM loan a, loan b, loan c) t")[0]
+    obs = env.step(
+        "SELECT count(*) FROM (SELECT DISTINCT REPEAT(a.loan_id, 2000) x, b.loan_id b, c.loan_id c "
+        "FROM loan a, loan b, loan c) t"
+    )[0]
     assert obs == "Error executing query: The table '(temporary)' is full"
     env.close()

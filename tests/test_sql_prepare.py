@@ -41,4 +41,9 @@ def test_prepare_reports_missing_sources(tmp_path, capsys):
 
 def test_prepare_then_check_on_sqlite(tmp_path):
     out = tmp_path / "data"
-    assert main(["intercode", "--from", str(_fake_checkout(tmp_path)), "--out", str(out), "--check", "--backend", "sqlite"]) == 0
+    assert (
+        main(
+            ["intercode", "--from", str(_fake_checkout(tmp_path)), "--out", str(out), "--check", "--backend", "sqlite"]
+        )
+        == 0
+    )

@@ -163,7 +163,7 @@ def test_dump_parsing_for_sqlite():
     table = dbs["zoo"]["animal"]
     assert [c.name for c in table.columns] == ["id", "name", "weight"]
     assert table.primary_key == ["id", "name"]
-    assert table.rows == [(1, "O'Hare; the \"cat\"", 4.5), (2, "it's", None)]
+    assert table.rows == [(1, 'O\'Hare; the "cat"', 4.5), (2, "it's", None)]
     assert parse_values("(1,-2.5e3,'a\\nb')") == [(1, -2500.0, "a\nb")]
 
 

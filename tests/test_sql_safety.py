@@ -18,7 +18,10 @@ from agent_gym.sql.server import mariadb_available
 from agent_gym.sql.tasks import ASSETS_DIR
 
 TIMEOUT_S = 1.0
-needs_mariadb = [pytest.mark.mariadb, pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)")]
+needs_mariadb = [
+    pytest.mark.mariadb,
+    pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"),
+]
 BACKENDS = ["sqlite", pytest.param("mysql", marks=needs_mariadb)]
 
 CROSS = "SELECT count(*) FROM loan a, loan b, loan c, loan d, loan e, loan f, loan g, loan h, loan i"
@@ -218,8 +221,14 @@ def test_external_server_connection():
         pytest.skip("mariadbd not installed")
     owner = InterCodeSQLEnv(backend="mysql")
     s = owner.backend._server
-    env = InterCodeSQLEnv(host="127.0.0.1", port=s.port, user="root", password=s.admin_password,
-                          agent_user="agent_ro", agent_password=s.agent_password)
+    env = InterCodeSQLEnv(
+        host="127.0.0.1",
+        port=s.port,
+        user="root",
+        password=s.admin_password,
+        agent_user="agent_ro",
+        agent_password=s.agent_password,
+    )
     assert env.backend_name == "mysql" and env.backend._server is None
     env.reset(options={"task_id": 0})
     assert env.step("SELECT count(*) FROM book")[0] == "[(12,)]"
@@ -248,4 +257,3 @@ def test_missing_server_binary_names_the_package(monkeypatch, tmp_path):
     env = InterCodeSQLEnv()  # auto falls back to SQLite
     assert env.backend_name == "sqlite"
     env.close()
-

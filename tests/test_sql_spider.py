@@ -9,7 +9,9 @@ from agent_gym.sql.env import InterCodeSQLEnv
 from agent_gym.sql.fidelity import agreement
 from agent_gym.sql.server import mariadb_available
 
-needs_mariadb = pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)")
+needs_mariadb = pytest.mark.skipif(
+    not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"
+)
 
 #: The dev gold queries MariaDB cannot run (MySQL 8 rejects them too): `SHOW` as a
 #: bare table name (2), a derived table without an alias (2), `COUNT (*)` with a space (2).

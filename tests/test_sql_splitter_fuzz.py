@@ -21,7 +21,10 @@ import pytest
 
 from agent_gym.sql.server import mariadb_available
 
-pytestmark = [pytest.mark.mariadb, pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)")]
+pytestmark = [
+    pytest.mark.mariadb,
+    pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"),
+]
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -33,13 +36,69 @@ from agent_gym.sql.tasks import ASSETS_DIR  # noqa: E402
 _ESC = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
 
 PIECES = [
-    "'a'", "'b;c'", "'\\''", "'it''s'", '"q"', '"\\""', '"say ""hi"""', "' -- '", "'/*'", "'*/'", "'#'", "'\\\\'",
-    "'\\%_\\x'", "`x`", "/* c */", "/* ; */", "/* ' */", "/*/ */", "/**/", "/*! 'e' */", "/*!12345 'v' */",
-    "/*!999999 ' */", "/*!99999 'm' */", "/*!50700 'm' */", "/*!50699 'n' */", "/*M!100000 'k' */",
-    "/*M!50700 'k' */", "/*M!999999 'k' */", "/*!'n' */", "/*!-- */\n'x' */", "/*!999999 /* ' */ ; */", "/*!999999 /* /* */ ' */",
-    "/*M! 'z' */", "-- c\n", "--\t'\n", "--\x0b'\n", "--\x01;\n", "--\x7f'\n", "--'\n", "--\u00a0'\n", "# ;'\n",
-    "-- ;", "#'", ";", "'", '"', "`", "\\", "*/", "/*", "/*!", "/*M!", "\n", " ", "--", "#", "-", "/", "*", "'é'",
-    "/*!101119 'cur' */", "/*!101120 'next' */", "/*M!101119 'cur' */",
+    "'a'",
+    "'b;c'",
+    "'\\''",
+    "'it''s'",
+    '"q"',
+    '"\\""',
+    '"say ""hi"""',
+    "' -- '",
+    "'/*'",
+    "'*/'",
+    "'#'",
+    "'\\\\'",
+    "'\\%_\\x'",
+    "`x`",
+    "/* c */",
+    "/* ; */",
+    "/* ' */",
+    "/*/ */",
+    "/**/",
+    "/*! 'e' */",
+    "/*!12345 'v' */",
+    "/*!999999 ' */",
+    "/*!99999 'm' */",
+    "/*!50700 'm' */",
+    "/*!50699 'n' */",
+    "/*M!100000 'k' */",
+    "/*M!50700 'k' */",
+    "/*M!999999 'k' */",
+    "/*!'n' */",
+    "/*!-- */\n'x' */",
+    "/*!999999 /* ' */ ; */",
+    "/*!999999 /* /* */ ' */",
+    "/*M! 'z' */",
+    "-- c\n",
+    "--\t'\n",
+    "--\x0b'\n",
+    "--\x01;\n",
+    "--\x7f'\n",
+    "--'\n",
+    "--\u00a0'\n",
+    "# ;'\n",
+    "-- ;",
+    "#'",
+    ";",
+    "'",
+    '"',
+    "`",
+    "\\",
+    "*/",
+    "/*",
+    "/*!",
+    "/*M!",
+    "\n",
+    " ",
+    "--",
+    "#",
+    "-",
+    "/",
+    "*",
+    "'é'",
+    "/*!101119 'cur' */",
+    "/*!101120 'next' */",
+    "/*M!101119 'cur' */",
 ]
 #: Random filler: no letters or digits (they would make aliases and numbers the model does not know).
 CHARS = "';\"`\\/*-#\n "
@@ -53,7 +112,7 @@ def _decode(body: str, quote: str) -> str:
             nxt = body[i + 1]
             out.append(_ESC.get(nxt, "\\" + nxt if nxt in "%_" else nxt))
             i += 2
-        elif c == quote and body[i + 1:i + 2] == quote:
+        elif c == quote and body[i + 1 : i + 2] == quote:
             out.append(quote)
             i += 2
         else:
@@ -181,9 +240,17 @@ def mariadb():
     from agent_gym.sql.server import acquire_server, release_server
 
     server = acquire_server(ASSETS_DIR / "dbs.sql")
-    cnx = mysql.connect(host=server.host, port=server.port, user="root", password=server.admin_password,
-                        client_flags=[-ClientFlag.MULTI_STATEMENTS], autocommit=True, use_pure=True,
-                        charset="utf8mb4", collation="utf8mb4_general_ci")
+    cnx = mysql.connect(
+        host=server.host,
+        port=server.port,
+        user="root",
+        password=server.admin_password,
+        client_flags=[-ClientFlag.MULTI_STATEMENTS],
+        autocommit=True,
+        use_pure=True,
+        charset="utf8mb4",
+        collation="utf8mb4_general_ci",
+    )
     yield mysql, cnx, server_version_id(cnx.get_server_info())
     cnx.close()
     release_server(server)
@@ -208,8 +275,13 @@ texts = st.lists(st.one_of(st.sampled_from(PIECES), st.text(alphabet=CHARS, max_
 )
 
 
-@settings(max_examples=int(os.environ.get("AGENT_GYM_FUZZ_EXAMPLES", "800")), deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("AGENT_GYM_FUZZ_EXAMPLES", "800")),
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(text=texts)
 def test_lexer_reads_statements_like_mariadb(mariadb, text):
     mysql, cnx, version = mariadb
@@ -220,14 +292,17 @@ def test_lexer_reads_statements_like_mariadb(mariadb, text):
         assert len(split_statements(text, version)) == 1
 
 
-@pytest.mark.parametrize("text,value", [
-    ("SELECT 'a' /*!999999 ' */ ; SELECT 'b' -- '", ERROR),  # the splitter must see the ';'
-    ("SELECT 'a' /*!12345 'b' */", "ab"),
-    ("SELECT 'a' /*!50700 'm' */", "a"),  # MySQL 5.7+ versions are skipped by MariaDB ...
-    ("SELECT 'a' /*M!50700 'm' */", "am"),  # ... unless marked /*M!
-    ("SELECT 'a' --\x0b '\n", "a"),  # '--' + any control character starts a comment
-    ("SELECT 'a' /*!999999 /* x */ 'b' */", "a"),  # a skipped versioned comment holds one nested comment
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("SELECT 'a' /*!999999 ' */ ; SELECT 'b' -- '", ERROR),  # the splitter must see the ';'
+        ("SELECT 'a' /*!12345 'b' */", "ab"),
+        ("SELECT 'a' /*!50700 'm' */", "a"),  # MySQL 5.7+ versions are skipped by MariaDB ...
+        ("SELECT 'a' /*M!50700 'm' */", "am"),  # ... unless marked /*M!
+        ("SELECT 'a' --\x0b '\n", "a"),  # '--' + any control character starts a comment
+        ("SELECT 'a' /*!999999 /* x */ 'b' */", "a"),  # a skipped versioned comment holds one nested comment
+    ],
+)
 def test_known_cases(mariadb, text, value):
     mysql, cnx, version = mariadb
     assert predict(text, version) == value

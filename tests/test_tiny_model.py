@@ -21,8 +21,17 @@ def test_concurrent_builds_of_one_folder_all_load(tmp_path):
     """Three processes build the same folder at once: each ends with a complete, loadable model."""
     target = tmp_path / "tiny"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-c", BUILD_AND_LOAD, str(target)], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUILD_AND_LOAD, str(target)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
     for out, err, rc in results:
         assert rc == 0 and "loaded" in out, err[-2000:]

@@ -50,11 +50,26 @@ def test_hgpo_logs_every_iteration_with_its_step(tensorboard, tiny_model_dir, tm
     from trainers.hgpo.config import config_from_dict
     from trainers.hgpo.trainer import train
 
-    cfg = config_from_dict(dict(
-        model=str(tiny_model_dir), device="cpu", env_id=CORRIDOR_ID, max_steps=2, num_envs=4, history_k=1,
-        group_size=2, tasks_per_iteration=2, max_new_tokens=6, iterations=2, lr=1e-4, micro_batch_size=8,
-        run_dir=str(tmp_path / "run"), progress=False, save_every=0, report_to="tensorboard",
-    ))
+    cfg = config_from_dict(
+        dict(
+            model=str(tiny_model_dir),
+            device="cpu",
+            env_id=CORRIDOR_ID,
+            max_steps=2,
+            num_envs=4,
+            history_k=1,
+            group_size=2,
+            tasks_per_iteration=2,
+            max_new_tokens=6,
+            iterations=2,
+            lr=1e-4,
+            micro_batch_size=8,
+            run_dir=str(tmp_path / "run"),
+            progress=False,
+            save_every=0,
+            report_to="tensorboard",
+        )
+    )
     rows = train(cfg, resume=False, log=lambda *_: None)
     scalars = _scalars(tmp_path / "run" / "tracking" / "hgpo")
     assert [s for s, _ in scalars["train/reward_mean"]] == [0, 1]
@@ -70,8 +85,17 @@ def test_sft_logs_through_trl_report_to(tensorboard, tiny_model_dir, tmp_path):
         {"role": "user", "content": "Task: reach cell 1 and stop. You are at cell 0."},
         {"role": "assistant", "content": "Thought: right.\nAction: go right"},
     ]
-    _, metrics = run_sft(tiny_model_dir, [conv] * 4, tmp_path / "pi_ref", epochs=1, batch_size=2, micro_batch_size=2,
-                         device="cpu", report_to="tensorboard", logging_dir=tmp_path / "tracking" / "sft")
+    _, metrics = run_sft(
+        tiny_model_dir,
+        [conv] * 4,
+        tmp_path / "pi_ref",
+        epochs=1,
+        batch_size=2,
+        micro_batch_size=2,
+        device="cpu",
+        report_to="tensorboard",
+        logging_dir=tmp_path / "tracking" / "sft",
+    )
     scalars = _scalars(tmp_path / "tracking" / "sft")
     assert [s for s, _ in scalars["train/loss"]] == [1, 2] == list(range(1, metrics["steps"] + 1))
 
@@ -79,7 +103,7 @@ def test_sft_logs_through_trl_report_to(tensorboard, tiny_model_dir, tmp_path):
 def test_composite_history_rows_have_steps_and_tracker_gets_step_means(tensorboard, tiny_model_dir, tmp_path):
     import json
 
-    from trainers.hpl.train import precompute_reference, load_model, train_composite
+    from trainers.hpl.train import load_model, precompute_reference, train_composite
 
     conv = [
         {"role": "system", "content": "Reach the goal."},
@@ -88,12 +112,21 @@ def test_composite_history_rows_have_steps_and_tracker_gets_step_means(tensorboa
     ]
     wrong = conv[:2] + [{"role": "assistant", "content": "Thought: left.\nAction: go left"}]
     model, tok = load_model(tiny_model_dir, "cpu")
-    pairs = precompute_reference(model, tok, [{"prompt": conv[:2], "chosen": conv[2:], "rejected": wrong[2:]}] * 4,
-                                 progress=False)
+    pairs = precompute_reference(
+        model, tok, [{"prompt": conv[:2], "chosen": conv[2:], "rejected": wrong[2:]}] * 4, progress=False
+    )
     schedule = [[("bc", conv)] * 2 + [("traj", p) for p in pairs]]  # 6 items, 2 per micro-batch, 4 per step
-    train_composite(tiny_model_dir, schedule, tmp_path / "composite", weights={"bc": 1.0, "traj": 1.0},
-                    batch_size=4, micro_batch_size=2, device="cpu", report_to="tensorboard",
-                    run_config={"method": "eto"})
+    train_composite(
+        tiny_model_dir,
+        schedule,
+        tmp_path / "composite",
+        weights={"bc": 1.0, "traj": 1.0},
+        batch_size=4,
+        micro_batch_size=2,
+        device="cpu",
+        report_to="tensorboard",
+        run_config={"method": "eto"},
+    )
     rows = [json.loads(line) for line in (tmp_path / "composite" / "history.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 1, 2]
     scalars = _scalars(tmp_path / "composite" / "tracking" / "composite")

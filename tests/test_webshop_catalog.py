@@ -70,8 +70,18 @@ def test_generator_is_deterministic_and_official_format():
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     assert json.dumps(a, sort_keys=True) != json.dumps(c, sort_keys=True)
     rec = a["products"][0]
-    for key in ("asin", "name", "category", "query", "product_category", "full_description",
-                "small_description", "pricing", "images", "customization_options"):
+    for key in (
+        "asin",
+        "name",
+        "category",
+        "query",
+        "product_category",
+        "full_description",
+        "small_description",
+        "pricing",
+        "images",
+        "customization_options",
+    ):
         assert key in rec
     assert set(a["attributes"]) == {p["asin"] for p in a["products"]}
     assert len({p["category"] for p in generator.generate(200, seed=0)["products"]}) >= 8
@@ -94,8 +104,15 @@ def test_pricing_parse_and_bad_records(tmp_path):
     assert catalog.parse_pricing("$10.00 - $20.00", "B000000002")[0] == price  # seeded by asin
     assert catalog.parse_pricing(None, "B1") == (100.0, "$100.0")
     path = tmp_path / "items_shuffle_x.json"
-    path.write_text(json.dumps([{"asin": "nan"}, {"asin": "B000000003", "name": "Thing", "pricing": "$5"},
-                                {"asin": "B000000003", "name": "Dup"}]))
+    path.write_text(
+        json.dumps(
+            [
+                {"asin": "nan"},
+                {"asin": "B000000003", "name": "Thing", "pricing": "$5"},
+                {"asin": "B000000003", "name": "Dup"},
+            ]
+        )
+    )
     products = catalog.load_products(path)
     assert [p.title for p in products] == ["Thing"] and products[0].attributes == ["DUMMY_ATTR"]
     bad = tmp_path / "items_shuffle_bad.json"

@@ -84,9 +84,9 @@ def test_pages_and_available_actions(env):
 
 def test_results_paging(env):
     env.reset(options={"task_id": 2})
-    obs, *_ , info = env.step("search[black free]")
+    obs, *_, info = env.step("search[black free]")
     assert "Page 1 (Total results: 50)" in obs and "click[next >]" in info["available_actions"]
-    obs, *_ , info = env.step("click[next >]")
+    obs, *_, info = env.step("click[next >]")
     assert "Page 2 (Total results: 50)" in obs and "click[< prev]" in info["available_actions"]
     assert obs.count("[SEP] $") <= 10
 
@@ -126,7 +126,7 @@ def test_user_text_is_escaped(env):
     env_html = WebShopTextEnv(observation_mode="html")
     env_html.reset(options={"task_id": 0})
     attack = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
-    html, *_ , info = env_html.step(f"search[{attack}]")
+    html, *_, info = env_html.step(f"search[{attack}]")
     assert "<script>" not in html and "<img" not in html and "onerror=alert(2)>" not in html
     assert info["action_valid"]
     assert "click[back to search]" in info["available_actions"]  # the page structure is intact
@@ -174,8 +174,8 @@ def test_step_limit_truncates(env):
 
 def test_snapshot_restore_replays_exactly(env):
     obs, info = env.reset(options={"task_id": 6})
-    obs, *_ , info = env.step(info["expert_action"])
-    obs, *_ , info = env.step(info["expert_action"])
+    obs, *_, info = env.step(info["expert_action"])
+    obs, *_, info = env.step(info["expert_action"])
     assert expert_replays_after_restore(env, obs, info)[-1][1] == 1.0
 
 

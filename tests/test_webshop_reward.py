@@ -12,8 +12,8 @@ from agent_gym.webshop.catalog import Product  # noqa: E402
 from agent_gym.webshop.goals import Goal  # noqa: E402
 from agent_gym.webshop.reward import (  # noqa: E402
     compute_reward,
-    noun_backend,
     normalize_color,
+    noun_backend,
     option_matches,
     title_nouns,
     type_reward,
@@ -70,14 +70,23 @@ def test_attribute_fuzzy_match_text_hit_and_miss():
     goal = make_goal(attributes=("breathable mesh", "arch support", "rubber sole", "waterproof"), goal_options=())
     r = compute_reward(make_product(), goal, {})
     # breathable mesh: attribute; arch support: bullet text; rubber sole: description text; waterproof: nowhere
-    assert r["attribute_matches"] == {"breathable mesh": True, "arch support": True, "rubber sole": True, "waterproof": False}
+    assert r["attribute_matches"] == {
+        "breathable mesh": True,
+        "arch support": True,
+        "rubber sole": True,
+        "waterproof": False,
+    }
     assert r["num_attr_matches"] == 3
     assert r["reward"] == pytest.approx((3 + 0 + 1) / (4 + 0 + 1))
 
 
 def test_fuzzy_attribute_threshold():
-    product = make_product(attributes=["light weight design"], title="Kestrel Running Shoes", bullet_points=[], description="")
-    assert compute_reward(product, make_goal(attributes=("light weight",), goal_options=()), {})["num_attr_matches"] == 1
+    product = make_product(
+        attributes=["light weight design"], title="Kestrel Running Shoes", bullet_points=[], description=""
+    )
+    assert (
+        compute_reward(product, make_goal(attributes=("light weight",), goal_options=()), {})["num_attr_matches"] == 1
+    )
     assert compute_reward(product, make_goal(attributes=("heavy duty",), goal_options=()), {})["num_attr_matches"] == 0
 
 
@@ -120,7 +129,11 @@ def test_type_reward_levels():
     info = type_reward(product, tiny)
     assert info["query_match"] and 0 < info["title_score"] < 0.1 and info["r_type"] == 0.1
     # two shared category-path items count as a match
-    cat = make_goal(query="x", product_category="Clothing, Shoes & Jewelry › Men › Hats", name="Aldora Shoes Pan Skillet Lid Bowl Cup")
+    cat = make_goal(
+        query="x",
+        product_category="Clothing, Shoes & Jewelry › Men › Hats",
+        name="Aldora Shoes Pan Skillet Lid Bowl Cup",
+    )
     info = type_reward(product, cat)
     assert info["category_match"] and info["r_type"] == 1.0
 

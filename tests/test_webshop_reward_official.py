@@ -34,7 +34,6 @@ from agent_gym.webshop.reward import (  # noqa: E402
 from tests import webshop_official_oracle as official  # noqa: E402
 from tests.test_webshop_reward import make_goal, make_product  # noqa: E402
 
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -70,6 +69,7 @@ def use_nlp(monkeypatch):
 
 
 CAPITALISED_NOUNS = FakeNLP(lambda w: "NOUN" if w[:1].isupper() else "ADJ")
+
 
 def official_product(p: Product) -> dict:
     """The official record shape of a product (``engine.py`` ``load_products``)."""
@@ -280,7 +280,7 @@ _WORDS = (
     "coffee tea organic gluten free vegan snack bar protein chocolate vanilla pack count ounce "
     "phone case charger cable usb wireless bluetooth speaker headphones stand mount wall"
 ).split()
-_ODD = ("x-large", "Long-Lasting", "café", "crème", "naïve", "3-pack", "8.5", "12\"", "™", "_", "(pack of 2)", "日本")
+_ODD = ("x-large", "Long-Lasting", "café", "crème", "naïve", "3-pack", "8.5", '12"', "™", "_", "(pack of 2)", "日本")
 _SIZES = ("small", "medium", "large", "x-large", "xx-large", "queen", "king", "8", "8.5", "9 wide", "12 ounce",
           "12 ounces", "one size", "pack of 2", "2 count")  # fmt: skip
 
@@ -327,7 +327,9 @@ def _random_case(rng: random.Random, attribute_pool: list[str]):
     goal_title = " ".join(title_words + rng.sample(title_words, k=min(len(title_words), rng.randint(0, 3))))
     product_title = " ".join(rng.sample(title_words, k=rng.randint(0, len(title_words))) + [_phrase(rng, 0, 3)])
     goal_attrs = tuple(attr() for _ in range(rng.randint(1, 3)))
-    product_attrs = [_perturb(rng, a) if rng.random() < 0.5 else attr() for a in goal_attrs] + [attr() for _ in range(rng.randint(0, 3))]
+    product_attrs = [_perturb(rng, a) if rng.random() < 0.5 else attr() for a in goal_attrs] + [
+        attr() for _ in range(rng.randint(0, 3))
+    ]
     names = [n for n in ("color", "size", "style", "flavor name") if rng.random() < 0.5]
     goal_values = [_colour(rng) if n == "color" else rng.choice(_SIZES) for n in names]
     chosen = {n: (_perturb(rng, v) if rng.random() < 0.4 else (_colour(rng) if n == "color" else rng.choice(_SIZES)))
@@ -363,11 +365,13 @@ def test_fuzzy_score_equals_thefuzz_port_on_random_pairs():
 def test_reward_equals_official_port_on_random_purchases(use_nlp, webshop_data_dir):
     """Random purchases built from the real items_ins_v2_1000.json attributes and hand-made edge cases."""
     records = json.loads((Path(webshop_data_dir) / "items_ins_v2_1000.json").read_text())
-    pool = sorted({a for r in records.values() for a in (r.get("attributes") or []) + (r.get("instruction_attributes") or [])})
+    pool = sorted(
+        {a for r in records.values() for a in (r.get("attributes") or []) + (r.get("instruction_attributes") or [])}
+    )
     nlp = use_nlp(FakeNLP(_random_tagger))
     rng = random.Random(2023)
     differs = {"r_type": 0, "options": 0}
-    for i in range(1500):
+    for _ in range(1500):
         product, goal, chosen = _random_case(rng, pool)
         mine = compute_reward(product, goal, chosen)
         total, info = official.get_reward(official_product(product), official_goal(goal), product.price, chosen, nlp)

@@ -138,20 +138,20 @@ def normalize_color(color_string):
 
 
 def get_type_reward(purchased_product, goal, nlp):
-    query_match = purchased_product['query'] == goal['query']
+    query_match = purchased_product["query"] == goal["query"]
 
-    purchased_product_category = [x.strip() for x in purchased_product['product_category'].split('›')]
-    goal_product_category = [x.strip() for x in goal['product_category'].split('›')]
+    purchased_product_category = [x.strip() for x in purchased_product["product_category"].split("›")]
+    goal_product_category = [x.strip() for x in goal["product_category"].split("›")]
     category_match = len(set(purchased_product_category) & set(goal_product_category)) >= 2
 
-    purchased_type = purchased_product['name']
-    desired_type = goal['name']
+    purchased_type = purchased_product["name"]
+    desired_type = goal["name"]
 
     purchased_type_parse = nlp(purchased_type)
     desired_type_parse = nlp(desired_type)
 
-    purchased_type_parse = [t.text.lower() for t in purchased_type_parse if t.pos_ in ('PNOUN', 'NOUN', 'PROPN')]
-    desired_type_parse = [t.text.lower() for t in desired_type_parse if t.pos_ in ('PNOUN', 'NOUN', 'PROPN')]
+    purchased_type_parse = [t.text.lower() for t in purchased_type_parse if t.pos_ in ("PNOUN", "NOUN", "PROPN")]
+    desired_type_parse = [t.text.lower() for t in desired_type_parse if t.pos_ in ("PNOUN", "NOUN", "PROPN")]
 
     n_intersect_type = len(set(purchased_type_parse) & set(desired_type_parse))
     if len(desired_type_parse) == 0:
@@ -172,8 +172,8 @@ def get_type_reward(purchased_product, goal, nlp):
 
 
 def get_attribute_reward(purchased_product, goal):
-    purchased_attrs = purchased_product['Attributes']
-    goal_attrs = goal['attributes']
+    purchased_attrs = purchased_product["Attributes"]
+    goal_attrs = goal["attributes"]
 
     num_attr_matches = 0
     for g_attr in goal_attrs:
@@ -184,13 +184,10 @@ def get_attribute_reward(purchased_product, goal):
                 num_attr_matches += 1
                 matched = True
                 break
-        if (
-            not matched and
-            (
-                g_attr in purchased_product['Title'].lower() or
-                g_attr in ' '.join(purchased_product['BulletPoints']).lower() or
-                g_attr in purchased_product['Description'].lower()
-            )
+        if not matched and (
+            g_attr in purchased_product["Title"].lower()
+            or g_attr in " ".join(purchased_product["BulletPoints"]).lower()
+            or g_attr in purchased_product["Description"].lower()
         ):
             num_attr_matches += 1
             matched = True
@@ -219,34 +216,31 @@ def get_reward(purchased_product, goal, price, options, nlp):
     """The official ``get_reward(..., verbose=True)``: (total reward, info)."""
     r_type_dict = get_type_reward(purchased_product, goal, nlp)
 
-    r_price = (price <= goal['price_upper']) if goal['price_upper'] > 0 else None
+    r_price = (price <= goal["price_upper"]) if goal["price_upper"] > 0 else None
 
     r_att, num_attr_matches = get_attribute_reward(purchased_product, goal)
 
     r_option, num_option_matches = get_option_reward(
         list(options.values()),
-        goal['goal_options'].items()
-        if isinstance(goal['goal_options'], dict)
-        else goal['goal_options']
+        goal["goal_options"].items() if isinstance(goal["goal_options"], dict) else goal["goal_options"],
     )
 
-    total_reward = (
-        (num_attr_matches + num_option_matches + r_price)
-        / (len(goal['attributes']) + len(goal['goal_options']) + 1)
+    total_reward = (num_attr_matches + num_option_matches + r_price) / (
+        len(goal["attributes"]) + len(goal["goal_options"]) + 1
     )
-    total_reward *= r_type_dict['r_type']
+    total_reward *= r_type_dict["r_type"]
 
     info = {
-        'r_type': r_type_dict['r_type'],
-        'r_att': r_att,
-        'query_match': r_type_dict['query_match'],
-        'category_match': r_type_dict['category_match'],
-        'title_score': r_type_dict['title_score'],
-        'num_attr_matches': num_attr_matches,
-        'num_option_matches': num_option_matches,
+        "r_type": r_type_dict["r_type"],
+        "r_att": r_att,
+        "query_match": r_type_dict["query_match"],
+        "category_match": r_type_dict["category_match"],
+        "title_score": r_type_dict["title_score"],
+        "num_attr_matches": num_attr_matches,
+        "num_option_matches": num_option_matches,
     }
     if r_option is not None:
-        info['r_option'] = r_option
+        info["r_option"] = r_option
     if r_price is not None:
-        info['r_price'] = r_price
+        info["r_price"] = r_price
     return total_reward, info

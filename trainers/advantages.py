@@ -37,9 +37,10 @@ observations) and drops exactly-zero level advantages.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 

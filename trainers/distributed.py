@@ -11,8 +11,8 @@ DeepSpeed's own when the launch config asks for DeepSpeed), the same one that
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 def world_size() -> int:

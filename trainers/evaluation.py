@@ -16,8 +16,9 @@ import json
 import os
 import time
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from agent_gym.core import text_env
 from agent_gym.fileio import atomic_path, atomic_write_bytes
@@ -128,8 +129,18 @@ def markdown(report: Mapping[str, Any]) -> str:
     for line in header_lines(report):
         lines += [line, ""]
     lines += ["| metric | value |", "|---|---|"]
-    keys = ("episodes", "success_rate", "avg_reward", "avg_steps", "invalid_action_rate", "unparseable_rate",
-            "errors", "generated_tokens", "env_steps", "reused_outputs")
+    keys = (
+        "episodes",
+        "success_rate",
+        "avg_reward",
+        "avg_steps",
+        "invalid_action_rate",
+        "unparseable_rate",
+        "errors",
+        "generated_tokens",
+        "env_steps",
+        "reused_outputs",
+    )
     for key in keys:
         if key not in report:
             continue
@@ -244,7 +255,11 @@ def evaluate_policy(
     probe = make_env(env_id, kwargs, history_k=prompt.history_window or 0)
     try:
         all_ids = list(text_env(probe).task_ids)
-        chosen = [text_env(probe).resolve_task_id(t) for t in tasks] if tasks is not None else select_tasks(all_ids, episodes)
+        chosen = (
+            [text_env(probe).resolve_task_id(t) for t in tasks]
+            if tasks is not None
+            else select_tasks(all_ids, episodes)
+        )
         if not chosen:
             raise ValueError(f"{env_id} has no tasks in this split")
         sql_backend = getattr(probe.unwrapped, "backend_name", None)
@@ -316,9 +331,12 @@ def evaluate_policy(
                 "env_steps": stats.get("env_steps", 0),
                 "llm_calls": stats.get("llm_calls", 0),
             },
-            "error_episodes": [{"episode_id": r.episode_id, "error": r.meta["error"]} for r in records if "error" in r.meta],
+            "error_episodes": [
+                {"episode_id": r.episode_id, "error": r.meta["error"]} for r in records if "error" in r.meta
+            ],
             "params": settings["params"],
-            "prompt": {k: v for k, v in prompt.to_dict().items() if k != "one_shot"} | {"one_shot": prompt.one_shot is not None},
+            "prompt": {k: v for k, v in prompt.to_dict().items() if k != "one_shot"}
+            | {"one_shot": prompt.one_shot is not None},
         }
     )
     if paths is not None:
@@ -327,4 +345,16 @@ def evaluate_policy(
     return report
 
 
-__all__ = ["episode_tokens", "evaluate_policy", "header_lines", "markdown", "plot", "read_records", "report_paths", "select_tasks", "summarize", "table", "write_report"]
+__all__ = [
+    "episode_tokens",
+    "evaluate_policy",
+    "header_lines",
+    "markdown",
+    "plot",
+    "read_records",
+    "report_paths",
+    "select_tasks",
+    "summarize",
+    "table",
+    "write_report",
+]

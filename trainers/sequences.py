@@ -17,8 +17,9 @@ renderer the rollouts used.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -358,11 +359,18 @@ class EncodeStats:
         return self.no_mask + self.too_long
 
     def metrics(self) -> dict[str, int]:
-        return {"samples": self.samples, "kept": self.kept, "dropped_no_mask": self.no_mask,
-                "dropped_too_long": self.too_long, "truncated": self.truncated, "trained_tokens": self.tokens}
+        return {
+            "samples": self.samples,
+            "kept": self.kept,
+            "dropped_no_mask": self.no_mask,
+            "dropped_too_long": self.too_long,
+            "truncated": self.truncated,
+            "trained_tokens": self.tokens,
+        }
 
-    def check(self, tokenizer: Any, *, model: str = "", max_length: int | None = None,
-              max_dropped_fraction: float = 0.5) -> "EncodeStats":
+    def check(
+        self, tokenizer: Any, *, model: str = "", max_length: int | None = None, max_dropped_fraction: float = 0.5
+    ) -> EncodeStats:
         """Raise :class:`TrainingDataError` when nothing, or less than half, of the data can be trained on."""
         if self.samples == 0:
             return self
@@ -371,11 +379,15 @@ class EncodeStats:
         name = model or getattr(tokenizer, "name_or_path", "") or "the model"
         fixes = []
         if self.no_mask:
-            fixes.append(f"{self.no_mask} have no assistant tokens: check that {describe_template(tokenizer)} renders "
-                         "assistant messages and that the data has assistant turns")
+            fixes.append(
+                f"{self.no_mask} have no assistant tokens: check that {describe_template(tokenizer)} renders "
+                "assistant messages and that the data has assistant turns"
+            )
         if self.too_long:
-            fixes.append(f"{self.too_long} exceed max_length={max_length}: raise max_length or shorten the "
-                         "prompts (history window)")
+            fixes.append(
+                f"{self.too_long} exceed max_length={max_length}: raise max_length or shorten the "
+                "prompts (history window)"
+            )
         raise TrainingDataError(
             f"{self.stage}: {name!r} would train on {self.tokens} tokens from {self.kept} of {self.samples} samples; "
             + "; ".join(fixes or ["no sample has trainable tokens"])

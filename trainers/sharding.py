@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from agent_gym.fileio import atomic_write_json
 from trainers.distributed import barrier
@@ -42,7 +43,7 @@ class Shard:
             raise ValueError(f"bad shard {self.rank} of {self.world}: need 0 <= rank < world")
 
     @classmethod
-    def current(cls) -> "Shard":
+    def current(cls) -> Shard:
         """The shard of this process (``RANK`` / ``WORLD_SIZE`` set by the launcher; 0 of 1 otherwise)."""
         return cls(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
 
@@ -97,8 +98,13 @@ def interleave(shards: Sequence[Sequence[T]], block: int = 1) -> list[T]:
     return out
 
 
-def wait_for(paths: Sequence[str | os.PathLike], desc: str = "shards", poll_s: float = 1.0,
-             timeout_s: float | None = None, log: Callable[[str], None] | None = None) -> None:
+def wait_for(
+    paths: Sequence[str | os.PathLike],
+    desc: str = "shards",
+    poll_s: float = 1.0,
+    timeout_s: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> None:
     """Block until every file in ``paths`` exists (written atomically by the other processes).
 
     Raises ``TimeoutError`` after ``timeout_s`` seconds (``None``: wait as long as it takes).
@@ -112,8 +118,10 @@ def wait_for(paths: Sequence[str | os.PathLike], desc: str = "shards", poll_s: f
             return
         waited = time.monotonic() - t0
         if timeout_s is not None and waited > timeout_s:
-            raise TimeoutError(f"waited {waited:.0f}s for {len(missing)} {desc} (first: {missing[0]}); "
-                               "did another process of the launch fail? its log says why")
+            raise TimeoutError(
+                f"waited {waited:.0f}s for {len(missing)} {desc} (first: {missing[0]}); "
+                "did another process of the launch fail? its log says why"
+            )
         if log is not None and waited - said >= 60:
             log(f"waiting for {len(missing)} of {len(files)} {desc} ({waited:.0f}s)")
             said = waited
@@ -160,7 +168,7 @@ class VLLMSettings:
             raise ValueError(f"vllm.enable_sleep_mode must be true or false, got {self.enable_sleep_mode!r}")
 
     @classmethod
-    def from_value(cls, value: "VLLMSettings | Mapping[str, Any] | None", where: str = "vllm") -> "VLLMSettings":
+    def from_value(cls, value: VLLMSettings | Mapping[str, Any] | None, where: str = "vllm") -> VLLMSettings:
         """Build from a config mapping (``None``: defaults); unknown keys name the valid ones."""
         from trainers.configfile import settings_from_value
 
@@ -171,14 +179,18 @@ class VLLMSettings:
         world = int(os.environ.get("WORLD_SIZE", "1")) if world is None else world
         tp = int(self.tensor_parallel_size)
         if world > 1 and tp != 1:
-            raise ValueError(f"vllm.tensor_parallel_size={tp} cannot be used with an engine per process under "
-                             "accelerate launch; set it to 1 there, or run the rollout stages with plain python, or "
-                             "serve the model (vllm api_server --tensor-parallel-size) and use the openai backend")
+            raise ValueError(
+                f"vllm.tensor_parallel_size={tp} cannot be used with an engine per process under "
+                "accelerate launch; set it to 1 there, or run the rollout stages with plain python, or "
+                "serve the model (vllm api_server --tensor-parallel-size) and use the openai backend"
+            )
         engines = world // tp
         if self.data_parallel_size is not None and int(self.data_parallel_size) != engines:
-            raise ValueError(f"vllm.data_parallel_size={self.data_parallel_size}, but this run has {world} "
-                             f"process(es) with tensor_parallel_size={tp}, i.e. {engines} engine(s): launch "
-                             f"{int(self.data_parallel_size) * tp} processes, or set data_parallel_size to null")
+            raise ValueError(
+                f"vllm.data_parallel_size={self.data_parallel_size}, but this run has {world} "
+                f"process(es) with tensor_parallel_size={tp}, i.e. {engines} engine(s): launch "
+                f"{int(self.data_parallel_size) * tp} processes, or set data_parallel_size to null"
+            )
         kw: dict[str, Any] = {"gpu_memory_utilization": float(self.gpu_memory_utilization)}
         if tp != 1:
             kw["tensor_parallel_size"] = tp
@@ -219,9 +231,19 @@ def close_policy(policy) -> None:
 
 
 # ---------------------------------------------------------------- episodes
-def run_episodes_sharded(policy, env_id: str, tasks: Sequence[str | int], *, out_path: str | os.PathLike,
-                         shard: Shard | None = None, group_size: int = 1, stats: dict[str, int] | None = None,
-                         poll_s: float = 1.0, sync: Callable[[], None] | None = None, **kwargs: Any):
+def run_episodes_sharded(
+    policy,
+    env_id: str,
+    tasks: Sequence[str | int],
+    *,
+    out_path: str | os.PathLike,
+    shard: Shard | None = None,
+    group_size: int = 1,
+    stats: dict[str, int] | None = None,
+    poll_s: float = 1.0,
+    sync: Callable[[], None] | None = None,
+    **kwargs: Any,
+):
     """:func:`trainers.rollout.run_episodes` with the tasks split across the processes of a launch.
 
     One process: exactly ``run_episodes(..., out_path=out_path)``. Several: this process
@@ -245,18 +267,28 @@ def run_episodes_sharded(policy, env_id: str, tasks: Sequence[str | int], *, out
         return run_episodes(policy, env_id, tasks, out_path=out_path, group_size=group_size, stats=stats, **kwargs)
     tasks = list(tasks)
     if len(set(map(str, tasks))) != len(tasks):
-        raise ValueError("sharded episodes need distinct task ids (a task listed twice would get "
-                         "different episode ids in different shards); use group_size for repeats")
+        raise ValueError(
+            "sharded episodes need distinct task ids (a task listed twice would get "
+            "different episode ids in different shards); use group_size for repeats"
+        )
     # a marker left by an earlier attempt must not be read as this attempt's: each process removes
     # its own, and nobody reads markers before all have done so (``sync``: the launch's barrier)
     _done(shard.path(out_path)).unlink(missing_ok=True)
     (sync or barrier)()
     counters: dict[str, int] = {}
-    mine = run_episodes(policy, env_id, shard.take(tasks), out_path=shard.path(out_path), group_size=group_size,
-                        stats=counters, **kwargs)
+    mine = run_episodes(
+        policy,
+        env_id,
+        shard.take(tasks),
+        out_path=shard.path(out_path),
+        group_size=group_size,
+        stats=counters,
+        **kwargs,
+    )
     atomic_write_json(_done(shard.path(out_path)), {"episodes": [r.episode_id for r in mine], "stats": counters})
-    wait_for([_done(p) for p in shard.all_paths(out_path)], desc=f"episode shards of {Path(out_path).name}",
-             poll_s=poll_s)
+    wait_for(
+        [_done(p) for p in shard.all_paths(out_path)], desc=f"episode shards of {Path(out_path).name}", poll_s=poll_s
+    )
     parts = []
     for p in shard.all_paths(out_path):
         done = json.loads(_done(p).read_text(encoding="utf-8"))
@@ -276,8 +308,14 @@ def _done(shard_file: Path) -> Path:
 
 
 # ---------------------------------------------------------------- rows (JSON-ready dicts)
-def gather_rows(rows: Iterable[dict[str, Any]], path: str | os.PathLike, *, shard: Shard | None = None,
-                block: int = 1, poll_s: float = 1.0) -> list[dict[str, Any]]:
+def gather_rows(
+    rows: Iterable[dict[str, Any]],
+    path: str | os.PathLike,
+    *,
+    shard: Shard | None = None,
+    block: int = 1,
+    poll_s: float = 1.0,
+) -> list[dict[str, Any]]:
     """Write this shard's ``rows`` (blocks ``rank, rank + world, ...`` of ``block`` rows) to its shard
     file of ``path`` atomically, wait for the other shards and return all rows in their original order.
 
@@ -294,8 +332,9 @@ def gather_rows(rows: Iterable[dict[str, Any]], path: str | os.PathLike, *, shar
     return read_gathered(path, shard=shard, block=block, poll_s=poll_s)
 
 
-def read_gathered(path: str | os.PathLike, *, shard: Shard | None = None, block: int = 1,
-                  poll_s: float = 1.0) -> list[dict[str, Any]]:
+def read_gathered(
+    path: str | os.PathLike, *, shard: Shard | None = None, block: int = 1, poll_s: float = 1.0
+) -> list[dict[str, Any]]:
     """All shards' rows of ``path`` in their original order, once every shard has written its file."""
     shard = shard or Shard.current()
     wait_for([_done(p) for p in shard.all_paths(path)], desc=f"shards of {Path(path).name}", poll_s=poll_s)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 #: supported trackers -> the package that provides each
 TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
@@ -65,8 +66,14 @@ class Tracker:
         is_main: only the main process of a multi-process run writes.
     """
 
-    def __init__(self, report_to: str | Sequence[str] | None, logging_dir: str | os.PathLike, run_name: str,
-                 config: Mapping[str, Any] | None = None, is_main: bool = True):
+    def __init__(
+        self,
+        report_to: str | Sequence[str] | None,
+        logging_dir: str | os.PathLike,
+        run_name: str,
+        config: Mapping[str, Any] | None = None,
+        is_main: bool = True,
+    ):
         self.names = resolve_report_to(report_to) if is_main else []
         self.trackers: list[Any] = []
         if not self.names:

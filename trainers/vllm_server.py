@@ -42,24 +42,27 @@ class VLLMServerPolicy(OpenAICompatPolicy):
 
     name = "vllm_server"
 
-    def __init__(self, base_url: str, model: str | None = None, *, weights_dir: str | os.PathLike | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self, base_url: str, model: str | None = None, *, weights_dir: str | os.PathLike | None = None, **kwargs: Any
+    ):
         base = base_url.rstrip("/")
         self.root = base[: -len("/v1")] if base.endswith("/v1") else base
-        super().__init__(model or self._served_model(base), base_url=base, api_key=kwargs.pop("api_key", "EMPTY"),
-                         **kwargs)
+        super().__init__(
+            model or self._served_model(base), base_url=base, api_key=kwargs.pop("api_key", "EMPTY"), **kwargs
+        )
         self.weights_dir = str(weights_dir) if weights_dir is not None else None
 
     def _request(self, url: str, payload: dict[str, Any] | None = None, timeout: float = 600.0) -> bytes:
         data = None if payload is None else json.dumps(payload).encode("utf-8")
-        req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"},
-                                     method="GET" if payload is None else "POST")
+        req = urllib.request.Request(
+            url, data=data, headers={"Content-Type": "application/json"}, method="GET" if payload is None else "POST"
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.read()
         except urllib.error.HTTPError as exc:
             body = exc.read().decode("utf-8", "replace")[:300]
-            hint = (" (start the server with VLLM_SERVER_DEV_MODE=1 for weight pushes)" if exc.code == 404 else "")
+            hint = " (start the server with VLLM_SERVER_DEV_MODE=1 for weight pushes)" if exc.code == 404 else ""
             raise BackendUnavailableError(f"{url} answered HTTP {exc.code}: {body}{hint}") from None
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
             raise BackendUnavailableError(f"cannot reach the vLLM server at {url}: {exc}. Is it running?") from None
@@ -81,8 +84,9 @@ class VLLMServerPolicy(OpenAICompatPolicy):
         try:
             write_weights(model_or_path, folder)
             os.chmod(folder, 0o755)  # the server may run as another user
-            self._request(f"{self.root}/collective_rpc",
-                          {"method": "reload_weights", "kwargs": {"weights_path": folder}})
+            self._request(
+                f"{self.root}/collective_rpc", {"method": "reload_weights", "kwargs": {"weights_path": folder}}
+            )
             self._request(f"{self.root}/reset_prefix_cache", {})
         finally:
             shutil.rmtree(folder, ignore_errors=True)

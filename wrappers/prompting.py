@@ -18,9 +18,10 @@ Instruction texts live in ``assets/prompts/<name>.txt``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from functools import cache
+from typing import Any
 
 from agent_gym.paths import asset_path
 
@@ -61,11 +62,13 @@ def family(env_id: str) -> str:
     return PROMPT_FAMILY.get(env_id, "generic")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_prompt(name: str) -> str:
     path = PROMPT_DIR / f"{name}.txt"
     if not path.exists():
-        raise FileNotFoundError(f"prompt file {path} is missing; agent-gym's assets/prompts folder is incomplete (reinstall the package)")
+        raise FileNotFoundError(
+            f"prompt file {path} is missing; agent-gym's assets/prompts folder is incomplete (reinstall the package)"
+        )
     return path.read_text(encoding="utf-8").strip()
 
 
@@ -110,14 +113,14 @@ class PromptConfig:
         if self.history_window is not None and self.history_window < 0:
             raise ValueError(f"history_window must be >= 0 or None, got {self.history_window}")
 
-    def replace(self, **changes: Any) -> "PromptConfig":
+    def replace(self, **changes: Any) -> PromptConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> "PromptConfig":
+    def from_dict(cls, d: Mapping[str, Any] | None) -> PromptConfig:
         d = dict(d or {})
         known = {k: d[k] for k in ("history_window", "one_shot", "max_observation_chars", "instruction") if k in d}
         return cls(**known)
@@ -320,8 +323,10 @@ def _alfworld_thought(task: str, observation: str, action: str, holding: str | N
         place = action[6:]
         if holding:
             return f"I have the {holding}. The task is to {task}, so I go to {place} next."
-        return (f"The task is to {task}. First I need to find a {target}. I have not seen one yet, "
-                f"and {place} is a place where it could be, so I go there to check.")
+        return (
+            f"The task is to {task}. First I need to find a {target}. I have not seen one yet, "
+            f"and {place} is a place where it could be, so I go there to check."
+        )
     if verb == "open":
         return f"{action[5:].capitalize()} is closed. I open it to see whether a {target} is inside."
     if verb == "close":
@@ -331,10 +336,14 @@ def _alfworld_thought(task: str, observation: str, action: str, holding: str | N
         return f"There is a {obj} at {place}. The task needs a {target}, so I take it."
     if verb in _ALF_VERBS and " with " in action:
         obj, tool = action[len(verb) + 1 :].split(" with ", 1)
-        return f"The task needs the {target} to be {_ALF_VERBS[verb]}. I am at the {tool}, so I {verb} the {obj} with it."
+        return (
+            f"The task needs the {target} to be {_ALF_VERBS[verb]}. I am at the {tool}, so I {verb} the {obj} with it."
+        )
     if verb in ("move", "put"):
         rest = action[len(verb) + 1 :]
-        obj, _, place = rest.replace(" in/on ", " to ").replace(" in ", " to ").replace(" on ", " to ").partition(" to ")
+        obj, _, place = (
+            rest.replace(" in/on ", " to ").replace(" in ", " to ").replace(" on ", " to ").partition(" to ")
+        )
         return f"I hold the {obj} and I am at {place}. I put it there, as the task asks: {task}."
     if verb == "use":
         return f"I hold the {holding or target} and there is a {action[4:]} here. I turn it on to look at the {target} in its light."
@@ -361,8 +370,10 @@ def _webshop_thought(instruction_text: str, observation: str, action: str) -> st
         i = upper.index(arg.upper())
         title = seps[i + 1] if i + 1 < len(seps) else ""
         price = seps[i + 2] if i + 2 < len(seps) else ""
-        return (f"The item must match the instruction{budget}. {arg.upper()} ({title}, {price}) looks like the best match "
-                "in these results, so I open it.")
+        return (
+            f"The item must match the instruction{budget}. {arg.upper()} ({title}, {price}) looks like the best match "
+            "in these results, so I open it."
+        )
     if arg.lower() in ("next >", "< prev", "back to search"):
         return f"Nothing here matches the instruction well enough, so I click {arg}."
     return f"The instruction asks for {arg}, which is an option of this product, so I select it."
@@ -371,10 +382,10 @@ def _webshop_thought(instruction_text: str, observation: str, action: str) -> st
 def _sql_thought(first_observation: str, observation: str, action: str) -> str:
     question = first_observation.strip().split("\n")[0]
     if action.strip().lower() == "submit":
-        return f"The last result answers the question \"{question}\", so I submit it."
+        return f'The last result answers the question "{question}", so I submit it.'
     db = re.search(r"Database:\s*(\S+)", first_observation)
     where = f" of the {db.group(1)} database" if db else ""
-    return f"The question is \"{question}\". I write one query over the tables{where} that computes exactly what it asks."
+    return f'The question is "{question}". I write one query over the tables{where} that computes exactly what it asks.'
 
 
 def reasoned_thought(env_id: str, observations: Sequence[str], actions: Sequence[str], t: int) -> str:

@@ -9,8 +9,8 @@ else generated offline games (:func:`agent_gym.alfworld.generator.ensure_generat
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from agent_gym.errors import DataNotFoundError
 
@@ -102,8 +102,10 @@ def check_game_file(path: Path) -> None:
     if path.is_file():
         return
     if path.is_symlink():
-        raise DataNotFoundError(f"ALFWorld game {path} is a dangling symlink (to {os.readlink(path)}); "
-                                "restore its target or remove the link")
+        raise DataNotFoundError(
+            f"ALFWorld game {path} is a dangling symlink (to {os.readlink(path)}); "
+            "restore its target or remove the link"
+        )
     raise DataNotFoundError(f"ALFWorld game file {path} does not exist or is not a file")
 
 

@@ -31,8 +31,9 @@ importable from here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from agent_gym.alfworld.engine_compile import CompiledGame, compile_game
 from agent_gym.alfworld.engine_facts import FactLogic, FactState, LazyFacts, demangle_names
@@ -82,7 +83,6 @@ NOTHING_HAPPENS = "Nothing happens."
 
 #: Planner states whose admissible commands an engine remembers (cleared when full).
 _STATE_CACHE_LIMIT = 20_000
-
 
 
 @dataclass(frozen=True)

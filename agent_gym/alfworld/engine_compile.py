@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from agent_gym.alfworld.engine_facts import FactState
 from agent_gym.alfworld.engine_grammar import build_grammar, parse_grammar

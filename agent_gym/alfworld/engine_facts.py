@@ -9,7 +9,8 @@ textworld's ``PddlState``; :func:`demangle_names` names objects like alfworld's
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from agent_gym.errors import require
 
@@ -59,7 +60,7 @@ class FactState(textworld.logic.State):
         super().remove_fact(prop)
         self._sorted.pop(prop.signature, None)
 
-    def copy(self) -> "FactState":
+    def copy(self) -> FactState:
         other = FactState.__new__(FactState)
         other._logic = self._logic
         other.pddl_problem = self.pddl_problem

@@ -111,7 +111,7 @@ def parse_grammar(grammar_text: str) -> GrammarSpec:
         return spec
     match = matches[0]
     task_rhs = json.loads(match.group(2))
-    key = grammar_text[: match.start(2)] + _TASK_PLACEHOLDER + grammar_text[match.end(2):]
+    key = grammar_text[: match.start(2)] + _TASK_PLACEHOLDER + grammar_text[match.end(2) :]
     spec = _DOC_MEMO.get(key)
     if spec is None:
         spec = _DOC_MEMO[key] = _parse_document(key)
@@ -197,7 +197,7 @@ def _replace(grammar: textgen.ContextSensitiveGrammar, start: textgen.Symbol) ->
         if next(iter(start.context["state"].all_assignments(query, start.context["mapping"])), None) is not None:
             break
     else:
-        raise IndexError("no applicable production rule for #{}#".format(start))
+        raise IndexError(f"no applicable production rule for #{start}#")
     symbols = copy.deepcopy(rule.rhs)
     for symbol in symbols:
         symbol.context = _copy_context(start.context)
@@ -219,6 +219,5 @@ def derive(grammar: textgen.ContextSensitiveGrammar, start: str, context: dict[s
         elif isinstance(symbol, (textgen.ConditionalSymbol, textgen.EvalSymbol, textgen.ListSymbol)):
             derivation += _expand(symbol)[::-1]
         else:
-            raise NotImplementedError("Unknown symbol: {}".format(type(symbol)))
+            raise NotImplementedError(f"Unknown symbol: {type(symbol)}")
     return "".join(map(str, derived))
-

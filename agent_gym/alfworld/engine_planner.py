@@ -13,7 +13,7 @@ require("fast_downward", "alfworld")
 
 import fast_downward  # noqa: E402
 
-_FREE_PLANNERS: list["Planner"] = []
+_FREE_PLANNERS: list[Planner] = []
 _RETIRED_LIBS: list[Any] = []  # closed planners' libraries, kept mapped (never dlclose'd)
 
 
@@ -31,7 +31,7 @@ class Planner:
     loaded: CompiledGame | None  #: the game in the library now (None after :meth:`release`)
 
     @classmethod
-    def acquire(cls) -> "Planner":
+    def acquire(cls) -> Planner:
         """A pooled planner, or a new one."""
         with LOCK:
             if _FREE_PLANNERS:

@@ -15,9 +15,10 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from agent_gym.alfworld.engine_lock import LOCK
 from agent_gym.errors import GameLoadError, require
@@ -53,7 +54,7 @@ class Translation:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Translation":
+    def from_json(cls, data: Mapping[str, Any]) -> Translation:
         if data.get("format") != CACHE_FORMAT:
             raise ValueError("stale cache format")
         return cls(
@@ -92,7 +93,7 @@ def translate(domain: str, problem: str, source: str = "<game>") -> Translation:
             elif isinstance(atom, fast_downward.translate.pddl.f_expression.Assign):
                 if atom.fluent.symbol == "total-cost":
                     continue
-                name = "{}".format(atom.expression.value)
+                name = f"{atom.expression.value}"
                 if str.isdigit(name):
                     continue
                 [name2type[a] for a in atom.fluent.args]
@@ -207,8 +208,9 @@ def _warm_one(path: str) -> tuple[str, str | None]:
         return path, describe_error(exc)
 
 
-def warm_translation_cache(game_files: Iterable[str | os.PathLike], workers: int | None = None,
-                           progress: bool = True) -> dict[str, str]:
+def warm_translation_cache(
+    game_files: Iterable[str | os.PathLike], workers: int | None = None, progress: bool = True
+) -> dict[str, str]:
     """Translate games into the on-disk cache with ``workers`` processes (default: all CPUs).
 
     Translation (~1-2 s per game) is what makes the first play of a game slow;
@@ -253,4 +255,3 @@ def warm_translation_cache(game_files: Iterable[str | os.PathLike], workers: int
     finally:
         bar.close()
     return errors
-

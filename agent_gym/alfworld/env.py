@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from agent_gym.alfworld import data as alf_data
 from agent_gym.alfworld.engine import ALFWorldEngine, CompiledGame, compile_game, warm_translation_cache
 from agent_gym.core import StepResult, TextEnv
-
 
 #: values of ``expert_knowledge``
 EXPERT_KNOWLEDGE = ("full", "observed")
@@ -61,7 +61,6 @@ class ALFWorldTextEnv(TextEnv):
     commands are ``info["available_actions"]``. Extra info key: ``won``.
     """
 
-
     def __init__(
         self,
         data_dir: str | os.PathLike | None = None,
@@ -101,8 +100,10 @@ class ALFWorldTextEnv(TextEnv):
                 root = Path(ensure_generated(split, generated_games))
                 self.generated = True
             elif generated_games is not None:
-                raise ValueError(f"generated_games={generated_games} applies to generated games only, but the games "
-                                 f"come from {root} (data_dir or $ALFWORLD_DATA); drop one of the two")
+                raise ValueError(
+                    f"generated_games={generated_games} applies to generated games only, but the games "
+                    f"come from {root} (data_dir or $ALFWORLD_DATA); drop one of the two"
+                )
             self.data_root = root
             self._games = alf_data.list_games(alf_data.split_dir(root, split))
         self._task_ids = list(self._games)
@@ -134,8 +135,9 @@ class ALFWorldTextEnv(TextEnv):
             self._oracles.pop(old, None)
         return game
 
-    def warm_cache(self, task_ids: Sequence[Any] | None = None, workers: int | None = None,
-                   progress: bool = True) -> dict[str, str]:
+    def warm_cache(
+        self, task_ids: Sequence[Any] | None = None, workers: int | None = None, progress: bool = True
+    ) -> dict[str, str]:
         """Translate the split's games (or ``task_ids``) into the disk cache in parallel processes.
 
         Makes every later first play of those games fast (~0.1 s instead of

@@ -11,7 +11,8 @@ compare them with ids parsed from the game file.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: One fact: ``(predicate, (object_id, ...))`` spelled as in the game file.
 Fact = tuple[str, tuple[str, ...]]
@@ -100,7 +101,7 @@ def parse_problem_facts(pddl_problem: str) -> frozenset[Fact]:
     end = pddl_problem.find("(:goal")
     if start < 0:
         raise ValueError("pddl_problem has no (:init ...) section")
-    body = pddl_problem[start + len("(:init"): end if end > 0 else len(pddl_problem)]
+    body = pddl_problem[start + len("(:init") : end if end > 0 else len(pddl_problem)]
     out = set()
     for match in re.finditer(r"\(\s*([A-Za-z][\w\-]*)((?:\s+[^\s()]+)*)\s*\)", body):
         out.add((match.group(1), tuple(match.group(2).split())))

@@ -7,7 +7,8 @@ ReAct/ETO/IPR prompts were written for) say ``put X in/on Y``. The
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 _MOVE_TEMPLATE = 'template :: "move {o} to {r}";'
 _PUT_TEMPLATE = 'template :: "put {o} in/on {r}";'
@@ -32,8 +33,9 @@ def to_move_grammar(game: Mapping[str, Any]) -> dict[str, Any]:
     return _rewrite(game, [(old, new) for new, old in _WORDINGS], _put_to_move)
 
 
-def _rewrite(game: Mapping[str, Any], replacements: Iterable[tuple[str, str]],
-             command: Callable[[str], str]) -> dict[str, Any]:
+def _rewrite(
+    game: Mapping[str, Any], replacements: Iterable[tuple[str, str]], command: Callable[[str], str]
+) -> dict[str, Any]:
     """A copy of ``game`` with ``replacements`` applied to its grammar and ``command`` to its walkthrough."""
     out = dict(game)
     grammar = str(game["grammar"])
@@ -47,13 +49,13 @@ def _rewrite(game: Mapping[str, Any], replacements: Iterable[tuple[str, str]],
 
 def _move_to_put(cmd: str) -> str:
     if cmd.startswith("move ") and " to " in cmd:
-        obj, rec = cmd[len("move "):].rsplit(" to ", 1)
+        obj, rec = cmd[len("move ") :].rsplit(" to ", 1)
         return f"put {obj} in/on {rec}"
     return cmd
 
 
 def _put_to_move(cmd: str) -> str:
     if cmd.startswith("put ") and " in/on " in cmd:
-        obj, rec = cmd[len("put "):].rsplit(" in/on ", 1)
+        obj, rec = cmd[len("put ") :].rsplit(" in/on ", 1)
         return f"move {obj} to {rec}"
     return cmd

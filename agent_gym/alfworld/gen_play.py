@@ -9,9 +9,10 @@ The generator verifies its games with :func:`play_oracle`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from agent_gym.alfworld.facts import Fact, live_facts
 from agent_gym.alfworld.oracle import ALFWorldOracle

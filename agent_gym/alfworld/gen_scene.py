@@ -18,7 +18,12 @@ from pathlib import Path
 from agent_gym.errors import require
 
 #: scene number ranges per room type (as in alfworld.gen.constants.SCENE_TYPE)
-ROOM_OF_RANGE = {"Kitchen": range(1, 31), "LivingRoom": range(201, 231), "Bedroom": range(301, 331), "Bathroom": range(401, 431)}
+ROOM_OF_RANGE = {
+    "Kitchen": range(1, 31),
+    "LivingRoom": range(201, 231),
+    "Bedroom": range(301, 331),
+    "Bathroom": range(401, 431),
+}
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,13 @@ class Layout:
 
     scene: int
     classes: frozenset[str]
-    receptacle_poses: dict[str, tuple[float, float, int, int]]  #: "Cabinet|+00.68|+00.50|-02.20" -> (x, z, rot, horizon)
+    receptacle_poses: dict[
+        str, tuple[float, float, int, int]
+    ]  #: "Cabinet|+00.68|+00.50|-02.20" -> (x, z, rot, horizon)
     points: tuple[tuple[float, float], ...]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def layout(scene: int) -> Layout:
     """Read ``FloorPlan<scene>-*`` from the wheel."""
     import numpy as np
@@ -100,7 +107,9 @@ def scenes() -> tuple[int, ...]:
     """Floor plan numbers that have all three layout files."""
     out = []
     for path in sorted(wheel().layouts.glob("FloorPlan*-objects.json")):
-        num = int(path.name[len("FloorPlan"):].split("-")[0])
-        if (wheel().layouts / f"FloorPlan{num}-openable.json").exists() and (wheel().layouts / f"FloorPlan{num}-layout.npy").exists():
+        num = int(path.name[len("FloorPlan") :].split("-")[0])
+        if (wheel().layouts / f"FloorPlan{num}-openable.json").exists() and (
+            wheel().layouts / f"FloorPlan{num}-layout.npy"
+        ).exists():
             out.append(num)
     return tuple(sorted(out))

@@ -13,10 +13,11 @@ from __future__ import annotations
 import functools
 import itertools
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from agent_gym.alfworld.facts import Fact
-from agent_gym.alfworld.oracle import AGENT, parse_sexpr, goal_text
+from agent_gym.alfworld.oracle import AGENT, goal_text, parse_sexpr
 
 _TOOLS = {"clean": ("SinkBasinType", "SinkType"), "heat": ("MicrowaveType",), "cool": ("FridgeType",)}
 _EFFECT = {"clean": ("isClean", None), "heat": ("isHot", "isCool"), "cool": ("isCool", "isHot")}
@@ -72,7 +73,11 @@ class FactWorld:
             obj, rec = args
             loc = self._at(rec)
             self._usable(rec)
-            if not self._has("pickupable", obj) or not self._has("inReceptacle", obj, rec) or self._has("holdsAny", AGENT):
+            if (
+                not self._has("pickupable", obj)
+                or not self._has("inReceptacle", obj, rec)
+                or self._has("holdsAny", AGENT)
+            ):
                 raise ActionFailed(f"cannot take {obj} from {rec}")
             f.discard(("inReceptacle", (obj, rec)))
             f.discard(("objectAtLocation", (obj, loc)))
@@ -93,7 +98,11 @@ class FactWorld:
             obj, rec = args
             self._at(rec)
             able = {"clean": "cleanable", "heat": "heatable", "cool": "coolable"}[kind]
-            if not self._has(able, obj) or self._one("receptacleType", rec) not in _TOOLS[kind] or not self._has("holds", AGENT, obj):
+            if (
+                not self._has(able, obj)
+                or self._one("receptacleType", rec) not in _TOOLS[kind]
+                or not self._has("holds", AGENT, obj)
+            ):
                 raise ActionFailed(f"cannot {kind} {obj} with {rec}")
             add, remove = _EFFECT[kind]
             f.add((add, (obj,)))

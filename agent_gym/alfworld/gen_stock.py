@@ -9,8 +9,9 @@ Loading takes seconds and a step ~0.2 s; prefer the fast env for bulk work.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from agent_gym.alfworld.facts import live_facts
 from agent_gym.alfworld.gen_play import OracleRun, play_oracle
@@ -23,8 +24,8 @@ class StockGame:
     def __init__(self, game: Mapping[str, Any] | str | Path):
         require("textworld", "alfworld")
         import textworld
-        from textworld.envs.pddl import PddlEnv
         from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
+        from textworld.envs.pddl import PddlEnv
 
         name = str(game) if isinstance(game, (str, Path)) else "<game dict>"
         try:

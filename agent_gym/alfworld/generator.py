@@ -23,8 +23,9 @@ import random
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from agent_gym.alfworld.facts import Fact, parse_problem_facts
 from agent_gym.alfworld.gen_scene import Layout, layout, room_of, scenes, wheel
@@ -47,8 +48,16 @@ _PROCESS_TOOL = {
 }
 _LAMP = "DeskLamp"
 _LAMP_HOLDERS = ("Desk", "SideTable", "Dresser", "Shelf", "Nightstand", "CoffeeTable", "DiningTable")
-_VERB = {"goto": "go to {0}", "open": "open {0}", "take": "take {0} from {1}", "put": "move {0} to {1}",
-         "clean": "clean {0} with {1}", "heat": "heat {0} with {1}", "cool": "cool {0} with {1}", "use": "use {0}"}
+_VERB = {
+    "goto": "go to {0}",
+    "open": "open {0}",
+    "take": "take {0} from {1}",
+    "put": "move {0} to {1}",
+    "clean": "clean {0} with {1}",
+    "heat": "heat {0} with {1}",
+    "cool": "cool {0} with {1}",
+    "use": "use {0}",
+}
 
 
 class GenerationError(ValueError):
@@ -62,8 +71,13 @@ class _Retry(Exception):
 # ---------------------------------------------------------------------------- ids
 def escape_id(raw: str) -> str:
     """ALFRED id -> PDDL id: ``Apple|-00.14|+00.96`` -> ``Apple_bar__minus_00_dot_14_bar__plus_00_dot_96``."""
-    return (raw.replace("|", "_bar_").replace("-", "_minus_").replace("+", "_plus_")
-            .replace(".", "_dot_").replace(",", "_comma_"))
+    return (
+        raw.replace("|", "_bar_")
+        .replace("-", "_minus_")
+        .replace("+", "_plus_")
+        .replace(".", "_dot_")
+        .replace(",", "_comma_")
+    )
 
 
 def _loc_id(x: float, z: float, rot: int, horizon: int) -> str:
@@ -87,7 +101,7 @@ def _parse_floorplan(floorplan: str | int | None) -> int | None:
         return None
     text = str(floorplan).strip()
     if text.lower().startswith("floorplan"):
-        text = text[len("floorplan"):]
+        text = text[len("floorplan") :]
     try:
         return int(text)
     except ValueError:
@@ -142,8 +156,13 @@ def _pickupable_classes(lay: Layout, room: _Room) -> list[str]:
     containable = set().union(*w.receptacle_objects.values())
     rec_classes = set(room.rec_class.values())
     return sorted(
-        c for c in lay.classes
-        if c in containable and c in w.object_classes and c not in rec_classes and c != _LAMP and "Lamp" not in c
+        c
+        for c in lay.classes
+        if c in containable
+        and c in w.object_classes
+        and c not in rec_classes
+        and c != _LAMP
+        and "Lamp" not in c
         and room.containers(c)
     )
 
@@ -167,7 +186,9 @@ def _choose_task(task_type: str, lay: Layout, room: _Room, rng: random.Random) -
         banned = {tool}
     rng.shuffle(objs)
     for obj in objs:
-        recs = sorted({c for c in room.rec_class.values() if obj in w.receptacle_objects.get(c, ()) and c not in banned})
+        recs = sorted(
+            {c for c in room.rec_class.values() if obj in w.receptacle_objects.get(c, ()) and c not in banned}
+        )
         rng.shuffle(recs)
         for rec in recs:
             # the objects must start somewhere that is not a goal receptacle
@@ -229,8 +250,13 @@ def _build(seed: int, task_type: str, scene: int, rng: random.Random) -> dict[st
         facts.add(("objectType", (pid[raw], f"{cls}Type")))
         facts.add(("objectAtLocation", (pid[raw], loc)))
         used_otypes.add(cls)
-    ability_fact = {"Cleanable": "cleanable", "Heatable": "heatable", "Coolable": "coolable", "Sliceable": "sliceable",
-                    "Toggleable": "toggleable"}
+    ability_fact = {
+        "Cleanable": "cleanable",
+        "Heatable": "heatable",
+        "Coolable": "coolable",
+        "Sliceable": "sliceable",
+        "Toggleable": "toggleable",
+    }
     for raw, (cls, rec) in objects.items():
         o = pid[raw]
         facts.add(("objectType", (o, f"{cls}Type")))
@@ -256,9 +282,15 @@ def _build(seed: int, task_type: str, scene: int, rng: random.Random) -> dict[st
     facts.add(("atLocation", (AGENT, start)))
 
     # ---- problem text
-    locations = sorted({args[1] for p, args in facts if p in ("receptacleAtLocation", "objectAtLocation", "atLocation")})
+    locations = sorted(
+        {args[1] for p, args in facts if p in ("receptacleAtLocation", "objectAtLocation", "atLocation")}
+    )
     toggle = _LAMP if task_type == "look_at_obj_in_light" else "None"
-    goal = w.goals[task_type]["pddl"].replace("#", "-").format(obj=obj_cls, recep=rec_cls or "None", toggle=toggle, mrecep="None")
+    goal = (
+        w.goals[task_type]["pddl"]
+        .replace("#", "-")
+        .format(obj=obj_cls, recep=rec_cls or "None", toggle=toggle, mrecep="None")
+    )
     lines = [f"(define (problem plan_trial_gen_{seed})", "(:domain alfred)", "(:objects", "agent1 - agent"]
     lines += [f"        {c}Type - otype" for c in sorted(used_otypes | {_LAMP} if toggle != "None" else used_otypes)]
     lines += [f"        {c}Type - rtype" for c in sorted(used_rtypes)]
@@ -266,9 +298,23 @@ def _build(seed: int, task_type: str, scene: int, rng: random.Random) -> dict[st
     lines += [f"        {pid[r]} - receptacle" for r in sorted(room.rec_class)]
     lines += [f"        {loc} - location" for loc in locations]
     lines += ["        )", "", "(:init", ""]
-    order = {"receptacleType": 0, "objectType": 1, "canContain": 2, "pickupable": 3, "isReceptacleObject": 4, "openable": 5,
-             "atLocation": 6, "cleanable": 7, "heatable": 8, "coolable": 9, "sliceable": 10, "toggleable": 11,
-             "inReceptacle": 12, "receptacleAtLocation": 13, "objectAtLocation": 14}
+    order = {
+        "receptacleType": 0,
+        "objectType": 1,
+        "canContain": 2,
+        "pickupable": 3,
+        "isReceptacleObject": 4,
+        "openable": 5,
+        "atLocation": 6,
+        "cleanable": 7,
+        "heatable": 8,
+        "coolable": 9,
+        "sliceable": 10,
+        "toggleable": 11,
+        "inReceptacle": 12,
+        "receptacleAtLocation": 13,
+        "objectAtLocation": 14,
+    }
     for pred, args in sorted(facts, key=lambda f: (order.get(f[0], 99), f)):
         lines.append(f"        ({pred} {' '.join(args)})")
     lines += ["        )", goal]
@@ -291,8 +337,13 @@ def _build(seed: int, task_type: str, scene: int, rng: random.Random) -> dict[st
         "solvable": True,
         "walkthrough": walkthrough,
         "agent_gym": {
-            "generator": GENERATOR_VERSION, "seed": seed, "task_type": task_type, "scene": scene,
-            "object": obj_cls, "receptacle": rec_cls, "toggle": toggle if toggle != "None" else None,
+            "generator": GENERATOR_VERSION,
+            "seed": seed,
+            "task_type": task_type,
+            "scene": scene,
+            "object": obj_cls,
+            "receptacle": rec_cls,
+            "toggle": toggle if toggle != "None" else None,
             "task": sentence,
         },
     }
@@ -325,8 +376,13 @@ def _scenes_for(task_type: str, pool: Sequence[int] | None = None) -> list[int]:
     return [s for s in (pool if pool is not None else scenes()) if room_of(s) in rooms]
 
 
-def generate_game(seed: int, task_type: str | None = None, floorplan: str | int | None = None,
-                  *, scene_pool: Sequence[int] | None = None) -> dict[str, Any]:
+def generate_game(
+    seed: int,
+    task_type: str | None = None,
+    floorplan: str | int | None = None,
+    *,
+    scene_pool: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Build one game (official ``game.tw-pddl`` dict) deterministically from ``seed``.
 
     ``task_type`` is one of the six ALFWorld types (drawn from ``seed`` when None);
@@ -389,8 +445,9 @@ def verify_game(path: Path, method: str = "auto") -> bool:
         if result is not None:
             return result
         if method == "fast":
-            raise RuntimeError("the fast ALFWorld engine is not available for verification: "
-                               "pip install 'agent-gym[alfworld]'")
+            raise RuntimeError(
+                "the fast ALFWorld engine is not available for verification: pip install 'agent-gym[alfworld]'"
+            )
         method = "facts"
     if method == "stock":
         from agent_gym.alfworld.gen_stock import play_oracle_stock
@@ -423,9 +480,17 @@ def _verify_fast(path: Path) -> bool | None:
         game.close()
 
 
-def generate_games(out_dir: Path, num_games: int, seed: int = 0, task_types: Sequence[str] | None = None,
-                   verify: bool | str = True, progress: bool = True, *, split: str = "valid_seen",
-                   scene_pool: Sequence[int] | None = None) -> list[Path]:
+def generate_games(
+    out_dir: Path,
+    num_games: int,
+    seed: int = 0,
+    task_types: Sequence[str] | None = None,
+    verify: bool | str = True,
+    progress: bool = True,
+    *,
+    split: str = "valid_seen",
+    scene_pool: Sequence[int] | None = None,
+) -> list[Path]:
     """Write ``num_games`` games under ``<out_dir>/json_2.1.1/<split>/.../trial_gen_<seed>/game.tw-pddl``.
 
     Task types cycle through ``task_types`` (default: the six types, balanced).
@@ -519,15 +584,24 @@ def ensure_generated(split: str = "valid_seen", num_games: int | None = None) ->
     marker = root / "json_2.1.1" / split / f".complete-{n}.json"
     if marker.exists():
         return root
-    paths = generate_games(root, n, seed=SPLIT_SEED_BASE[split], verify="facts", progress=sys.stderr.isatty(),
-                           split=split, scene_pool=split_scene_pool(split))
+    paths = generate_games(
+        root,
+        n,
+        seed=SPLIT_SEED_BASE[split],
+        verify="facts",
+        progress=sys.stderr.isatty(),
+        split=split,
+        scene_pool=split_scene_pool(split),
+    )
     _atomic_write_json(marker, [str(p.relative_to(root)) for p in paths])
     return root
 
 
 # ---------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent_gym.alfworld.generator", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m agent_gym.alfworld.generator", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--out", type=Path, required=True, help="root folder; games go to OUT/json_2.1.1/SPLIT/...")
     parser.add_argument("--num-games", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
@@ -536,8 +610,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verify", choices=("auto", "fast", "stock", "facts", "none"), default="auto")
     args = parser.parse_args(argv)
     verify: bool | str = False if args.verify == "none" else args.verify
-    paths = generate_games(args.out, args.num_games, seed=args.seed, task_types=args.task_types, verify=verify,
-                           split=args.split)
+    paths = generate_games(
+        args.out, args.num_games, seed=args.seed, task_types=args.task_types, verify=verify, split=args.split
+    )
     print(f"{len(paths)} games under {args.out / 'json_2.1.1' / args.split}")
     return 0 if len(paths) == args.num_games else 1
 

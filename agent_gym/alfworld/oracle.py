@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from agent_gym.alfworld.facts import Fact
 
@@ -104,7 +105,7 @@ def goal_text(pddl_problem: str) -> str:
         elif ch == ")":
             depth -= 1
             if depth == 0:
-                return pddl_problem[start:i + 1]
+                return pddl_problem[start : i + 1]
     raise OracleGoalError("unbalanced (:goal ...) section in pddl_problem")
 
 
@@ -171,11 +172,13 @@ def entity_names(ids: Iterable[str]) -> dict[str, str]:
     """
     lower = {i: i.lower() for i in ids}
     ordered = sorted(set(lower.values()))
+
     def base(low: str) -> str | None:
         parts = low.split("_bar_", 1)
         if len(parts) == 1:
             return None
         return parts[0] + ("basin" if "basin" in low else "")
+
     counts: Counter[str] = Counter(b for b in map(base, ordered) if b is not None)
     remaining = {name: count for name, count in counts.items()}
     by_lower: dict[str, str] = {}
@@ -207,7 +210,7 @@ class _World:
         self.agent_loc = next((a[1] for a in self.by_pred["atLocation"] if a[0] == AGENT), None)
         held = [a[1] for a in self.by_pred["holds"] if a[0] == AGENT]
         self.held = sorted(held)[0] if held else None
-        self.rec_loc = {r: l for r, l in sorted(self.by_pred["receptacleAtLocation"])}
+        self.rec_loc = {rec: loc for rec, loc in sorted(self.by_pred["receptacleAtLocation"])}
         #: object -> every (known) receptacle it is in (an object can rest on two stove burners at once)
         self.obj_recs: dict[str, list[str]] = defaultdict(list)
         for o, r in sorted(self.by_pred["inReceptacle"]):
@@ -240,7 +243,7 @@ class _World:
 class _Homes(dict):
     """Lazy ``object -> receptacle to reach it through`` (cheapest reachable one)."""
 
-    def __init__(self, world: "_World"):
+    def __init__(self, world: _World):
         super().__init__()
         self._world = world
 
@@ -283,8 +286,9 @@ class ALFWorldOracle:
         return self.goal.task_type
 
     # ------------------------------------------------------------------ public
-    def next_action(self, facts: Iterable[Fact], admissible_commands: Sequence[str],
-                    seen: Collection[str] | None = None) -> str:
+    def next_action(
+        self, facts: Iterable[Fact], admissible_commands: Sequence[str], seen: Collection[str] | None = None
+    ) -> str:
         """The next command (one of ``admissible_commands``) towards the goal from ``facts``.
 
         ``seen=None`` plans with the full state (the object locations are known,
@@ -307,7 +311,9 @@ class ALFWorldOracle:
             return self._fallback(admissible, f"planned {kind} {args} but no admissible command matches")
         return command
 
-    def plan_kind(self, facts: Iterable[Fact], seen: Collection[str] | None = None) -> tuple[str, tuple[str, ...]] | None:
+    def plan_kind(
+        self, facts: Iterable[Fact], seen: Collection[str] | None = None
+    ) -> tuple[str, tuple[str, ...]] | None:
         """The next step as ``(kind, pddl_ids)`` (``goto``, ``open``, ``take``, ``put``, ``clean``...)."""
         facts = frozenset(facts)
         return self._plan(_World(facts, seen), self._entity_names(facts))
@@ -360,8 +366,9 @@ class ALFWorldOracle:
         rec = w.obj_in.get(obj)
         return w.has("pickupable", obj) and rec is not None and rec in w.rec_loc
 
-    def _fetch(self, w: _World, candidates: list[str], otype: str | None = None,
-               names: Mapping[str, str] | None = None) -> tuple[str, tuple[str, ...]] | None:
+    def _fetch(
+        self, w: _World, candidates: list[str], otype: str | None = None, names: Mapping[str, str] | None = None
+    ) -> tuple[str, tuple[str, ...]] | None:
         """Go to / open / take the cheapest reachable candidate object (search for one of ``otype`` if none is known)."""
         options = [o for o in candidates if self._holdable(w, o)]
         if not options:
@@ -403,7 +410,11 @@ class ALFWorldOracle:
         goal = self.goal
         if goal.task_type == "look_at_obj_in_light":
             return self._plan_look(w, names)
-        targets = [r for r in w.receptacles_of(goal.receptacle_type or "") if (goal.receptacle_type, goal.object_type) in w.can_contain]
+        targets = [
+            r
+            for r in w.receptacles_of(goal.receptacle_type or "")
+            if (goal.receptacle_type, goal.object_type) in w.can_contain
+        ]
         if not targets:
             return None
         objs = sorted(o for o, t in w.otype.items() if t == goal.object_type)
@@ -442,8 +453,7 @@ class ALFWorldOracle:
         light_type = goal.light_type
         assert light_type is not None  # parse_goal sets it for look_at goals
         lamps = sorted(
-            o for o, t in w.otype.items()
-            if t == light_type and w.has("toggleable", o) and w.obj_in.get(o) in w.rec_loc
+            o for o, t in w.otype.items() if t == light_type and w.has("toggleable", o) and w.obj_in.get(o) in w.rec_loc
         )
         if not lamps and w.seen is None:
             return None

@@ -21,8 +21,8 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from agent_gym.alfworld.data import ENV_VAR, GAME_FILE, SPLITS, env_data_root
 
@@ -41,19 +41,38 @@ def default_data_dir() -> Path:
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``alfworld`` sub-command's arguments."""
     parser.description = "Get the official ALFWorld game files: download them, or unpack an archive or folder you have."
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help=f"root that will hold json_2.1.1/<split>/ (default: ${ENV_VAR} or ~/.cache/alfworld)")
-    parser.add_argument("--from", dest="source", type=Path, default=None, metavar="ARCHIVE_OR_FOLDER",
-                        help="unpack this archive (.tar.xz/.tar.gz/.tar/.zip) or copy this folder instead of downloading")
-    parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS),
-                        help="splits to keep (default: all present)")
-    parser.add_argument("--include", action="append", default=None, metavar="GLOB",
-                        help="keep only task folders matching this glob (repeatable), e.g. 'pick_and_place_simple-*'")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"root that will hold json_2.1.1/<split>/ (default: ${ENV_VAR} or ~/.cache/alfworld)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=None,
+        metavar="ARCHIVE_OR_FOLDER",
+        help="unpack this archive (.tar.xz/.tar.gz/.tar/.zip) or copy this folder instead of downloading",
+    )
+    parser.add_argument(
+        "--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits to keep (default: all present)"
+    )
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="keep only task folders matching this glob (repeatable), e.g. 'pick_and_place_simple-*'",
+    )
     parser.add_argument("--url", default=TW_PDDL_URL, help="release zip to download (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="overwrite files that already exist")
-    parser.add_argument("--warm-cache", action="store_true",
-                        help="also translate the games into the engine's disk cache now (parallel; ~1-2 CPU-s per game) "
-                             "so that first plays are fast")
+    parser.add_argument(
+        "--warm-cache",
+        action="store_true",
+        help="also translate the games into the engine's disk cache now (parallel; ~1-2 CPU-s per game) "
+        "so that first plays are fast",
+    )
     parser.add_argument("--workers", type=int, default=None, help="processes for --warm-cache (default: all CPUs)")
 
 
@@ -64,7 +83,7 @@ def _wanted(member: str, splits: Iterable[str], include: list[str] | None) -> st
         return None
     tops = [i for i, p in enumerate(parts) if _JSON_DIR.fullmatch(p)]
     if tops:
-        parts = ("json_2.1.1",) + parts[tops[0] + 1:]
+        parts = ("json_2.1.1",) + parts[tops[0] + 1 :]
     elif parts and parts[0] in SPLITS:  # a split folder itself was given
         parts = ("json_2.1.1",) + parts
     else:
@@ -97,8 +116,9 @@ def _progress(total: int | None, desc: str):
     return tqdm(total=total, desc=desc, unit="file", disable=not sys.stderr.isatty())
 
 
-def unpack(source: Path, data_dir: Path, splits: Iterable[str], include: list[str] | None = None,
-           force: bool = False) -> int:
+def unpack(
+    source: Path, data_dir: Path, splits: Iterable[str], include: list[str] | None = None, force: bool = False
+) -> int:
     """Unpack/copy the games of ``source`` into ``data_dir``; returns how many game files were written."""
     splits = list(splits)
     written = seen = 0
@@ -207,14 +227,21 @@ def main(args: argparse.Namespace) -> int:
             print(f"error: cannot unpack {archive}: {exc}", file=sys.stderr)
             return 1
         archive.unlink(missing_ok=True)
-    counts = {s: sum(1 for _ in (data_dir / "json_2.1.1" / s).rglob(GAME_FILE))
-              for s in args.splits if (data_dir / "json_2.1.1" / s).is_dir()}
+    counts = {
+        s: sum(1 for _ in (data_dir / "json_2.1.1" / s).rglob(GAME_FILE))
+        for s in args.splits
+        if (data_dir / "json_2.1.1" / s).is_dir()
+    }
     print(f"wrote {written} game files under {data_dir / 'json_2.1.1'}; games per split: {counts}")
     if args.warm_cache:
         from agent_gym.alfworld.engine import warm_translation_cache
 
-        files = [p for s in args.splits for p in sorted((data_dir / "json_2.1.1" / s).rglob(GAME_FILE))
-                 if not include or any(fnmatch.fnmatch(p.parent.parent.name, pat) for pat in include)]
+        files = [
+            p
+            for s in args.splits
+            for p in sorted((data_dir / "json_2.1.1" / s).rglob(GAME_FILE))
+            if not include or any(fnmatch.fnmatch(p.parent.parent.name, pat) for pat in include)
+        ]
         errors = warm_translation_cache(files, workers=args.workers, progress=sys.stderr.isatty())
         print(f"translated {len(files) - len(errors)} games into the engine cache; {len(errors)} failed")
         for path, err in list(errors.items())[:10]:

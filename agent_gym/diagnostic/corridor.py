@@ -15,7 +15,8 @@ supported.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from agent_gym.core import StepResult, TextEnv
 
@@ -37,7 +38,6 @@ class CorridorEnv(TextEnv):
         max_episode_steps, expert, render_mode: see :class:`~agent_gym.core.TextEnv`
             (the default step limit is 12).
     """
-
 
     def __init__(
         self,

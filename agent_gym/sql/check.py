@@ -47,7 +47,11 @@ def check_gold(env: Any, submit: bool = False, progress: bool = True) -> list[Go
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m agent_gym.sql.check", description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=None, help="folder with ic_spider_dev.json + ic_spider_dbs.sql (default: embedded benchmark)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with ic_spider_dev.json + ic_spider_dbs.sql (default: embedded benchmark)",
+    )
     p.add_argument("--split", default="dev")
     p.add_argument("--backend", default="auto", choices=["auto", "mysql", "sqlite"])
     p.add_argument("--submit", action="store_true", help="also submit each gold query through the env")
@@ -76,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
             what = f"gold fails: {p.error}" if p.error else f"submitted gold scored {p.reward}"
             print(f"task {p.task_id} ({p.db}): {what}\n    {p.gold}")
     failing = sum(p.error is not None for p in problems)
-    print(f"{len(env.tasks) - len(problems)} of {len(env.tasks)} tasks OK on backend {env.backend_name}; "
-          f"{failing} gold queries fail", file=sys.stderr)
+    print(
+        f"{len(env.tasks) - len(problems)} of {len(env.tasks)} tasks OK on backend {env.backend_name}; "
+        f"{failing} gold queries fail",
+        file=sys.stderr,
+    )
     return 1 if problems else 0
 
 

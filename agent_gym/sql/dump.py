@@ -82,8 +82,12 @@ class Table:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-_CREATE_TABLE_RE = re.compile(r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?([^`\s(]+)`?\s*\((.*)\)[^)]*$", re.I | re.S)
-_INSERT_RE = re.compile(r"^INSERT\s+(?:IGNORE\s+)?INTO\s+`?([^`\s(]+)`?\s*(?:\(([^)]*)\))?\s*VALUES\s*(.*)$", re.I | re.S)
+_CREATE_TABLE_RE = re.compile(
+    r"^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?([^`\s(]+)`?\s*\((.*)\)[^)]*$", re.I | re.S
+)
+_INSERT_RE = re.compile(
+    r"^INSERT\s+(?:IGNORE\s+)?INTO\s+`?([^`\s(]+)`?\s*(?:\(([^)]*)\))?\s*VALUES\s*(.*)$", re.I | re.S
+)
 _COLUMN_RE = re.compile(r"^`([^`]+)`\s+([A-Za-z]+(?:\s*\([^)]*\))?(?:\s+unsigned)?)", re.I)
 _PK_RE = re.compile(r"^PRIMARY\s+KEY\s*\((.*)\)(?:\s+USING\s+\w+)?\s*$", re.I)
 
@@ -193,7 +197,7 @@ def parse_values(text: str) -> list[tuple[Any, ...]]:
             elif text[i : i + 7].lower() == "_binary":
                 i += 7
             else:
-                raise ValueError(f"cannot parse value at offset {i}: {text[i:i + 30]!r}")
+                raise ValueError(f"cannot parse value at offset {i}: {text[i : i + 30]!r}")
     if row is not None:
         raise ValueError(f"unterminated row in VALUES: {text[-60:]!r}")
     return rows

@@ -49,9 +49,15 @@ def make_backend(
         from agent_gym.sql.backends.mysql import MySQLBackend
 
         return MySQLBackend(
-            dump_path=dataset.dump_path, host=host, port=port, user=user, password=password,
-            agent_user=agent_user, agent_password=agent_password,
-            statement_timeout_s=statement_timeout_s, max_rows=max_rows,
+            dump_path=dataset.dump_path,
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            agent_user=agent_user,
+            agent_password=agent_password,
+            statement_timeout_s=statement_timeout_s,
+            max_rows=max_rows,
         )
     if host is not None or port is not None:
         raise ValueError("host/port are only used with backend='mysql'")
@@ -83,7 +89,6 @@ class InterCodeSQLEnv(TextEnv):
         clip_negative_reward: clip the reward at 0 (InterCode's can be < 0).
     """
 
-
     def __init__(
         self,
         *,
@@ -114,9 +119,16 @@ class InterCodeSQLEnv(TextEnv):
         self.tasks: list[SQLTask] = self.dataset.tasks
         self._ids = [t.task_id for t in self.tasks]
         self.backend: SQLBackend = make_backend(
-            backend, self.dataset, host=host, port=port, user=user, password=password,
-            agent_user=agent_user, agent_password=agent_password,
-            statement_timeout_s=statement_timeout_s, max_rows=max_rows,
+            backend,
+            self.dataset,
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            agent_user=agent_user,
+            agent_password=agent_password,
+            statement_timeout_s=statement_timeout_s,
+            max_rows=max_rows,
         )
         self.backend_name = self.backend.name
         have = set(self.backend.databases())
@@ -176,8 +188,14 @@ class InterCodeSQLEnv(TextEnv):
             assert statement is not None  # check_statement returns one of the two
             result = self.backend.execute(statement)
         self._last_result = result
-        obs = render_result(result.rows, result.error, max_chars=self.max_observation_chars,
-                            truncated=result.truncated, max_rows=self.max_rows, cut=result.cut)
+        obs = render_result(
+            result.rows,
+            result.error,
+            max_chars=self.max_observation_chars,
+            truncated=result.truncated,
+            max_rows=self.max_rows,
+            cut=result.cut,
+        )
         extra = {"db": self.backend.current_database(), "truncated": result.truncated}
         return StepResult(obs, 0.0, False, result.ok, False, extra)
 
@@ -192,8 +210,14 @@ class InterCodeSQLEnv(TextEnv):
         order = gold_has_order_by(self.task.gold) if self.order_only_with_order_by else True
         res = score(agent_rows, gold.rows or [], order_scored=order, clip_negative=self.clip_negative_reward)
         success = res.reward == 1.0
-        return StepResult(f"Submitted. Reward: {res.reward:g}", res.reward, True, True, success,
-                          {"reward_components": res.components()})
+        return StepResult(
+            f"Submitted. Reward: {res.reward:g}",
+            res.reward,
+            True,
+            True,
+            success,
+            {"reward_components": res.components()},
+        )
 
     def _snapshot(self) -> Any:
         return (self.backend.current_database(), self._last_result, self._last_action)

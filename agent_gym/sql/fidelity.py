@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from agent_gym.sql.reward import score
 
@@ -38,7 +39,9 @@ def normalize_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     return [tuple(normalize_value(v) for v in row) for row in rows]
 
 
-def agreement(rows_a: Sequence[Sequence[Any]] | None, rows_b: Sequence[Sequence[Any]] | None, normalize: bool = True) -> float:
+def agreement(
+    rows_a: Sequence[Sequence[Any]] | None, rows_b: Sequence[Sequence[Any]] | None, normalize: bool = True
+) -> float:
     """InterCode reward of ``rows_a`` scored against ``rows_b`` (0 when either is missing)."""
     if rows_a is None or rows_b is None:
         return 0.0

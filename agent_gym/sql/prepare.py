@@ -34,8 +34,12 @@ DEFAULT_DUMP_URL = f"{_RAW}/{DUMP_FILE}"
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``intercode`` arguments."""
     parser.add_argument("--out", default=None, help="target folder (default: $AGENT_GYM_CACHE/intercode)")
-    parser.add_argument("--from", dest="source", default=None,
-                        help="folder holding the files (searched recursively), or 'intercode' for an installed intercode-bench")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="folder holding the files (searched recursively), or 'intercode' for an installed intercode-bench",
+    )
     parser.add_argument("--tasks-url", default=DEFAULT_TASKS_URL)
     parser.add_argument("--dump-url", default=DEFAULT_DUMP_URL)
     parser.add_argument("--force", action="store_true", help="replace files that are already there")
@@ -114,8 +118,10 @@ def main(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if not args.source:
-            print("if you have no internet here, copy the two files from a machine that has, and pass --from DIR",
-                  file=sys.stderr)
+            print(
+                "if you have no internet here, copy the two files from a machine that has, and pass --from DIR",
+                file=sys.stderr,
+            )
         return 1
     print(f"InterCode-SQL data ready in {out}: {summary}")
     print(f"use it with: gym.make('InterCodeSQL-v0', data_dir='{out}')")

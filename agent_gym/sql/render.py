@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from agent_gym.sql.backends.base import MAX_RESULT_CHARS
 
@@ -10,8 +11,13 @@ ERROR_PREFIX = "Error executing query: "
 NO_ROWS_TEXT = "Query executed successfully. No rows returned."
 
 
-def render_rows(rows: Sequence[Any], max_chars: int = 2000, truncated: bool = False, max_rows: int | None = None,
-                cut: str | None = None) -> str:
+def render_rows(
+    rows: Sequence[Any],
+    max_chars: int = 2000,
+    truncated: bool = False,
+    max_rows: int | None = None,
+    cut: str | None = None,
+) -> str:
     """``str(list_of_tuples)``, cut to ``max_chars``, with a note saying what was cut.
 
     ``truncated`` says the backend dropped rows; ``cut`` why: ``"rows"`` (the
@@ -41,8 +47,15 @@ def render_error(message: str) -> str:
     return ERROR_PREFIX + message
 
 
-def render_result(rows: Sequence[Any] | None, error: str | None, *, max_chars: int = 2000,
-                  truncated: bool = False, max_rows: int | None = None, cut: str | None = None) -> str:
+def render_result(
+    rows: Sequence[Any] | None,
+    error: str | None,
+    *,
+    max_chars: int = 2000,
+    truncated: bool = False,
+    max_rows: int | None = None,
+    cut: str | None = None,
+) -> str:
     """Observation for one executed statement."""
     if error is not None:
         return render_error(error)

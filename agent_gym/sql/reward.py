@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 _ORDER_BY_RE = re.compile(r"\border\s+by\b", re.I)
 

@@ -125,7 +125,9 @@ def mariadb_binaries() -> tuple[str, str]:
     server = find_binary("mariadbd", "mysqld")
     install = find_binary("mariadb-install-db", "mysql_install_db")
     if not server or not install:
-        raise BackendUnavailableError(f"backend='mysql' needs a MariaDB server but `mariadbd` was not found; {_INSTALL_HINT}")
+        raise BackendUnavailableError(
+            f"backend='mysql' needs a MariaDB server but `mariadbd` was not found; {_INSTALL_HINT}"
+        )
     return server, install
 
 
@@ -246,7 +248,10 @@ def _spawn_reaper(pid: int, scratch: Path) -> subprocess.Popen:
     """A process that stops ``pid`` and removes ``scratch`` once our end of its stdin closes (also when we crash)."""
     return subprocess.Popen(
         [sys.executable, "-c", _REAPER, str(pid), str(scratch)],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 
@@ -256,8 +261,12 @@ def _wait_ready(proc: subprocess.Popen, sock: Path, password: str, scratch: Path
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            log = (scratch / "error.log").read_text(errors="replace")[-2000:] if (scratch / "error.log").exists() else ""
-            raise BackendUnavailableError(f"the private MariaDB server exited during start (code {proc.returncode}):\n{log}")
+            log = (
+                (scratch / "error.log").read_text(errors="replace")[-2000:] if (scratch / "error.log").exists() else ""
+            )
+            raise BackendUnavailableError(
+                f"the private MariaDB server exited during start (code {proc.returncode}):\n{log}"
+            )
         if sock.exists():
             try:
                 return mysql.connect(unix_socket=str(sock), user="root", password=password, connection_timeout=5)
@@ -279,12 +288,22 @@ def _build_template(dump_path: Path | None, template: Path) -> None:
     try:
         datadir = scratch / "data"
         res = subprocess.run(
-            [install_bin, *_SERVER_FLAGS, f"--datadir={datadir}", *_user_flag(),
-             "--auth-root-authentication-method=normal", "--skip-test-db"],
-            capture_output=True, text=True, timeout=300,
+            [
+                install_bin,
+                *_SERVER_FLAGS,
+                f"--datadir={datadir}",
+                *_user_flag(),
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if res.returncode != 0:
-            raise BackendUnavailableError(f"mariadb-install-db failed (code {res.returncode}):\n{res.stdout[-1500:]}\n{res.stderr[-1500:]}")
+            raise BackendUnavailableError(
+                f"mariadb-install-db failed (code {res.returncode}):\n{res.stdout[-1500:]}\n{res.stderr[-1500:]}"
+            )
         proc = _launch(server_bin, datadir, scratch, _free_port(), _BUILD_FLAGS)
         reaper = _spawn_reaper(proc.pid, scratch)  # stops the build server if we die midway
         try:
@@ -307,13 +326,17 @@ def _build_template(dump_path: Path | None, template: Path) -> None:
                     if db is not None and db.lower() not in databases:
                         databases.append(db.lower())
             if dump_path is not None and not databases:
-                raise GameLoadError(f"{dump_path} holds no databases: expected a MySQL dump with CREATE DATABASE / USE statements")
+                raise GameLoadError(
+                    f"{dump_path} holds no databases: expected a MySQL dump with CREATE DATABASE / USE statements"
+                )
             for db in databases:
                 cur.execute(f"SHOW TABLES FROM `{db}`")
                 for (table,) in cur.fetchall():
                     cur.execute(f"ANALYZE TABLE `{db}`.`{table}`")
                     cur.fetchall()
-            cur.execute("DELETE FROM mysql.global_priv WHERE User='' OR (User='root' AND Host NOT IN ('localhost','127.0.0.1'))")
+            cur.execute(
+                "DELETE FROM mysql.global_priv WHERE User='' OR (User='root' AND Host NOT IN ('localhost','127.0.0.1'))"
+            )
             cur.execute("FLUSH PRIVILEGES")
             for host in ("localhost", "127.0.0.1"):
                 cur.execute(f"ALTER USER 'root'@'{host}' IDENTIFIED BY '{admin_pw}'")
@@ -370,9 +393,14 @@ def start_server(dump_path: Path | None) -> MariaDBServer:
         proc = _launch(server_bin, scratch / "data", scratch, port)
         reaper = _spawn_reaper(proc.pid, scratch)
         server = MariaDBServer(
-            port=port, socket_path=str(scratch / "mysqld.sock"), admin_password=meta["admin_password"],
-            agent_password=meta["agent_password"], databases=list(meta["databases"]), scratch=str(scratch),
-            process=proc, reaper=reaper,
+            port=port,
+            socket_path=str(scratch / "mysqld.sock"),
+            admin_password=meta["admin_password"],
+            agent_password=meta["agent_password"],
+            databases=list(meta["databases"]),
+            scratch=str(scratch),
+            process=proc,
+            reaper=reaper,
         )
         try:
             _wait_ready(proc, scratch / "mysqld.sock", meta["admin_password"], scratch).close()
@@ -424,4 +452,3 @@ def _stop_all() -> None:
             server.stop()
         except Exception:
             pass
-

@@ -23,7 +23,7 @@ A property-based test compares this lexer with a real MariaDB server.
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 #: ``exec_version`` for a reader that knows no executable comments (SQLite).
 NO_EXEC_COMMENTS = -1
@@ -70,9 +70,9 @@ def _exec_comment(text: str, i: int, exec_version: int | None) -> tuple[str, int
     if not (maria or text.startswith("/*!", i)) or (exec_version is not None and exec_version < 0):
         return None
     p = i + (4 if maria else 3)
-    if all(ch in _DIGITS for ch in text[p:p + 5]) and len(text) >= p + 5:
+    if all(ch in _DIGITS for ch in text[p : p + 5]) and len(text) >= p + 5:
         length = 6 if p + 5 < len(text) and text[p + 5] in _DIGITS else 5
-        version = int(text[p:p + length])
+        version = int(text[p : p + length])
         if exec_version is None or (version <= exec_version and (version < 50700 or version > 99999 or maria)):
             return "marker", p + length
         return "comment", _consume_comment(text, p, 1)
@@ -95,7 +95,9 @@ def _lex(text: str, exec_version: int | None = None) -> Iterator[tuple[str, int,
         if c in ("'", '"', "`"):
             j = _skip_quoted(text, i, c)
             kind = "quoted"
-        elif c == "#" or (c == "-" and text.startswith("--", i) and (i + 2 >= n or ord(text[i + 2]) <= 32 or text[i + 2] == "\x7f")):
+        elif c == "#" or (
+            c == "-" and text.startswith("--", i) and (i + 2 >= n or ord(text[i + 2]) <= 32 or text[i + 2] == "\x7f")
+        ):
             j = text.find("\n", i)
             j = n if j < 0 else j + 1
             kind = "comment"

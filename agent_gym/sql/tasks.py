@@ -61,18 +61,26 @@ def load_tasks(path: str | Path) -> list[SQLTask]:
     except UnicodeDecodeError as exc:
         raise GameLoadError(f"task file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
-        records = json.loads(text) if text.lstrip().startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+        records = (
+            json.loads(text)
+            if text.lstrip().startswith("[")
+            else [json.loads(line) for line in text.splitlines() if line.strip()]
+        )
     except json.JSONDecodeError as exc:
         raise GameLoadError(f"task file {path} is not valid JSON: {exc}") from exc
     if not isinstance(records, list) or not records:
-        raise GameLoadError(f"task file {path} holds no tasks (expected a JSON list of {{db, query, gold, hardness}} records)")
+        raise GameLoadError(
+            f"task file {path} holds no tasks (expected a JSON list of {{db, query, gold, hardness}} records)"
+        )
     tasks = []
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise GameLoadError(f"task {i} in {path} is not a JSON object (need db, query, gold, hardness)")
         missing = [k for k in ("db", "query", "gold") if k not in rec]
         if missing:
-            raise GameLoadError(f"task {i} in {path} lacks field(s) {', '.join(missing)} (need db, query, gold, hardness)")
+            raise GameLoadError(
+                f"task {i} in {path} lacks field(s) {', '.join(missing)} (need db, query, gold, hardness)"
+            )
         bad = [k for k in ("db", "query", "gold") if not isinstance(rec[k], str) or not rec[k].strip()]
         if bad:
             raise GameLoadError(
@@ -80,8 +88,16 @@ def load_tasks(path: str | Path) -> list[SQLTask]:
                 "each must be a non-empty string"
             )
         tables = rec.get("db_tables") or {}
-        tasks.append(SQLTask(i, rec["db"], rec["query"], rec["gold"], str(rec.get("hardness") or ""),
-                             tables if isinstance(tables, dict) else {}))
+        tasks.append(
+            SQLTask(
+                i,
+                rec["db"],
+                rec["query"],
+                rec["gold"],
+                str(rec.get("hardness") or ""),
+                tables if isinstance(tables, dict) else {},
+            )
+        )
     return tasks
 
 
@@ -89,12 +105,16 @@ def load_dataset(data_dir: str | Path | None = None, split: str = "dev") -> SQLD
     """Tasks and dump for ``split`` from ``data_dir`` (InterCode files) or the embedded benchmark."""
     if data_dir is None:
         if split not in ASSET_SPLIT_FILES:
-            raise DataNotFoundError(f"the embedded benchmark has only split(s) {sorted(ASSET_SPLIT_FILES)}; got {split!r}")
+            raise DataNotFoundError(
+                f"the embedded benchmark has only split(s) {sorted(ASSET_SPLIT_FILES)}; got {split!r}"
+            )
         tasks_path, dump_path, source = ASSETS_DIR / ASSET_SPLIT_FILES[split], ASSETS_DIR / ASSET_DUMP_FILE, "assets"
     else:
         root = Path(data_dir).expanduser()
         if not root.is_dir():
-            raise DataNotFoundError(f"InterCode-SQL data folder {root} does not exist; get the data with: {_PREPARE_HINT}")
+            raise DataNotFoundError(
+                f"InterCode-SQL data folder {root} does not exist; get the data with: {_PREPARE_HINT}"
+            )
         name = SPLIT_FILES.get(split, f"ic_spider_{split}.json")
         tasks_path, dump_path, source = root / name, root / DUMP_FILE, str(root)
     for p in (tasks_path, dump_path):

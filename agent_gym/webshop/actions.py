@@ -23,7 +23,9 @@ class ActionError(ValueError):
 
 
 def _preview(text: str, limit: int = 80) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...") + (f" ({len(text)} characters)" if len(text) > limit else "")
+    return repr(text if len(text) <= limit else text[:limit] + "...") + (
+        f" ({len(text)} characters)" if len(text) > limit else ""
+    )
 
 
 def parse_action(text: str) -> Action:

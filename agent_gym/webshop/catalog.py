@@ -24,9 +24,10 @@ import json
 import random
 import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from agent_gym.errors import DataNotFoundError, GameLoadError
 
@@ -152,7 +153,9 @@ def product_from_record(record: dict[str, Any], attributes: dict[str, Any] | Non
     )
 
 
-def load_products(path: Path, attributes: dict[str, Any] | None = None, num_products: int | None = None) -> list[Product]:
+def load_products(
+    path: Path, attributes: dict[str, Any] | None = None, num_products: int | None = None
+) -> list[Product]:
     """Load an official ``items_shuffle*.json`` file (duplicates and bad asins skipped, like the official loader)."""
     raw = read_json(path)
     if not isinstance(raw, list):

@@ -42,7 +42,6 @@ class WebShopEnvBase(TextEnv):
             official ``(name, value)`` pairs (default ``False``: the published environment's reward).
     """
 
-
     def __init__(
         self,
         data_dir: str | Path | None = None,
@@ -148,7 +147,9 @@ class WebShopEnvBase(TextEnv):
             state = self.sessions.peek(self._session)
             result = dict(state.result) if state and state.result else {"reward": 0.0}
             reward = float(result["reward"])
-            return StepResult(self._observation(), reward, True, True, reward >= 1.0 - 1e-9, {"reward_components": result})
+            return StepResult(
+                self._observation(), reward, True, True, reward >= 1.0 - 1e-9, {"reward_components": result}
+            )
         return StepResult(self._observation(), 0.0, False, True, False, None)
 
     def _available_actions(self) -> list[str]:

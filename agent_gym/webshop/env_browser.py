@@ -28,11 +28,20 @@ if TYPE_CHECKING:
 CHROMIUM = os.environ.get("AGENT_GYM_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("AGENT_GYM_CHROMEDRIVER", "/usr/bin/chromedriver")
 CHROME_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1280,1600",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1600",
 )
-INSTALL_HINT = "install them with: apt-get install chromium chromium-driver (or set AGENT_GYM_CHROMIUM / AGENT_GYM_CHROMEDRIVER)"
+INSTALL_HINT = (
+    "install them with: apt-get install chromium chromium-driver (or set AGENT_GYM_CHROMIUM / AGENT_GYM_CHROMEDRIVER)"
+)
 
 
 def browser_available() -> str | None:
@@ -143,7 +152,9 @@ class WebShopBrowserEnv(WebShopEnvBase):
         act()
         try:
             wait = WebDriverWait(
-                driver, self._timeout_s, poll_frequency=0.01,
+                driver,
+                self._timeout_s,
+                poll_frequency=0.01,
                 ignored_exceptions=(JavascriptException, StaleElementReferenceException),
             )
             wait.until(

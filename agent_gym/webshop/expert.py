@@ -17,7 +17,6 @@ from agent_gym.webshop.render import Page
 from agent_gym.webshop.reward import fuzzy_score, normalize_color
 from agent_gym.webshop.shop import Shop
 
-
 #: The expert pages at most this many result pages before it prefers a title search.
 MAX_PAGES = 3
 _PRICE = re.compile(r",?\s*and price lower than [\d.,]+ dollars\s*$")

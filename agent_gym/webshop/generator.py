@@ -146,8 +146,12 @@ def write_catalog(out_dir: Path, num_products: int = 1000, seed: int = 0, goals_
     """Generate a catalog into ``out_dir`` (official file names with ``_generated``); skips work if already there."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"generator_version": GENERATOR_VERSION, "num_products": num_products, "seed": seed,
-            "goals_per_product": goals_per_product}
+    meta = {
+        "generator_version": GENERATOR_VERSION,
+        "num_products": num_products,
+        "seed": seed,
+        "goals_per_product": goals_per_product,
+    }
     meta_path = out_dir / META_FILE
     if meta_path.exists():
         try:

@@ -111,7 +111,9 @@ def human_goals(products: list[Product], instructions: dict[str, list[dict[str, 
             names = None
             if isinstance(options, dict):  # kept as (name, value) pairs for the official reward
                 names, options = list(options), list(options.values())
-            goals.append(_goal(product, str(record.get("instruction", "")), attributes, list(options), price_seed, names))
+            goals.append(
+                _goal(product, str(record.get("instruction", "")), attributes, list(options), price_seed, names)
+            )
     return goals
 
 

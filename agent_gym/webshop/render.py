@@ -11,10 +11,11 @@ the browser's rendered DOM) into a :class:`Page` with the ``text`` (WebShop's
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import escape
 from html.parser import HTMLParser
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlencode
 
 from agent_gym.webshop.catalog import Product
@@ -66,7 +67,7 @@ def _button(label: str, href: str, text: str | None = None, selected: bool = Fal
 def _page(kind: str, body: str, state: dict[str, Any]) -> str:
     attrs = " ".join(f'data-{k}="{escape(str(v))}"' for k, v in state.items() if v is not None)
     return (
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>WebShop</title>"
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>WebShop</title>'
         '<link rel="icon" href="data:,">'
         f"<style>{_STYLE}</style></head>"
         f'<body data-page="{kind}" {attrs}>{body}</body></html>'
@@ -82,8 +83,7 @@ def _instruction(goal: Goal) -> str:
 
 def search_page(session: str, goal: Goal) -> str:
     body = (
-        _instruction(goal)
-        + '<form id="search-form" action="/search" method="get">'
+        _instruction(goal) + '<form id="search-form" action="/search" method="get">'
         f'<input type="hidden" name="session" value="{escape(session)}">'
         '<input type="hidden" name="page" value="1">'
         '<input type="text" id="search_input" name="q" autocomplete="off">'
@@ -92,7 +92,9 @@ def search_page(session: str, goal: Goal) -> str:
     return _page("search", body, {"session": session})
 
 
-def results_page(session: str, goal: Goal, keywords: str, page: int, asins: list[str], products: dict[str, Product]) -> str:
+def results_page(
+    session: str, goal: Goal, keywords: str, page: int, asins: list[str], products: dict[str, Product]
+) -> str:
     total = len(asins)
     start = (page - 1) * RESULTS_PER_PAGE
     shown = asins[start : start + RESULTS_PER_PAGE]
@@ -134,10 +136,14 @@ def item_page(session: str, goal: Goal, product: Product, keywords: str, page: i
         parts.append(_button(sub.title(), url("/item", **common, opts=opts, sub=sub)))
     parts.append("</div>")
     parts.append(_button("Buy Now", url("/buy", **common, opts=opts)))
-    return _page("item", "".join(parts), {"session": session, "asin": product.asin, "q": keywords, "p": page, "opts": opts})
+    return _page(
+        "item", "".join(parts), {"session": session, "asin": product.asin, "q": keywords, "p": page, "opts": opts}
+    )
 
 
-def sub_page(session: str, goal: Goal, product: Product, keywords: str, page: int, options: dict[str, str], sub: str) -> str:
+def sub_page(
+    session: str, goal: Goal, product: Product, keywords: str, page: int, options: dict[str, str], sub: str
+) -> str:
     opts = encode_options(options)
     parts = [
         _instruction(goal),

@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from agent_gym.errors import require
 from agent_gym.webshop.catalog import Product
@@ -225,7 +226,9 @@ def title_score(purchased_title: str, goal_title: str) -> float:
 def type_reward(product: Product, goal: Goal) -> dict[str, Any]:
     """``r_type`` and what it was decided from (official ``get_type_reward``)."""
     query_match = product.query == goal.query
-    category_match = len(set(category_items(product.product_category)) & set(category_items(goal.product_category))) >= 2
+    category_match = (
+        len(set(category_items(product.product_category)) & set(category_items(goal.product_category))) >= 2
+    )
     score = title_score(product.title, goal.name)
     r_type = 1.0 if (query_match or category_match or score > 0.2) else 0.5
     if score < 0.1:

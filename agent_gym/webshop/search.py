@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from threading import Lock
-from typing import Sequence
 
 import numpy as np
 

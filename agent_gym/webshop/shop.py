@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent_gym.errors import DataNotFoundError, InvalidTaskError
-from agent_gym.webshop import catalog, generator, goals as goals_mod
+from agent_gym.webshop import catalog, generator
+from agent_gym.webshop import goals as goals_mod
 from agent_gym.webshop.catalog import Product
 from agent_gym.webshop.goals import Goal
 from agent_gym.webshop.search import SearchEngine
@@ -80,12 +81,18 @@ def load_shop(data_dir: str | Path | None = None, num_products: int | None = Non
     Cached per process; a data folder's cache entry is keyed by its JSON files' names, sizes and
     modification times, so changed files are reloaded.
     """
-    if num_products is not None and (isinstance(num_products, bool) or not isinstance(num_products, int) or num_products < 1):
+    if num_products is not None and (
+        isinstance(num_products, bool) or not isinstance(num_products, int) or num_products < 1
+    ):
         raise ValueError(f"num_products must be a positive int or None (default 1000), got {num_products!r}")
     key: tuple = (None, num_products, seed)
     if data_dir is not None:
         folder = Path(data_dir).resolve()
-        files = tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.glob("*.json"))) if folder.is_dir() else ()
+        files = (
+            tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.glob("*.json")))
+            if folder.is_dir()
+            else ()
+        )
         key = (str(folder), files, num_products)
     with _LOCK:
         shop = _SHOPS.get(key)

@@ -11,13 +11,15 @@ import json
 import os
 import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
 from agent_gym.fileio import atomic_dir
+
 STATE_FILE = "trainer_state.json"
 
 
@@ -87,4 +89,11 @@ def load_optimizer_and_rng(ckpt: str | os.PathLike, optimizer: torch.optim.Optim
         torch.set_rng_state(rng["torch"])
 
 
-__all__ = ["checkpoint_dir", "latest_checkpoint", "list_checkpoints", "load_optimizer_and_rng", "read_state", "save_checkpoint"]
+__all__ = [
+    "checkpoint_dir",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_optimizer_and_rng",
+    "read_state",
+    "save_checkpoint",
+]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from trainers.advantages import METHODS, MODES
 from trainers.configfile import coerce_value, parse_yaml_value, read_yaml_mapping
@@ -97,7 +98,7 @@ class HGPOConfig:
     seed: int = 0
     progress: bool = True
 
-    def validate(self) -> "HGPOConfig":
+    def validate(self) -> HGPOConfig:
         """Check values; raises ``ValueError`` naming the field."""
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")

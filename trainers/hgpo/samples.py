@@ -9,8 +9,9 @@ the whole iteration's steps; every completion token of the step gets it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,9 @@ def flat_steps(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     }
 
 
-def step_advantages(records: Sequence[EpisodeRecord], method: str, **options: Any) -> tuple[np.ndarray, dict[str, float]]:
+def step_advantages(
+    records: Sequence[EpisodeRecord], method: str, **options: Any
+) -> tuple[np.ndarray, dict[str, float]]:
     """Advantages for every step of ``records`` (record order, then step order) and grouping stats."""
     flat = flat_steps(records)
     if len(flat["rewards"]) == 0:
@@ -101,14 +104,21 @@ def build_samples(
                 skipped += 1
                 continue
             prompt = step_messages(rec, s.index, cfg)
-            enc = encode_prompt_completion(tokenizer, prompt, [{"role": "assistant", "content": s.raw_output}], max_length)
+            enc = encode_prompt_completion(
+                tokenizer, prompt, [{"role": "assistant", "content": s.raw_output}], max_length
+            )
             if stats.add(enc):
                 samples.append(StepSample(rec.episode_id, rec.group_id, s.index, a, enc, s.logprobs))
     if i != len(advantages):
         raise ValueError(f"{len(advantages)} advantages for {i} steps")
     stats.check(tokenizer, max_length=max_length)
-    counts = {"steps": i, "skipped_zero_adv": skipped, "truncated": stats.truncated, "dropped": stats.dropped,
-              "trained_tokens": stats.tokens}
+    counts = {
+        "steps": i,
+        "skipped_zero_adv": skipped,
+        "truncated": stats.truncated,
+        "dropped": stats.dropped,
+        "trained_tokens": stats.tokens,
+    }
     return samples, counts
 
 

@@ -29,8 +29,9 @@ import copy
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,15 @@ from trainers.sequences import collate, token_logprobs
 from wrappers.prompting import PromptConfig
 
 #: Config fields that may change between a checkpoint and its resume without a warning.
-RESUMABLE_CHANGES = {"iterations", "progress", "eval_every", "eval_episodes", "save_every", "keep_checkpoints", "run_dir"}
+RESUMABLE_CHANGES = {
+    "iterations",
+    "progress",
+    "eval_every",
+    "eval_episodes",
+    "save_every",
+    "keep_checkpoints",
+    "run_dir",
+}
 
 
 def resolve_model_path(model: str) -> str:
@@ -113,7 +122,9 @@ class HGPOTrainer:
         ckpt = latest_checkpoint(self.run_dir) if resume else None
         if ckpt is not None:
             saved = read_state(ckpt).get("config", {})
-            changed = sorted(k for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k, v) != v)
+            changed = sorted(
+                k for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k, v) != v
+            )
             if changed:
                 self.log(f"warning: resuming {ckpt} with changed settings: {', '.join(changed)}")
         lora = config.lora
@@ -121,8 +132,11 @@ class HGPOTrainer:
             from trainers.lora import add_adapter, resume_adapter
 
             self.model, self.tokenizer = load_model_and_tokenizer(self.base_model_path, device, config.dtype)
-            self.model = (resume_adapter(self.model, ckpt) if ckpt is not None
-                          else add_adapter(self.model, lora, self.base_model_path))
+            self.model = (
+                resume_adapter(self.model, ckpt)
+                if ckpt is not None
+                else add_adapter(self.model, lora, self.base_model_path)
+            )
         else:
             load_from = str(ckpt) if ckpt is not None else self.base_model_path
             self.model, self.tokenizer = load_model_and_tokenizer(load_from, device, config.dtype)
@@ -160,7 +174,9 @@ class HGPOTrainer:
         self.policy = self._make_policy()
         from trainers.tracking import Tracker
 
-        self.tracker = Tracker(config.report_to, self.run_dir / "tracking", "hgpo", config.to_dict(), is_main=self.is_main)
+        self.tracker = Tracker(
+            config.report_to, self.run_dir / "tracking", "hgpo", config.to_dict(), is_main=self.is_main
+        )
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -183,12 +199,15 @@ class HGPOTrainer:
             server = VLLMServerPolicy(self.config.vllm_server_url, weights_dir=self.config.vllm_server_weights_dir)
             self._push_weights(server)
             return server
+        from trainers.lora import materialize
         from trainers.policies import make_policy
 
-        from trainers.lora import materialize
-
-        policy = make_policy("vllm", model=str(materialize(self.base_model_path)), tokenizer=self.tokenizer,
-                             **{**self.config.vllm.policy_kwargs(), **self.config.vllm_kwargs})
+        policy = make_policy(
+            "vllm",
+            model=str(materialize(self.base_model_path)),
+            tokenizer=self.tokenizer,
+            **{**self.config.vllm.policy_kwargs(), **self.config.vllm_kwargs},
+        )
         policy.load_weights(self.unwrapped_model)
         return policy
 
@@ -240,7 +259,9 @@ class HGPOTrainer:
             envs=self.envs,
         )
 
-    def _forward_logprobs(self, model: Any, samples: Sequence[StepSample]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _forward_logprobs(
+        self, model: Any, samples: Sequence[StepSample]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         batch = collate([s.encoded for s in samples], self.tokenizer.pad_token_id)
         batch = {k: v.to(self.device) for k, v in batch.items()}
         lp = token_logprobs(model, batch["input_ids"], batch["attention_mask"])
@@ -328,8 +349,15 @@ class HGPOTrainer:
                 ref_lp, _ = self._forward_logprobs(ref, [samples[i] for i in chunk])
         adv = torch.tensor([samples[i].advantage for i in chunk], dtype=lp.dtype, device=lp.device)
         parts = ppo_clip_loss(
-            lp, old_lp, adv, mask, ref_logp=ref_lp, kl_coef=c.kl_coef,
-            clip_low=c.clip_ratio_low, clip_high=c.clip_ratio_high, denom=denom,
+            lp,
+            old_lp,
+            adv,
+            mask,
+            ref_logp=ref_lp,
+            kl_coef=c.kl_coef,
+            clip_low=c.clip_ratio_low,
+            clip_high=c.clip_ratio_high,
+            denom=denom,
         )
         if not torch.isfinite(parts.loss):
             raise FloatingPointError(f"non-finite loss {float(parts.loss)}; lower lr or check the model dtype")
@@ -442,8 +470,12 @@ class HGPOTrainer:
         c = self.config
         rows: list[dict[str, Any]] = []
         bar = tqdm(
-            range(self.start_iteration, c.iterations), desc=f"{c.method} {c.env_id}", unit="it",
-            disable=not (c.progress and self.is_main), initial=self.start_iteration, total=c.iterations,
+            range(self.start_iteration, c.iterations),
+            desc=f"{c.method} {c.env_id}",
+            unit="it",
+            disable=not (c.progress and self.is_main),
+            initial=self.start_iteration,
+            total=c.iterations,
         )
         try:
             for it in bar:
@@ -508,7 +540,14 @@ def _rollout_metrics(records: Sequence[EpisodeRecord]) -> dict[str, float]:
 
 def _advantage_metrics(adv: np.ndarray) -> dict[str, float]:
     if adv.size == 0:
-        return {"adv/mean": 0.0, "adv/std": 0.0, "adv/abs_mean": 0.0, "adv/zero_frac": 1.0, "adv/min": 0.0, "adv/max": 0.0}
+        return {
+            "adv/mean": 0.0,
+            "adv/std": 0.0,
+            "adv/abs_mean": 0.0,
+            "adv/zero_frac": 1.0,
+            "adv/min": 0.0,
+            "adv/max": 0.0,
+        }
     return {
         "adv/mean": float(adv.mean()),
         "adv/std": float(adv.std()),

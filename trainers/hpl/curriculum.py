@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 Bucket = tuple[int, int]
 
@@ -36,8 +36,9 @@ def length_thresholds(env_name: str) -> tuple[int, int, int]:
     raise ValueError(f"no length thresholds for env {env_name!r}; known: {sorted(LENGTH_THRESHOLDS)}")
 
 
-def bucket_of(length: int, gap: float, length_thr: Sequence[float] = (0, 3, 6),
-              gap_thr: Sequence[float] = GAP_THRESHOLDS) -> Bucket:
+def bucket_of(
+    length: int, gap: float, length_thr: Sequence[float] = (0, 3, 6), gap_thr: Sequence[float] = GAP_THRESHOLDS
+) -> Bucket:
     """Bucket ``(i, j)`` of a group pair with group length ``length`` and reward gap ``gap``."""
     if length <= length_thr[0]:
         raise ValueError(f"group length must be > {length_thr[0]}, got {length}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from trainers.policies.base import GenerationParams, Policy
 from trainers.rollout import EpisodeRecord, episode_conversation, read_records, write_records
@@ -52,9 +53,18 @@ def collect_demonstrations(
     """
     out_dir = Path(out_dir)
     records = run_episodes_sharded(
-        teacher, env_id, list(tasks), env_kwargs=env_kwargs, num_envs=num_envs, prompt=prompt,
-        params=params or GenerationParams(temperature=0.0), max_steps=max_steps,
-        out_path=out_dir / "teacher_episodes.jsonl", progress=True, stats=stats, seed=0,
+        teacher,
+        env_id,
+        list(tasks),
+        env_kwargs=env_kwargs,
+        num_envs=num_envs,
+        prompt=prompt,
+        params=params or GenerationParams(temperature=0.0),
+        max_steps=max_steps,
+        out_path=out_dir / "teacher_episodes.jsonl",
+        progress=True,
+        stats=stats,
+        seed=0,
     )
     kept = [r for r in records if is_success(r, threshold, strict)]
     if Shard.current().main:

@@ -28,8 +28,9 @@ their environment observations are user messages, which the loss masks out.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from trainers.hpl.demonstrations import outcome
 from trainers.hpl.segmenters import Segment
@@ -73,8 +74,11 @@ def walk_expert(episode: LiveEpisode, demo: EpisodeRecord) -> ExpertWalk:
     states.append(episode.snapshot())
     record = episode.record("expert")
     if record.observations != demo.observations:
-        first = next(i for i, (a, b) in enumerate(zip(record.observations, demo.observations)) if a != b) \
-            if len(record.observations) == len(demo.observations) else min(len(record.observations), len(demo.observations))
+        first = (
+            next(i for i, (a, b) in enumerate(zip(record.observations, demo.observations)) if a != b)
+            if len(record.observations) == len(demo.observations)
+            else min(len(record.observations), len(demo.observations))
+        )
         raise RuntimeError(
             f"replaying demo {demo.episode_id} (task {demo.task_id}) diverged at observation {first}: "
             "the env must be deterministic and made with the same options as for the demonstrations"
@@ -130,7 +134,7 @@ class LevelStats:
             if hasattr(self, k):
                 setattr(self, k, getattr(self, k) + v)
 
-    def merge(self, other: "LevelStats") -> None:
+    def merge(self, other: LevelStats) -> None:
         for k, v in other.__dict__.items():
             setattr(self, k, getattr(self, k) + v)
 
@@ -151,8 +155,7 @@ def monte_carlo_values(
         raise ValueError(f"need at least one Monte-Carlo rollout, got m={m}")
     values: list[float | None] = [state_outcome(st) for _, st in targets]
     branches = [
-        Branch(ep, st, meta={"target": i})
-        for i, (ep, st) in enumerate(targets) if values[i] is None for _ in range(m)
+        Branch(ep, st, meta={"target": i}) for i, (ep, st) in enumerate(targets) if values[i] is None for _ in range(m)
     ]
     sums = [0.0] * len(targets)
     for rec in continue_from(branches, policy, params, stats=stats):
@@ -161,7 +164,9 @@ def monte_carlo_values(
 
 
 def _same_outputs(a: Sequence[dict], b: Sequence[dict]) -> bool:
-    return [m["content"] for m in a if m["role"] == "assistant"] == [m["content"] for m in b if m["role"] == "assistant"]
+    return [m["content"] for m in a if m["role"] == "assistant"] == [
+        m["content"] for m in b if m["role"] == "assistant"
+    ]
 
 
 @dataclass
@@ -182,8 +187,19 @@ class Explorer:
         if self.step_reward not in STEP_REWARDS:
             raise ValueError(f"step_reward must be one of {STEP_REWARDS}, got {self.step_reward!r}")
 
-    def _pair(self, level: str, walk: ExpertWalk, chosen_rec: EpisodeRecord, rejected_rec: EpisodeRecord,
-              start: int, end_w: int, end_l: int, r_w: float, r_l: float, key: str) -> dict[str, Any] | None:
+    def _pair(
+        self,
+        level: str,
+        walk: ExpertWalk,
+        chosen_rec: EpisodeRecord,
+        rejected_rec: EpisodeRecord,
+        start: int,
+        end_w: int,
+        end_l: int,
+        r_w: float,
+        r_l: float,
+        key: str,
+    ) -> dict[str, Any] | None:
         p_w, c_w = split_continuation(chosen_rec, start, end_w, self.prompt)
         p_l, c_l = split_continuation(rejected_rec, start, end_l, self.prompt)
         if p_w != p_l:
@@ -194,10 +210,19 @@ class Explorer:
         self.stats[level].pairs += 1
         # every level has the same keys (trainers.hpl.preferences.PAIR_COLUMNS); the pipeline sets "bucket"
         return {
-            "level": level, "pair_id": key, "task_id": walk.demo.task_id, "env_id": walk.demo.env_id,
-            "start": start, "length": end_w - start, "length_rejected": end_l - start,
-            "prompt": p_w, "chosen": c_w, "rejected": c_l,
-            "reward_chosen": float(r_w), "reward_rejected": float(r_l), "bucket": None,
+            "level": level,
+            "pair_id": key,
+            "task_id": walk.demo.task_id,
+            "env_id": walk.demo.env_id,
+            "start": start,
+            "length": end_w - start,
+            "length_rejected": end_l - start,
+            "prompt": p_w,
+            "chosen": c_w,
+            "rejected": c_l,
+            "reward_chosen": float(r_w),
+            "reward_rejected": float(r_l),
+            "bucket": None,
         }
 
     def _params(self, level: str) -> GenerationParams:
@@ -218,6 +243,7 @@ class Explorer:
     # ------------------------------------------------------------ levels
     def trajectory_level(self, walks: Sequence[ExpertWalk]) -> tuple[list[dict], list[EpisodeRecord]]:
         """ETO pairs, plus pi_ref's own episodes (RFT keeps the successful ones)."""
+
         def run(counters):
             branches = [Branch(w.episode, w.states[0], meta={"walk": i}) for i, w in enumerate(walks)]
             self.stats["traj"].branches += len(branches)
@@ -228,8 +254,18 @@ class Explorer:
         for w, rec in zip(walks, recs):
             if not rec.steps or not w.num_steps:
                 continue
-            pair = self._pair("traj", w, w.record, rec, 0, w.num_steps, len(rec.steps), outcome(w.record),
-                              outcome(rec), f"traj/{w.demo.episode_id}")
+            pair = self._pair(
+                "traj",
+                w,
+                w.record,
+                rec,
+                0,
+                w.num_steps,
+                len(rec.steps),
+                outcome(w.record),
+                outcome(rec),
+                f"traj/{w.demo.episode_id}",
+            )
             if pair:
                 pairs.append(pair)
         return pairs, recs
@@ -240,8 +276,11 @@ class Explorer:
 
         def run(counters):
             params = self._params("step")
-            branches = [Branch(walks[i].episode, walks[i].states[t], meta={"walk": i, "t": t, "job": j})
-                        for j, (i, t) in enumerate(jobs) for _ in range(self.step_rollouts)]
+            branches = [
+                Branch(walks[i].episode, walks[i].states[t], meta={"walk": i, "t": t, "job": j})
+                for j, (i, t) in enumerate(jobs)
+                for _ in range(self.step_rollouts)
+            ]
             self.stats["step"].branches += len(branches)
             recs = continue_from(branches, self.policy, params, stats=counters)
             if self.step_reward == "outcome":
@@ -258,8 +297,18 @@ class Explorer:
             w = walks[i]
             if len(rec.steps) <= t:
                 continue
-            pair = self._pair("step", w, w.record, rec, t, w.num_steps, len(rec.steps), expert_values[rec.meta["job"]],
-                              outcome(rec), f"step/{w.demo.episode_id}/{t}/{k % self.step_rollouts}")
+            pair = self._pair(
+                "step",
+                w,
+                w.record,
+                rec,
+                t,
+                w.num_steps,
+                len(rec.steps),
+                expert_values[rec.meta["job"]],
+                outcome(rec),
+                f"step/{w.demo.episode_id}/{t}/{k % self.step_rollouts}",
+            )
             if pair:
                 pairs.append(pair)
         return pairs
@@ -269,13 +318,15 @@ class Explorer:
         jobs = [(i, s, e) for i, segs in enumerate(segments) for s, e in segs]
 
         def run(counters):
-            branches = [Branch(walks[i].episode, walks[i].states[s], max_steps=e - s, meta={"job": j})
-                        for j, (i, s, e) in enumerate(jobs)]
+            branches = [
+                Branch(walks[i].episode, walks[i].states[s], max_steps=e - s, meta={"job": j})
+                for j, (i, s, e) in enumerate(jobs)
+            ]
             self.stats["group"].branches += len(branches)
             params = self._params("group")
             losers = continue_from(branches, self.policy, params, keep_end_state=True, stats=counters)
             targets = []
-            for (i, s, e), rec in zip(jobs, losers):
+            for (i, _s, e), rec in zip(jobs, losers):
                 targets.append((walks[i].episode, walks[i].states[e]))
                 targets.append((walks[i].episode, rec.end_state))
             self.stats["group"].branches += self.mc_rollouts * sum(state_outcome(st) is None for _, st in targets)
@@ -289,8 +340,18 @@ class Explorer:
             w = walks[i]
             if len(rec.steps) <= s:
                 continue
-            pair = self._pair("group", w, w.record, rec, s, e, len(rec.steps), values[2 * j], values[2 * j + 1],
-                              f"group/{w.demo.episode_id}/{s}-{e}")
+            pair = self._pair(
+                "group",
+                w,
+                w.record,
+                rec,
+                s,
+                e,
+                len(rec.steps),
+                values[2 * j],
+                values[2 * j + 1],
+                f"group/{w.demo.episode_id}/{s}-{e}",
+            )
             if pair:
                 pairs.append(pair)
         return pairs

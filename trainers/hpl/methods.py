@@ -50,15 +50,18 @@ METHODS: dict[str, MethodSpec] = {
     "hpl": MethodSpec("hpl", "preference", ("traj", "step", "group"), dict(_HPL_W)),
 }
 for _seg in ("fixed_n", "fixed_k", "uncertainty", "semantic"):
-    METHODS[f"hpl_{_seg}"] = MethodSpec(f"hpl_{_seg}", "preference", ("traj", "step", "group"), dict(_HPL_W),
-                                        segmenter=_seg)
+    METHODS[f"hpl_{_seg}"] = MethodSpec(
+        f"hpl_{_seg}", "preference", ("traj", "step", "group"), dict(_HPL_W), segmenter=_seg
+    )
 for _lvl in ("traj", "step", "group"):
     _levels = tuple(lv for lv in ("traj", "step", "group") if lv != _lvl)
-    METHODS[f"hpl_no_{_lvl}"] = MethodSpec(f"hpl_no_{_lvl}", "preference", _levels,
-                                           {k: v for k, v in _HPL_W.items() if k != _lvl})
+    METHODS[f"hpl_no_{_lvl}"] = MethodSpec(
+        f"hpl_no_{_lvl}", "preference", _levels, {k: v for k, v in _HPL_W.items() if k != _lvl}
+    )
 for _cur in ("static", "length", "difficulty"):
-    METHODS[f"hpl_{_cur}"] = MethodSpec(f"hpl_{_cur}", "preference", ("traj", "step", "group"), dict(_HPL_W),
-                                        curriculum=_cur)
+    METHODS[f"hpl_{_cur}"] = MethodSpec(
+        f"hpl_{_cur}", "preference", ("traj", "step", "group"), dict(_HPL_W), curriculum=_cur
+    )
 
 
 def get_method(name: str) -> MethodSpec:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import logging
 import os
 import random
+import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -53,15 +54,20 @@ TRAINING_STAGES = ("sft", "train")
 SHARDED_STAGES = ("demos", "explore", "reference", "evaluate")
 #: What ``--redo-from`` deletes per stage (so that no stale chunk or phase checkpoint is resumed).
 STAGE_CLEAN = {
-    "demos": ["demos"], "sft": ["pi_ref", "base_model"], "explore": ["explore", "pairs"],
-    "curriculum": ["curriculum.json", "curriculum_heatmap.png"], "reference": ["reference_shards"],
-    "train": ["composite", "policy"], "evaluate": ["eval"],
+    "demos": ["demos"],
+    "sft": ["pi_ref", "base_model"],
+    "explore": ["explore", "pairs"],
+    "curriculum": ["curriculum.json", "curriculum_heatmap.png"],
+    "reference": ["reference_shards"],
+    "train": ["composite", "policy"],
+    "evaluate": ["eval"],
 }
 
 
 # ---------------------------------------------------------------- task selection
-def select_task_ids(ids: list[str], n: int, *, seed: int, types: dict[str, str] | None = None,
-                    how: str = "stratified") -> list[str]:
+def select_task_ids(
+    ids: list[str], n: int, *, seed: int, types: dict[str, str] | None = None, how: str = "stratified"
+) -> list[str]:
     """``n`` of ``ids`` (all when ``n`` is 0 or too large), in split order.
 
     ``how``: ``"stratified"`` draws (seeded) the same number from each task type of ``types``
@@ -204,11 +210,15 @@ class Pipeline:
             try:
                 rx = re.compile(self.cfg.env.task_pattern)
             except re.error as exc:
-                raise ValueError(f"env.task_pattern {self.cfg.env.task_pattern!r} is not a valid regex: {exc}") from None
+                raise ValueError(
+                    f"env.task_pattern {self.cfg.env.task_pattern!r} is not a valid regex: {exc}"
+                ) from None
             ids = [t for t in ids if rx.search(str(t))]
             if not ids:
-                raise ValueError(f"env.task_pattern {self.cfg.env.task_pattern!r} matches none of the "
-                                 f"{'evaluation' if evaluation else 'training'} task ids")
+                raise ValueError(
+                    f"env.task_pattern {self.cfg.env.task_pattern!r} matches none of the "
+                    f"{'evaluation' if evaluation else 'training'} task ids"
+                )
         n = self.cfg.env.eval_tasks if evaluation else self.cfg.env.train_tasks
         return select_task_ids(ids, n, seed=self.cfg.seed, types=types, how=self.cfg.env.task_selection)
 
@@ -216,12 +226,16 @@ class Pipeline:
         from trainers.policies.base import GenerationParams
 
         p = self.cfg.policy
-        return GenerationParams(temperature=0.0 if greedy else p.temperature, top_p=p.top_p,
-                                max_new_tokens=p.max_new_tokens, seed=None if greedy else self.cfg.seed)
+        return GenerationParams(
+            temperature=0.0 if greedy else p.temperature,
+            top_p=p.top_p,
+            max_new_tokens=p.max_new_tokens,
+            seed=None if greedy else self.cfg.seed,
+        )
 
     def _hf_policy(self, path: Path):
-        from trainers.policies import make_policy
         from trainers.hpl.train import resolve_device
+        from trainers.policies import make_policy
 
         kw = dict(self.cfg.policy.backend_kwargs)
         if self.cfg.policy.backend == "hf":  # under a launch: the GPU of this process (cuda:LOCAL_RANK)
@@ -243,20 +257,24 @@ class Pipeline:
             if name is not None and name not in stages:
                 raise ValueError(f"stage {name!r} is not part of method {self.method.name!r}: {stages}")
         if redo_from is not None and is_distributed():
-            raise ValueError("--redo-from deletes outputs; give it to a plain `python -m scripts.hpl` run, "
-                             "not to `accelerate launch` (every process would delete them)")
+            raise ValueError(
+                "--redo-from deletes outputs; give it to a plain `python -m scripts.hpl` run, "
+                "not to `accelerate launch` (every process would delete them)"
+            )
         self.run.mkdir(parents=True, exist_ok=True)
         cfg_path = self.run / "config.yaml"
         new_cfg = yaml.safe_dump(config_to_dict(self.cfg), sort_keys=False)
         if cfg_path.exists() and cfg_path.read_text() != new_cfg and self.state()["stages"]:
-            self.log(f"note: {cfg_path} differs from this config; finished stages are reused "
-                     "(use --redo-from STAGE to recompute)")
+            self.log(
+                f"note: {cfg_path} differs from this config; finished stages are reused "
+                "(use --redo-from STAGE to recompute)"
+            )
         if is_main_process():
             atomic_write_text(cfg_path, new_cfg)
         barrier()
         if redo_from is not None:
             st = self.state()
-            for s in stages[stages.index(redo_from):]:
+            for s in stages[stages.index(redo_from) :]:
                 st["stages"].pop(s, None)
                 self._clean(s)
             write_json(self.state_path, st)
@@ -306,14 +324,26 @@ class Pipeline:
         counters: dict[str, int] = {}
         tasks = self._tasks(False)
         kept = collect_demonstrations(
-            teacher, self.cfg.env.env_id, tasks, env_kwargs=self.env_kwargs(expert=ex.source == "oracle"),
-            prompt=self.prompt(), out_dir=self.run / "demos", threshold=thr, strict=strict,
-            num_envs=self.cfg.env.num_envs, max_steps=self.max_steps, stats=counters,
+            teacher,
+            self.cfg.env.env_id,
+            tasks,
+            env_kwargs=self.env_kwargs(expert=ex.source == "oracle"),
+            prompt=self.prompt(),
+            out_dir=self.run / "demos",
+            threshold=thr,
+            strict=strict,
+            num_envs=self.cfg.env.num_envs,
+            max_steps=self.max_steps,
+            stats=counters,
         )
         if not kept:
             raise RuntimeError(f"the teacher solved none of the {len(tasks)} training tasks; nothing to learn from")
-        return {"tasks": len(tasks), "kept": len(kept), "mean_steps": sum(r.num_steps for r in kept) / len(kept),
-                **counters}
+        return {
+            "tasks": len(tasks),
+            "kept": len(kept),
+            "mean_steps": sum(r.num_steps for r in kept) / len(kept),
+            **counters,
+        }
 
     def _demos(self):
         from trainers.hpl.demonstrations import load_demonstrations
@@ -340,12 +370,24 @@ class Pipeline:
 
         s = self.cfg.sft
         convs = [conversation(r, self.prompt()) for r in self._demos()]
-        _, metrics = run_sft(self._base_model(), convs, self.run / "pi_ref", learning_rate=s.learning_rate,
-                             epochs=s.epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
-                             warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
-                             seed=self.cfg.seed, device=self.cfg.device, precision=s.precision,
-                             lora=self.cfg.lora, report_to=self.cfg.report_to,
-                             logging_dir=self.run / "tracking" / "sft")
+        _, metrics = run_sft(
+            self._base_model(),
+            convs,
+            self.run / "pi_ref",
+            learning_rate=s.learning_rate,
+            epochs=s.epochs,
+            batch_size=s.batch_size,
+            micro_batch_size=s.micro_batch_size,
+            warmup_ratio=s.warmup_ratio,
+            scheduler=s.scheduler,
+            max_length=s.max_length,
+            seed=self.cfg.seed,
+            device=self.cfg.device,
+            precision=s.precision,
+            lora=self.cfg.lora,
+            report_to=self.cfg.report_to,
+            logging_dir=self.run / "tracking" / "sft",
+        )
         return metrics
 
     def _levels(self) -> list[str]:
@@ -363,8 +405,9 @@ class Pipeline:
             if self.cfg.explore.semantic_model:
                 from trainers.policies import make_policy
 
-                sem_policy = make_policy(self.cfg.policy.backend, model=self.cfg.explore.semantic_model,
-                                         **self.cfg.policy.backend_kwargs)
+                sem_policy = make_policy(
+                    self.cfg.policy.backend, model=self.cfg.explore.semantic_model, **self.cfg.policy.backend_kwargs
+                )
             args["generate"] = policy_chat_fn(sem_policy)
         seg = make_segmenter(name, **args)
         entropies: dict[str, list[float]] = {}
@@ -418,9 +461,16 @@ class Pipeline:
                 chunk = chunks[c]
                 path = out / f"chunk_{c:04d}.json"
                 if not path.exists():
-                    explorer = Explorer(policy, self._params(), self.prompt(), mc_rollouts=ex.mc_rollouts,
-                                        step_rollouts=ex.step_rollouts, step_stride=ex.step_stride, step_reward=ex.step_reward,
-                                        min_gap=ex.min_gap)
+                    explorer = Explorer(
+                        policy,
+                        self._params(),
+                        self.prompt(),
+                        mc_rollouts=ex.mc_rollouts,
+                        step_rollouts=ex.step_rollouts,
+                        step_stride=ex.step_stride,
+                        step_reward=ex.step_reward,
+                        min_gap=ex.min_gap,
+                    )
                     walks = []
                     for ep, demo in zip(episodes, chunk):
                         try:
@@ -466,13 +516,17 @@ class Pipeline:
             cur.assign_buckets(pairs[lv], thr)
             write_jsonl(self.run / "pairs" / f"{lv}.jsonl", pairs[lv])
         write_jsonl(self.run / "pairs" / "rft_successes.jsonl", rft)
-        stats = {lv: {k: (round(v, 2) if isinstance(v, float) else v) for k, v in dataclasses.asdict(total[lv]).items()}
-                 for lv in levels}
+        stats = {
+            lv: {k: (round(v, 2) if isinstance(v, float) else v) for k, v in dataclasses.asdict(total[lv]).items()}
+            for lv in levels
+        }
         write_json(out / "stats.json", {"levels": stats, **seg_info})
         for lv in levels:
             s = stats[lv]
-            self.log(f"  {lv:5s}: {s['pairs']} pairs of {s['candidates']} candidates, {s['llm_calls']} LLM calls, "
-                     f"{s['env_steps']} env steps, {s['seconds']:.1f}s")
+            self.log(
+                f"  {lv:5s}: {s['pairs']} pairs of {s['candidates']} candidates, {s['llm_calls']} LLM calls, "
+                f"{s['env_steps']} env steps, {s['seconds']:.1f}s"
+            )
         return {"levels": stats, "rft_successes": len(rft), **seg_info}
 
     def _length_thresholds(self) -> tuple:
@@ -490,12 +544,22 @@ class Pipeline:
         if changed:  # (pairs/ may be shared with another run through reuse_stages)
             write_jsonl(self.run / "pairs" / "group.jsonl", pairs)
         counts = cur.bucket_counts(p["bucket"] for p in pairs)
-        cur.save_heatmap(counts, self.run / "curriculum_heatmap.png",
-                         title=f"{self.cfg.env.env_id}: group pairs per bucket")
-        phases = [len(cur.select_phase(pairs, k + 1, self.curriculum)) for k in range(len(cur.phase_buckets(self.curriculum)))]
-        write_json(self.run / "curriculum.json", {"counts": counts, "length_thresholds": thr,
-                                                  "gap_thresholds": cur.GAP_THRESHOLDS, "curriculum": self.curriculum,
-                                                  "pairs_per_phase": phases})
+        cur.save_heatmap(
+            counts, self.run / "curriculum_heatmap.png", title=f"{self.cfg.env.env_id}: group pairs per bucket"
+        )
+        phases = [
+            len(cur.select_phase(pairs, k + 1, self.curriculum)) for k in range(len(cur.phase_buckets(self.curriculum)))
+        ]
+        write_json(
+            self.run / "curriculum.json",
+            {
+                "counts": counts,
+                "length_thresholds": thr,
+                "gap_thresholds": cur.GAP_THRESHOLDS,
+                "curriculum": self.curriculum,
+                "pairs_per_phase": phases,
+            },
+        )
         return {"counts": counts, "pairs_per_phase": phases}
 
     def stage_reference(self) -> dict[str, Any]:
@@ -511,8 +575,19 @@ class Pipeline:
             if shard_done(shard_file, shard):
                 ref = read_gathered(shard_file, shard=shard, block=bs)
             else:
-                ref = gather_rows(precompute_reference(model, tok, pairs, batch_size=bs, max_length=self.cfg.dpo.max_length,
-                                                       shard=(shard.rank, shard.world)), shard_file, shard=shard, block=bs)
+                ref = gather_rows(
+                    precompute_reference(
+                        model,
+                        tok,
+                        pairs,
+                        batch_size=bs,
+                        max_length=self.cfg.dpo.max_length,
+                        shard=(shard.rank, shard.world),
+                    ),
+                    shard_file,
+                    shard=shard,
+                    block=bs,
+                )
             write_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl", ref)
             stats[lv] = {"pairs": len(ref), "dropped_too_long": len(pairs) - len(ref)}
         return stats
@@ -533,12 +608,24 @@ class Pipeline:
             own = [EpisodeRecord.from_dict(d) for d in read_jsonl(self.run / "pairs" / "rft_successes.jsonl")]
             convs += [conversation(r, self.prompt()) for r in own]
             s = self.cfg.sft
-            _, metrics = run_sft(self.run / "pi_ref", convs, final, learning_rate=s.learning_rate,
-                                 epochs=s.rft_epochs, batch_size=s.batch_size, micro_batch_size=s.micro_batch_size,
-                                 warmup_ratio=s.warmup_ratio, scheduler=s.scheduler, max_length=s.max_length,
-                                 seed=self.cfg.seed, device=self.cfg.device, precision=s.precision,
-                             lora=self.cfg.lora, report_to=self.cfg.report_to,
-                             logging_dir=self.run / "tracking" / "rft")
+            _, metrics = run_sft(
+                self.run / "pi_ref",
+                convs,
+                final,
+                learning_rate=s.learning_rate,
+                epochs=s.rft_epochs,
+                batch_size=s.batch_size,
+                micro_batch_size=s.micro_batch_size,
+                warmup_ratio=s.warmup_ratio,
+                scheduler=s.scheduler,
+                max_length=s.max_length,
+                seed=self.cfg.seed,
+                device=self.cfg.device,
+                precision=s.precision,
+                lora=self.cfg.lora,
+                report_to=self.cfg.report_to,
+                logging_dir=self.run / "tracking" / "rft",
+            )
             return {"own_successes": len(own), **metrics}
         pairs = {lv: read_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl") for lv in self._levels()}
         group_phases = None
@@ -546,21 +633,38 @@ class Pipeline:
             n = len(cur.phase_buckets(self.curriculum))
             group_phases = [cur.select_phase(pairs["group"], k + 1, self.curriculum) for k in range(n)]
         d = self.cfg.dpo
-        schedule = build_schedule(convs, pairs, group_phases, self.weights, epochs=max(1, int(d.epochs)),
-                                  seed=self.cfg.seed)
+        schedule = build_schedule(
+            convs, pairs, group_phases, self.weights, epochs=max(1, int(d.epochs)), seed=self.cfg.seed
+        )
         if not any(schedule):
             raise RuntimeError("no training data for the composite objective (no pairs and no BC term)")
         path, metrics = train_composite(
-            self.run / "pi_ref", schedule, self.run / "composite", weights=self.weights, beta=d.beta,
-            learning_rate=self.dpo_lr, batch_size=d.batch_size, micro_batch_size=d.micro_batch_size,
-            warmup_ratio=d.warmup_ratio, max_length=d.max_length, max_grad_norm=d.max_grad_norm,
-            seed=self.cfg.seed, device=self.cfg.device, lora=self.cfg.lora,
-            report_to=self.cfg.report_to, logging_dir=self.run / "tracking", run_config=config_to_dict(self.cfg),
+            self.run / "pi_ref",
+            schedule,
+            self.run / "composite",
+            weights=self.weights,
+            beta=d.beta,
+            learning_rate=self.dpo_lr,
+            batch_size=d.batch_size,
+            micro_batch_size=d.micro_batch_size,
+            warmup_ratio=d.warmup_ratio,
+            max_length=d.max_length,
+            max_grad_norm=d.max_grad_norm,
+            seed=self.cfg.seed,
+            device=self.cfg.device,
+            lora=self.cfg.lora,
+            report_to=self.cfg.report_to,
+            logging_dir=self.run / "tracking",
+            run_config=config_to_dict(self.cfg),
         )
         if is_main_process():
             copy_model_dir(path, final)
-        return {"weights": self.weights, "curriculum": self.curriculum if group_phases else None,
-                "learning_rate": self.dpo_lr, **metrics}
+        return {
+            "weights": self.weights,
+            "curriculum": self.curriculum if group_phases else None,
+            "learning_rate": self.dpo_lr,
+            **metrics,
+        }
 
     def stage_evaluate(self) -> dict[str, Any]:
         from trainers.sharding import run_episodes_sharded
@@ -569,16 +673,25 @@ class Pipeline:
         counters: dict[str, int] = {}
         tasks = self._tasks(True)
         try:  # under a launch: task i by process i % world, merged in task order
-            recs = run_episodes_sharded(policy, self.cfg.env.env_id, tasks, env_kwargs=self.env_kwargs(True),
-                                num_envs=self.cfg.env.num_envs, params=self._params(greedy=True),
-                                prompt=self.prompt(), max_steps=self.max_steps,
-                                out_path=self.run / "eval" / "episodes.jsonl", stats=counters)
+            recs = run_episodes_sharded(
+                policy,
+                self.cfg.env.env_id,
+                tasks,
+                env_kwargs=self.env_kwargs(True),
+                num_envs=self.cfg.env.num_envs,
+                params=self._params(greedy=True),
+                prompt=self.prompt(),
+                max_steps=self.max_steps,
+                out_path=self.run / "eval" / "episodes.jsonl",
+                stats=counters,
+            )
         finally:
             close_policy(policy)
         from trainers.hpl.demonstrations import outcome
 
         metrics = {
-            "method": self.method.name, "tasks": len(recs),
+            "method": self.method.name,
+            "tasks": len(recs),
             "success_rate": sum(r.success for r in recs) / max(len(recs), 1),
             "mean_reward": sum(outcome(r) for r in recs) / max(len(recs), 1),
             "mean_steps": sum(r.num_steps for r in recs) / max(len(recs), 1),
@@ -590,8 +703,9 @@ class Pipeline:
         return metrics
 
 
-def run_pipeline(cfg: HPLConfig, until: str | None = None, redo_from: str | None = None,
-                 log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_pipeline(
+    cfg: HPLConfig, until: str | None = None, redo_from: str | None = None, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Run (or resume) a whole method; returns ``state.json``'s content."""
     return Pipeline(cfg, log).run_all(until=until, redo_from=redo_from)
 

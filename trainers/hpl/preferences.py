@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -40,21 +41,45 @@ LEVELS = ("traj", "step", "group")
 #: (chat messages: assistant outputs with the observations between them);
 #: ``reward_chosen`` / ``reward_rejected``; ``bucket`` (``[i, j]``: the curriculum cell of
 #: ``length`` and the reward gap; the curriculum schedules the group pairs by it).
-PAIR_COLUMNS = ("level", "pair_id", "task_id", "env_id", "start", "length", "length_rejected", "prompt", "chosen",
-                "rejected", "reward_chosen", "reward_rejected", "bucket")
+PAIR_COLUMNS = (
+    "level",
+    "pair_id",
+    "task_id",
+    "env_id",
+    "start",
+    "length",
+    "length_rejected",
+    "prompt",
+    "chosen",
+    "rejected",
+    "reward_chosen",
+    "reward_rejected",
+    "bucket",
+)
 #: Added by the reference stage: pi_ref's summed agent-token log-probs of ``chosen`` / ``rejected``.
 REFERENCE_COLUMNS = ("ref_chosen", "ref_rejected")
 
 
-def pair_features(reference: bool = False) -> "Features":
+def pair_features(reference: bool = False) -> Features:
     """The ``datasets.Features`` of a pair row (with :data:`REFERENCE_COLUMNS` when ``reference``)."""
     from datasets import Features, List, Value
 
     messages = List({"role": Value("string"), "content": Value("string")})
-    types = {"level": Value("string"), "pair_id": Value("string"), "task_id": Value("string"), "env_id": Value("string"),
-             "start": Value("int64"), "length": Value("int64"), "length_rejected": Value("int64"),
-             "prompt": messages, "chosen": messages, "rejected": messages,
-             "reward_chosen": Value("float64"), "reward_rejected": Value("float64"), "bucket": List(Value("int64"))}
+    types = {
+        "level": Value("string"),
+        "pair_id": Value("string"),
+        "task_id": Value("string"),
+        "env_id": Value("string"),
+        "start": Value("int64"),
+        "length": Value("int64"),
+        "length_rejected": Value("int64"),
+        "prompt": messages,
+        "chosen": messages,
+        "rejected": messages,
+        "reward_chosen": Value("float64"),
+        "reward_rejected": Value("float64"),
+        "bucket": List(Value("int64")),
+    }
     if reference:
         types.update({"ref_chosen": Value("float64"), "ref_rejected": Value("float64")})
     return Features(types)
@@ -74,13 +99,16 @@ def _read_rows(path: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path} line {n} is not valid JSON ({exc.msg}); rerun the stage that wrote it") from None
+                raise ValueError(
+                    f"{path} line {n} is not valid JSON ({exc.msg}); rerun the stage that wrote it"
+                ) from None
             rows.append({c: row.get(c) for c in columns})  # files of older runs may lack a column: null
     return rows
 
 
-def load_preferences(run_dir: str | os.PathLike, levels: Sequence[str] | None = None,
-                     reference: bool = False) -> "DatasetDict":
+def load_preferences(
+    run_dir: str | os.PathLike, levels: Sequence[str] | None = None, reference: bool = False
+) -> DatasetDict:
     """The preference pairs of an HPL run folder as a ``DatasetDict`` with one split per level.
 
     ``levels``: the levels to load (default: every level whose file exists). ``reference``:
@@ -95,8 +123,10 @@ def load_preferences(run_dir: str | os.PathLike, levels: Sequence[str] | None = 
     if levels is None:
         levels = [lv for lv in LEVELS if level_path(run, lv, reference).is_file()]
         if not levels:
-            raise FileNotFoundError(f"{run / 'pairs'} holds no {'.ref.' if reference else ''}jsonl preference files; "
-                                    f"run the HPL pipeline through its {stage!r} stage first (agent-gym hpl --until {stage})")
+            raise FileNotFoundError(
+                f"{run / 'pairs'} holds no {'.ref.' if reference else ''}jsonl preference files; "
+                f"run the HPL pipeline through its {stage!r} stage first (agent-gym hpl --until {stage})"
+            )
     unknown = [lv for lv in levels if lv not in LEVELS]
     if unknown:
         raise ValueError(f"unknown preference level(s) {unknown}; choose from {list(LEVELS)}")
@@ -105,8 +135,9 @@ def load_preferences(run_dir: str | os.PathLike, levels: Sequence[str] | None = 
     for lv in levels:
         path = level_path(run, lv, reference)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; the run's method has no {lv!r} level or its {stage!r} "
-                                    "stage has not run")
+            raise FileNotFoundError(
+                f"{path} does not exist; the run's method has no {lv!r} level or its {stage!r} stage has not run"
+            )
         rows = _read_rows(path, list(features))
         splits[lv] = Dataset.from_dict({c: [r[c] for r in rows] for c in features}, features=features)
     return DatasetDict(splits)
@@ -124,7 +155,7 @@ def _count_lines(path: Path) -> int | None:
         return sum(1 for line in f if line.strip())
 
 
-def card_facts(run_dir: str | os.PathLike, dsd: "DatasetDict") -> dict[str, Any]:
+def card_facts(run_dir: str | os.PathLike, dsd: DatasetDict) -> dict[str, Any]:
     """What the dataset card states: env, split, data, pi_ref, method, counts per level, group buckets."""
     run = Path(run_dir)
     cfg = _run_config(run)
@@ -150,39 +181,65 @@ def card_facts(run_dir: str | os.PathLike, dsd: "DatasetDict") -> dict[str, Any]
     }
 
 
-def dataset_card(run_dir: str | os.PathLike, dsd: "DatasetDict") -> str:
+def dataset_card(run_dir: str | os.PathLike, dsd: DatasetDict) -> str:
     """A short dataset card (Markdown with a YAML header) for the preference pairs of ``run_dir``."""
     f = card_facts(run_dir, dsd)
-    header = yaml.safe_dump({"tags": ["agent-gym", "hpl", "preference", "dpo"], "task_categories": ["text-generation"]},
-                            sort_keys=False)
+    header = yaml.safe_dump(
+        {"tags": ["agent-gym", "hpl", "preference", "dpo"], "task_categories": ["text-generation"]}, sort_keys=False
+    )
     lines = [
-        "---", header.rstrip(), "---", "",
-        f"# HPL preference pairs: {f['env_id']}", "",
+        "---",
+        header.rstrip(),
+        "---",
+        "",
+        f"# HPL preference pairs: {f['env_id']}",
+        "",
         "Preference pairs from one-shot exploration with pi_ref in an agent-gym HPL run "
-        "(trajectory, step and group level), one split per level, all with the same columns.", "",
+        "(trajectory, step and group level), one split per level, all with the same columns.",
+        "",
         f"- env: `{f['env_id']}`, split: {f['split']}, data: {f['data']}",
         f"- pi_ref: behaviour cloning (SFT) of {f['base_model']} on "
         f"{f['demonstrations'] if f['demonstrations'] is not None else 'the'} expert demonstrations",
-        f"- method of the run: `{f['method']}`", "",
-        "| level | pairs |", "|---|---|",
+        f"- method of the run: `{f['method']}`",
+        "",
+        "| level | pairs |",
+        "|---|---|",
     ]
     lines += [f"| {lv} | {n} |" for lv, n in f["counts"].items()]
     if f["group_buckets"] is not None:
-        lines += ["", "Curriculum buckets of the group pairs (row i: group length, column j: reward gap; "
-                  f"length thresholds {f['length_thresholds'] or 'of the env family'}, gap thresholds {f['gap_thresholds']}):", "",
-                  "| | j=1 | j=2 | j=3 |", "|---|---|---|---|"]
-        lines += [f"| i={i + 1} | " + " | ".join(str(n) for n in row) + " |" for i, row in enumerate(f["group_buckets"])]
+        lines += [
+            "",
+            "Curriculum buckets of the group pairs (row i: group length, column j: reward gap; "
+            f"length thresholds {f['length_thresholds'] or 'of the env family'}, gap thresholds {f['gap_thresholds']}):",
+            "",
+            "| | j=1 | j=2 | j=3 |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| i={i + 1} | " + " | ".join(str(n) for n in row) + " |" for i, row in enumerate(f["group_buckets"])
+        ]
         if f["pairs_per_phase"]:
             lines += ["", f"Group pairs per phase of the `{f['curriculum']}` curriculum: {f['pairs_per_phase']}"]
-    lines += ["", "Columns: " + ", ".join(f"`{c}`" for c in dsd[next(iter(dsd))].column_names) + ".",
-              "`prompt`, `chosen` and `rejected` are chat messages; `chosen` / `rejected` continue `prompt` "
-              "from step `start`. Load with `datasets.load_from_disk` (a saved copy) or "
-              "`trainers.hpl.preferences.load_preferences(RUN_DIR)`.", ""]
+    lines += [
+        "",
+        "Columns: " + ", ".join(f"`{c}`" for c in dsd[next(iter(dsd))].column_names) + ".",
+        "`prompt`, `chosen` and `rejected` are chat messages; `chosen` / `rejected` continue `prompt` "
+        "from step `start`. Load with `datasets.load_from_disk` (a saved copy) or "
+        "`trainers.hpl.preferences.load_preferences(RUN_DIR)`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def export_preferences(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, reference: bool = False,
-                       push_to_hub: str | None = None, private: bool = True, token: str | None = None) -> "DatasetDict":
+def export_preferences(
+    run_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    reference: bool = False,
+    push_to_hub: str | None = None,
+    private: bool = True,
+    token: str | None = None,
+) -> DatasetDict:
     """Save the run's pairs (:func:`load_preferences`) to ``out_dir`` with a dataset card ``README.md``.
 
     ``save_to_disk`` writes the splits; ``datasets.load_from_disk(out_dir)`` reads them back.
@@ -200,11 +257,24 @@ def export_preferences(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *
         from huggingface_hub import HfApi
 
         dsd.push_to_hub(push_to_hub, private=private, token=token)
-        HfApi(token=token).upload_file(path_or_fileobj=card.encode("utf-8"), path_in_repo="README.md",
-                                       repo_id=push_to_hub, repo_type="dataset",
-                                       commit_message="dataset card (agent-gym)")
+        HfApi(token=token).upload_file(
+            path_or_fileobj=card.encode("utf-8"),
+            path_in_repo="README.md",
+            repo_id=push_to_hub,
+            repo_type="dataset",
+            commit_message="dataset card (agent-gym)",
+        )
     return dsd
 
 
-__all__ = ["LEVELS", "PAIR_COLUMNS", "REFERENCE_COLUMNS", "card_facts", "dataset_card", "export_preferences",
-           "level_path", "load_preferences", "pair_features"]
+__all__ = [
+    "LEVELS",
+    "PAIR_COLUMNS",
+    "REFERENCE_COLUMNS",
+    "card_facts",
+    "dataset_card",
+    "export_preferences",
+    "level_path",
+    "load_preferences",
+    "pair_features",
+]

@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class UncertaintySegmenter:
     percentile: float = 80.0
     name: str = "uncertainty"
 
-    def fit(self, all_entropies: Sequence[float]) -> "UncertaintySegmenter":
+    def fit(self, all_entropies: Sequence[float]) -> UncertaintySegmenter:
         values = np.asarray(list(all_entropies), dtype=float)
         if values.size == 0:
             raise ValueError("cannot fit the uncertainty threshold on zero steps")
@@ -130,8 +131,10 @@ class UncertaintySegmenter:
         if t == 0:
             return []
         if entropies is None or len(entropies) != t:
-            raise ValueError(f"the uncertainty segmenter needs one entropy per step ({t}), got "
-                             f"{None if entropies is None else len(entropies)}")
+            raise ValueError(
+                f"the uncertainty segmenter needs one entropy per step ({t}), got "
+                f"{None if entropies is None else len(entropies)}"
+            )
         if self.threshold is None:
             raise ValueError("call UncertaintySegmenter.fit(entropies) or give a threshold first")
         starts = [0] + [i for i in range(1, t) if entropies[i] > self.threshold]
@@ -217,12 +220,16 @@ class SemanticSegmenter:
         self.fallbacks += 1
         logger.warning(
             "semantic segmenter: no valid answer after %d tries (%s); falling back to Fixed-K (k=%d)",
-            1 + self.retries, error, self.fallback_k,
+            1 + self.retries,
+            error,
+            self.fallback_k,
         )
         return FixedKSegmenter(self.fallback_k).segment(actions)
 
 
-def policy_chat_fn(policy, max_new_tokens: int = 256, temperature: float = 0.0) -> Callable[[list[dict[str, str]]], str]:
+def policy_chat_fn(
+    policy, max_new_tokens: int = 256, temperature: float = 0.0
+) -> Callable[[list[dict[str, str]]], str]:
     """Turn a ``trainers.policies.Policy`` into the ``generate`` callable of :class:`SemanticSegmenter`."""
     from trainers.policies.base import GenerationParams
 
@@ -246,6 +253,7 @@ def make_segmenter(name: str, **kwargs) -> Segmenter:
     if name == "semantic":
         if kwargs.get("generate") is None:
             raise ValueError("the semantic segmenter needs an LLM: give generate=callable(messages) -> str")
-        return SemanticSegmenter(generate=kwargs["generate"], retries=int(kwargs.get("retries", 2)),
-                                 fallback_k=int(kwargs.get("k", 3)))
+        return SemanticSegmenter(
+            generate=kwargs["generate"], retries=int(kwargs.get("retries", 2)), fallback_k=int(kwargs.get("k", 3))
+        )
     raise ValueError(f"unknown segmenter {name!r}; choose fixed_n, fixed_k, uncertainty or semantic")

@@ -14,13 +14,6 @@
 
 from __future__ import annotations
 
-from agent_gym.fileio import atomic_dir, atomic_write_jsonl
-from trainers.distributed import deepspeed_launch, process_group_backend, world_size
-from trainers.hpl.config import SFT_PRECISIONS
-from trainers.lora import ADAPTER_CONFIG, LoraSettings, add_adapter, load_causal_lm, resume_adapter, trainable_parameters
-from trainers.lora import save_model as save_lora_aware
-from trainers.tracking import Tracker, trl_tracking
-
 import json
 import logging
 import math
@@ -28,22 +21,36 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 
+from agent_gym.fileio import atomic_dir, atomic_write_jsonl
+from trainers.distributed import deepspeed_launch, process_group_backend, world_size
+from trainers.hpl.config import SFT_PRECISIONS
 from trainers.hpl.losses import bc_loss, composite_loss, dpo_loss
+from trainers.lora import (
+    ADAPTER_CONFIG,
+    LoraSettings,
+    add_adapter,
+    load_causal_lm,
+    resume_adapter,
+    trainable_parameters,
+)
+from trainers.lora import save_model as save_lora_aware
 from trainers.sequences import (
     Encoded,
+    EncodeStats,
     collate,
     encode_conversation,
-    EncodeStats,
     encode_prompt_completion,
     masked_sequence_logprob,
     masked_token_entropy,
     token_logprobs,
 )
+from trainers.tracking import Tracker, trl_tracking
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +74,9 @@ def load_model(path: str | Path, device: str | None = "cpu"):
     return model, tok
 
 
-def save_model_atomic(model, tokenizer, out_dir: str | Path, state_dict: dict | None = None,
-                      merge: bool = False) -> Path:
+def save_model_atomic(
+    model, tokenizer, out_dir: str | Path, state_dict: dict | None = None, merge: bool = False
+) -> Path:
     """Save to a temporary sibling folder, then move it into place (an adapter model saves its adapter,
     and with ``merge`` also the merged full model in ``merged/``).
 
@@ -112,9 +120,15 @@ def _batches(seq: Sequence, size: int):
 
 
 @torch.no_grad()
-def precompute_reference(model, tokenizer, pairs: list[dict[str, Any]], batch_size: int = 8,
-                         max_length: int | None = None, progress: bool = True,
-                         shard: tuple[int, int] = (0, 1)) -> list[dict[str, Any]]:
+def precompute_reference(
+    model,
+    tokenizer,
+    pairs: list[dict[str, Any]],
+    batch_size: int = 8,
+    max_length: int | None = None,
+    progress: bool = True,
+    shard: tuple[int, int] = (0, 1),
+) -> list[dict[str, Any]]:
     """Add ``ref_chosen`` / ``ref_rejected`` (pi_ref's summed agent-token log-probs) to each pair.
 
     Pairs that do not fit ``max_length`` are dropped (a warning says how many).
@@ -135,8 +149,12 @@ def precompute_reference(model, tokenizer, pairs: list[dict[str, Any]], batch_si
             encs.append(e)
     stats.check(tokenizer, max_length=max_length)
     if len(kept) < len(pairs):
-        logger.warning("dropped %d of %d pairs (longer than max_length=%s or without agent tokens)",
-                       len(pairs) - len(kept), len(pairs), max_length)
+        logger.warning(
+            "dropped %d of %d pairs (longer than max_length=%s or without agent tokens)",
+            len(pairs) - len(kept),
+            len(pairs),
+            max_length,
+        )
     out = []
     rank, world = shard
     batches = list(_batches(list(zip(kept, encs)), batch_size))[rank::world]
@@ -205,23 +223,30 @@ def run_sft(
     device = resolve_device(device)
     if precision not in SFT_PRECISIONS:
         raise ValueError(f"precision must be one of {SFT_PRECISIONS}, got {precision!r}")
-    bf16 = (device.startswith("cuda") and torch.cuda.is_bf16_supported()) if precision == "auto" else precision == "bf16"
+    bf16 = (
+        (device.startswith("cuda") and torch.cuda.is_bf16_supported()) if precision == "auto" else precision == "bf16"
+    )
     if bf16 and device == "cpu" and deepspeed_launch():
-        raise ValueError("sft.precision bf16 on CPU does not work under DeepSpeed (transformers refuses it); "
-                         "use sft.precision: fp32 or auto")
+        raise ValueError(
+            "sft.precision bf16 on CPU does not work under DeepSpeed (transformers refuses it); "
+            "use sft.precision: fp32 or auto"
+        )
     lora = lora or LoraSettings()
     try:
         model, tok = load_causal_lm(base_model)
     except OSError as exc:
-        raise ValueError(f"cannot load the base model {str(base_model)!r} (a local folder or a hub id reachable "
-                         f"from here; policy.model: tiny builds the test model): {exc}") from None
+        raise ValueError(
+            f"cannot load the base model {str(base_model)!r} (a local folder or a hub id reachable "
+            f"from here; policy.model: tiny builds the test model): {exc}"
+        ) from None
     rows = []
     stats = EncodeStats("SFT")
     for conv in conversations:
         e = encode_conversation(tok, conv, max_length)
         if stats.add(e):
-            rows.append({"input_ids": e.input_ids,
-                         "labels": [t if m else -100 for t, m in zip(e.input_ids, e.loss_mask)]})
+            rows.append(
+                {"input_ids": e.input_ids, "labels": [t if m else -100 for t, m in zip(e.input_ids, e.loss_mask)]}
+            )
     stats.check(tok, model=str(base_model), max_length=max_length)
     if lora.enabled:
         model = add_adapter(model, lora, base_model)
@@ -263,12 +288,16 @@ def run_sft(
     acc.wait_for_everyone()
     logs = [h for h in trainer.state.log_history if "loss" in h]
     metrics = {
-        "examples": len(rows), "steps": trainer.state.global_step, "seconds": time.perf_counter() - t0,
+        "examples": len(rows),
+        "steps": trainer.state.global_step,
+        "seconds": time.perf_counter() - t0,
         "precision": "bf16" if bf16 else "fp32",
-        "lora": lora.enabled, "trainable_params": trainable_parameters(acc.unwrap_model(trainer.model))[0],
+        "lora": lora.enabled,
+        "trainable_params": trainable_parameters(acc.unwrap_model(trainer.model))[0],
         **{f"data/{k}": v for k, v in stats.metrics().items()},
         "train_loss": float(result.training_loss),
-        "first_loss": logs[0]["loss"] if logs else None, "last_loss": logs[-1]["loss"] if logs else None,
+        "first_loss": logs[0]["loss"] if logs else None,
+        "last_loss": logs[-1]["loss"] if logs else None,
     }
     return Path(out_dir), metrics
 
@@ -315,8 +344,12 @@ def _restore_composite_state(accelerator, out: Path, first: int, sched, steps_be
         return []
     state_dir = out / f"state_{first - 1}"
     if not (state_dir / "history.jsonl").exists():
-        logger.warning("%s has no training state: resuming after phase %d with a fresh optimizer "
-                       "(the result will differ from an uninterrupted run)", out, first)
+        logger.warning(
+            "%s has no training state: resuming after phase %d with a fresh optimizer "
+            "(the result will differ from an uninterrupted run)",
+            out,
+            first,
+        )
         for _ in range(steps_before):
             sched.step()  # at least the learning rate continues where the finished phases left it
         return []
@@ -397,8 +430,15 @@ def schedule_stats(tokenizer, schedule: Sequence[Sequence[tuple[str, Any]]], max
     return stats
 
 
-def composite_step_loss(model, tokenizer, micro: Sequence[tuple[str, Any]], weights: dict[str, float], beta: float,
-                        max_length: int | None, device) -> tuple[torch.Tensor, dict[str, float]]:
+def composite_step_loss(
+    model,
+    tokenizer,
+    micro: Sequence[tuple[str, Any]],
+    weights: dict[str, float],
+    beta: float,
+    max_length: int | None,
+    device,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of one micro-batch of mixed items; each term is averaged over its own items.
 
     All sequences of the micro-batch (BC conversations, chosen and rejected sides of every
@@ -500,8 +540,11 @@ def train_composite(
     micro = max(1, min(micro_batch_size, batch_size))
     accum = max(1, math.ceil(batch_size / (micro * world)))
     backend = process_group_backend()
-    accelerator = Accelerator(gradient_accumulation_steps=accum, cpu=device == "cpu" and not deepspeed_launch(),
-                              kwargs_handlers=[InitProcessGroupKwargs(backend=backend)] if backend else None)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=accum,
+        cpu=device == "cpu" and not deepspeed_launch(),
+        kwargs_handlers=[InitProcessGroupKwargs(backend=backend)] if backend else None,
+    )
     ds = accelerator.state.deepspeed_plugin
     if ds is not None and ds.is_auto("train_micro_batch_size_per_gpu"):
         # DeepSpeed wants the micro-batch size at prepare(); our loaders are prepared per phase
@@ -529,8 +572,9 @@ def train_composite(
     history = _restore_composite_state(accelerator, out, first, sched, sum(steps_per_phase[:first]))
     fault_at = _fault_step()
     steps_done = sum(steps_per_phase[:first])
-    tracker = Tracker(report_to, logging_dir or out / "tracking", "composite", run_config,
-                      is_main=accelerator.is_main_process)
+    tracker = Tracker(
+        report_to, logging_dir or out / "tracking", "composite", run_config, is_main=accelerator.is_main_process
+    )
     pending: list[dict[str, Any]] = []  # the rows of the optimizer step in progress
     t0 = time.perf_counter()
     from torch.utils.data import DataLoader
@@ -572,8 +616,13 @@ def train_composite(
         accelerator.wait_for_everyone()
         state = accelerator.get_state_dict(model)  # every process takes part (ZeRO-3 gathers the shards)
         if accelerator.is_main_process:
-            save_model_atomic(accelerator.unwrap_model(model), tok, out / f"phase_{p}", state_dict=state,
-                              merge=lora.merge and p == len(schedule) - 1)
+            save_model_atomic(
+                accelerator.unwrap_model(model),
+                tok,
+                out / f"phase_{p}",
+                state_dict=state,
+                merge=lora.merge and p == len(schedule) - 1,
+            )
             for q in range(p):  # phase_<p> is complete: older states are not needed any more
                 shutil.rmtree(out / f"state_{q}", ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -581,17 +630,23 @@ def train_composite(
     final_state = accelerator.get_state_dict(model) if last is None else None
     if accelerator.is_main_process:
         if last is None:
-            save_model_atomic(accelerator.unwrap_model(model), tok, out / "final", state_dict=final_state,
-                              merge=lora.merge)
+            save_model_atomic(
+                accelerator.unwrap_model(model), tok, out / "final", state_dict=final_state, merge=lora.merge
+            )
         else:
             copy_model_dir(out / f"phase_{last}", out / "final")
     if accelerator.is_main_process:
         atomic_write_jsonl(out / "history.jsonl", history)
     tracker.close()
     metrics = {
-        "phases": len(schedule), "items_per_phase": [len(s) for s in schedule],
-        "optimizer_steps": total, "micro_batches": len(history), "seconds": time.perf_counter() - t0,
-        "lora": lora.enabled, **{f"data/{k}": v for k, v in data_stats.metrics().items()},
-        "first_loss": history[0]["loss"] if history else None, "last_loss": history[-1]["loss"] if history else None,
+        "phases": len(schedule),
+        "items_per_phase": [len(s) for s in schedule],
+        "optimizer_steps": total,
+        "micro_batches": len(history),
+        "seconds": time.perf_counter() - t0,
+        "lora": lora.enabled,
+        **{f"data/{k}": v for k, v in data_stats.metrics().items()},
+        "first_loss": history[0]["loss"] if history else None,
+        "last_loss": history[-1]["loss"] if history else None,
     }
     return out / "final", metrics

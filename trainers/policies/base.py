@@ -17,8 +17,9 @@ rollout engine parses it with :func:`wrappers.prompting.parse_action`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 #: One chat message: ``{"role": "system"|"user"|"assistant", "content": str}``.
 Message = dict[str, str]
@@ -66,7 +67,7 @@ class GenerationParams:
     def greedy(self) -> bool:
         return self.temperature == 0.0
 
-    def with_(self, **changes: Any) -> "GenerationParams":
+    def with_(self, **changes: Any) -> GenerationParams:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
@@ -158,10 +159,10 @@ class Policy(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} has no weights to load")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: policies without resources keep this no-op)
         """Release backend resources (engines, HTTP sessions)."""
 
-    def __enter__(self) -> "Policy":
+    def __enter__(self) -> Policy:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -193,4 +194,12 @@ def check_conversations(conversations: Sequence[Conversation]) -> None:
                 raise ValueError(f"conversation {i} has a message without 'role'/'content': {m!r}")
 
 
-__all__ = ["Conversation", "Generation", "GenerationParams", "Message", "Policy", "check_conversations", "left_truncate"]
+__all__ = [
+    "Conversation",
+    "Generation",
+    "GenerationParams",
+    "Message",
+    "Policy",
+    "check_conversations",
+    "left_truncate",
+]

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from trainers.policies.base import Conversation, Generation, GenerationParams, Policy, check_conversations, left_truncate
+from trainers.policies.base import (
+    Conversation,
+    Generation,
+    GenerationParams,
+    Policy,
+    check_conversations,
+    left_truncate,
+)
 
 
 def _pick_device(device: str | None) -> str:
@@ -27,8 +35,10 @@ def model_load_error(src: str, exc: BaseException | None = None) -> Exception:
     """The one-line :class:`AgentGymError` for a model folder / hub id that cannot be loaded."""
     from agent_gym.errors import AgentGymError
 
-    hint = ("get a real small model offline with `python -m scripts.get_model smollm2 --out DIR`, build a random "
-            "test model with `python -m scripts.make_tiny_model DIR`, or pass an existing folder")
+    hint = (
+        "get a real small model offline with `python -m scripts.get_model smollm2 --out DIR`, build a random "
+        "test model with `python -m scripts.make_tiny_model DIR`, or pass an existing folder"
+    )
     if _looks_like_local_path(src) and not Path(src).expanduser().exists():
         return AgentGymError(f"model folder {src!r} does not exist; {hint}")
     detail = f" ({str(exc).splitlines()[0]})" if exc is not None and str(exc) else ""
@@ -158,7 +168,9 @@ class HFPolicy(Policy):
             self.model, self._tokenizer = model, tokenizer
             self.source = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
         if not getattr(self._tokenizer, "chat_template", None):
-            raise ValueError(f"the tokenizer of {self.source!r} has no chat template; agent-gym prompts are chat conversations")
+            raise ValueError(
+                f"the tokenizer of {self.source!r} has no chat template; agent-gym prompts are chat conversations"
+            )
         if self._tokenizer.pad_token_id is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
         self.batch_size = int(batch_size)
@@ -187,7 +199,9 @@ class HFPolicy(Policy):
                 ids += [int(i) for i in x]
         return sorted(set(ids))
 
-    def generate(self, conversations: Sequence[Conversation], params: GenerationParams | None = None) -> list[list[Generation]]:
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams | None = None
+    ) -> list[list[Generation]]:
         import torch
 
         params = params or GenerationParams()
@@ -262,7 +276,9 @@ class HFPolicy(Policy):
         if params.logprobs:  # log p of each generated token under the raw logits, one step at a time
             picked = torch.stack(
                 [
-                    torch.log_softmax(step.float(), dim=-1).gather(-1, gen_ids[:, t : t + 1].to(step.device)).squeeze(-1)
+                    torch.log_softmax(step.float(), dim=-1)
+                    .gather(-1, gen_ids[:, t : t + 1].to(step.device))
+                    .squeeze(-1)
                     for t, step in enumerate(out.logits)
                 ],
                 dim=1,

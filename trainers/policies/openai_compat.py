@@ -22,12 +22,12 @@ import random
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from agent_gym.errors import BackendUnavailableError
 from trainers.policies.base import Conversation, Generation, GenerationParams, Policy, check_conversations
-
 
 SERVER_HINT = (
     "Is the server running (e.g. `python -m vllm.entrypoints.openai.api_server --model MODEL_DIR --port 8000`, "
@@ -153,7 +153,9 @@ class OpenAICompatPolicy(Policy):
                     raise BackendUnavailableError(
                         f"{url} asks to retry after {retry_after:.0f} s, more than max_wait={self.max_wait:.0f} s: {last}"
                     )
-                time.sleep(retry_delay(attempt, retry_after, backoff=self.backoff, max_wait=self.max_wait, rng=self._rng))
+                time.sleep(
+                    retry_delay(attempt, retry_after, backoff=self.backoff, max_wait=self.max_wait, rng=self._rng)
+                )
         raise BackendUnavailableError(
             f"cannot reach the OpenAI-compatible server at {self.base_url} after {self.max_retries + 1} tries: {last}. "
             + SERVER_HINT
@@ -205,7 +207,9 @@ class OpenAICompatPolicy(Policy):
             )
         return gens
 
-    def generate(self, conversations: Sequence[Conversation], params: GenerationParams | None = None) -> list[list[Generation]]:
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams | None = None
+    ) -> list[list[Generation]]:
         params = params or GenerationParams()
         check_conversations(conversations)
         if len(conversations) == 1:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random as _random
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from trainers.policies.base import Conversation, Generation, GenerationParams, Policy
 from wrappers.prompting import format_response
@@ -29,9 +30,13 @@ class ScriptedPolicy(Policy):
         if infos is None or len(infos) != len(conversations):
             raise ValueError(f"{self.name} policy needs the env's info for every conversation (pass infos=...)")
         env_id = env_id or self.env_id or ""
-        return [Generation(text=format_response(env_id, self._choose(info)), finish_reason="scripted") for info in infos]
+        return [
+            Generation(text=format_response(env_id, self._choose(info)), finish_reason="scripted") for info in infos
+        ]
 
-    def generate(self, conversations: Sequence[Conversation], params: GenerationParams | None = None) -> list[list[Generation]]:
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams | None = None
+    ) -> list[list[Generation]]:
         raise NotImplementedError(
             f"the {self.name} policy acts on env infos, not on text: call act(conversations, infos, env_id=...)"
         )

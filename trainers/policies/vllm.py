@@ -27,10 +27,18 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from agent_gym.errors import require
-from trainers.policies.base import Conversation, Generation, GenerationParams, Policy, check_conversations, left_truncate
+from trainers.policies.base import (
+    Conversation,
+    Generation,
+    GenerationParams,
+    Policy,
+    check_conversations,
+    left_truncate,
+)
 
 
 class VLLMPolicy(Policy):
@@ -106,7 +114,9 @@ class VLLMPolicy(Policy):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.source, "dtype": self.dtype}
 
-    def generate(self, conversations: Sequence[Conversation], params: GenerationParams | None = None) -> list[list[Generation]]:
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams | None = None
+    ) -> list[list[Generation]]:
         params = params or GenerationParams()
         check_conversations(conversations)
         prompts = [self.prompt_ids(c) for c in conversations]
@@ -172,7 +182,9 @@ class VLLMPolicy(Policy):
         self.llm = None
         try:
             engine = getattr(llm, "llm_engine", None)
-            shutdown = getattr(engine, "shutdown", None) or getattr(getattr(engine, "engine_core", None), "shutdown", None)
+            shutdown = getattr(engine, "shutdown", None) or getattr(
+                getattr(engine, "engine_core", None), "shutdown", None
+            )
             if callable(shutdown):
                 shutdown()
         except Exception:  # pragma: no cover - best effort at teardown

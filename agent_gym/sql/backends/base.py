@@ -17,19 +17,29 @@ MAX_RESULT_CHARS = 1_000_000
 #: ``max_allowed_packet``), so one result row stays small whatever the statement computes.
 MAX_VALUE_BYTES = 65_536
 
-_SETTINGS_RE = re.compile(r"(?<![@\w$])(?:@@(?:session\.|local\.|global\.)?)?(sql_mode|names|character|charset|character_set_\w+|collation_connection)\b")
+_SETTINGS_RE = re.compile(
+    r"(?<![@\w$])(?:@@(?:session\.|local\.|global\.)?)?(sql_mode|names|character|charset|character_set_\w+|collation_connection)\b"
+)
 _USER_VAR_RE = re.compile(r"(?<!@)@(?:[\w$.]+|'')")
 _REFUSED = (
     (re.compile(r"\b(?:max_statement_time|max_execution_time)\b"), "changing the statement time limit is not allowed"),
-    (re.compile(r"^set\s+statement\b"),
-     "SET STATEMENT ... FOR is not allowed: the env sets each statement's limits itself; send the statement alone"),
-    (re.compile(r"^(?:prepare|execute|deallocate|drop\s+prepare)\b"),
-     "prepared statements (PREPARE / EXECUTE) are not allowed; send the statement itself"),
-    (re.compile(r"^(?:begin\s+not\s+atomic|loop|while|repeat|if|case|for|declare|[\w$]+\s*:)\b"),
-     "compound statements (BEGIN NOT ATOMIC ... END, LOOP, WHILE, IF ...) are not allowed; send one plain statement"),
+    (
+        re.compile(r"^set\s+statement\b"),
+        "SET STATEMENT ... FOR is not allowed: the env sets each statement's limits itself; send the statement alone",
+    ),
+    (
+        re.compile(r"^(?:prepare|execute|deallocate|drop\s+prepare)\b"),
+        "prepared statements (PREPARE / EXECUTE) are not allowed; send the statement itself",
+    ),
+    (
+        re.compile(r"^(?:begin\s+not\s+atomic|loop|while|repeat|if|case|for|declare|[\w$]+\s*:)\b"),
+        "compound statements (BEGIN NOT ATOMIC ... END, LOOP, WHILE, IF ...) are not allowed; send one plain statement",
+    ),
     (re.compile(r"^kill\b"), "KILL is not allowed"),
-    (re.compile(r"^(?:set\s+password|alter\s+user|set\s+default\s+role|rename\s+user)\b"),
-     "changing the database account is not allowed"),
+    (
+        re.compile(r"^(?:set\s+password|alter\s+user|set\s+default\s+role|rename\s+user)\b"),
+        "changing the database account is not allowed",
+    ),
     (re.compile(r"^xa\b"), "XA transactions are not allowed"),
 )
 
@@ -69,8 +79,9 @@ def row_chars(row: Any) -> int:
     return sum(value_chars(v) + 2 for v in row) + 2
 
 
-def check_statement(text: str, max_chars: int = MAX_STATEMENT_CHARS,
-                    exec_version: int | None = None) -> tuple[str | None, str | None]:
+def check_statement(
+    text: str, max_chars: int = MAX_STATEMENT_CHARS, exec_version: int | None = None
+) -> tuple[str | None, str | None]:
     """Validate agent input before it reaches a database: ``(statement, None)`` or ``(None, error)``.
 
     Refuses over-long input, NUL bytes, more than one statement (a single
@@ -109,8 +120,10 @@ def check_statement(text: str, max_chars: int = MAX_STATEMENT_CHARS,
         if pattern.search(words):
             return None, message
     if re.match(r"set\b", words) and _SETTINGS_RE.search(_USER_VAR_RE.sub(" ", words[3:])):
-        return None, ("changing sql_mode or the connection character set is not allowed "
-                      "(the env must read statements exactly as the server does)")
+        return None, (
+            "changing sql_mode or the connection character set is not allowed "
+            "(the env must read statements exactly as the server does)"
+        )
     return stmt, None
 
 
@@ -146,5 +159,5 @@ class SQLBackend(ABC):
         """Database the agent session is on (may change with ``USE``)."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: backends without resources keep this no-op)
         """Free connections / servers."""

@@ -118,9 +118,17 @@ class MySQLBackend(SQLBackend):
     def _connect(self, user: str, password: str, database: str | None = None):
         try:
             cnx = self._mysql.connect(
-                host=self.host, port=self.port, user=user, password=password, database=database,
-                client_flags=self._no_multi, autocommit=True, connection_timeout=self.connect_timeout_s,
-                charset="utf8mb4", collation="utf8mb4_general_ci", use_pure=True,
+                host=self.host,
+                port=self.port,
+                user=user,
+                password=password,
+                database=database,
+                client_flags=self._no_multi,
+                autocommit=True,
+                connection_timeout=self.connect_timeout_s,
+                charset="utf8mb4",
+                collation="utf8mb4_general_ci",
+                use_pure=True,
             )
         except self._mysql.Error as exc:
             raise BackendUnavailableError(self._unreachable(exc)) from exc
@@ -188,8 +196,10 @@ class MySQLBackend(SQLBackend):
         if not self.is_mariadb:
             return statement
         t = max(seconds, 0.001)
-        return (f"SET STATEMENT max_statement_time={t:.3f}, sql_select_limit={self.max_rows + 1}, big_tables=1, "
-                f"tmp_disk_table_size={MAX_TMP_TABLE_BYTES} FOR {statement}")
+        return (
+            f"SET STATEMENT max_statement_time={t:.3f}, sql_select_limit={self.max_rows + 1}, big_tables=1, "
+            f"tmp_disk_table_size={MAX_TMP_TABLE_BYTES} FOR {statement}"
+        )
 
     def execute(self, statement: str) -> QueryResult:
         """Run one checked agent statement within the step budget (time limit including fetching,
@@ -299,7 +309,11 @@ class MySQLBackend(SQLBackend):
         cur = self._admin_cursor()
         try:
             cur.execute(f"USE `{db}`")
-            sql = f"SET STATEMENT max_statement_time={self.gold_timeout_s:g}, big_tables=1 FOR {query}" if self.is_mariadb else query
+            sql = (
+                f"SET STATEMENT max_statement_time={self.gold_timeout_s:g}, big_tables=1 FOR {query}"
+                if self.is_mariadb
+                else query
+            )
             cur.execute(sql)
             rows = [tuple(r) for r in cur.fetchall()] if cur.description is not None else None
             return QueryResult(rows=rows, elapsed_s=time.perf_counter() - start)

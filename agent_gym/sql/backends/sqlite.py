@@ -40,7 +40,12 @@ SQLITE_LAYOUT_VERSION = "4"
 _INT_TYPES = ("int", "integer", "bigint", "smallint", "tinyint", "mediumint", "bit", "bool", "boolean")
 _REAL_TYPES = ("double", "float", "real", "decimal", "numeric", "dec", "fixed")
 
-_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
+_ALLOWED = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    getattr(sqlite3, "SQLITE_RECURSIVE", 33),
+}
 _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
 
 _IDENT = r"`?([A-Za-z0-9_$]+)`?"
@@ -48,7 +53,8 @@ _SHOW_TABLES_RE = re.compile(rf"^SHOW\s+(?:FULL\s+)?TABLES(?:\s+(?:FROM|IN)\s+{_
 _SHOW_DBS_RE = re.compile(r"^SHOW\s+(?:DATABASES|SCHEMAS)\s*$", re.I)
 _DESC_RE = re.compile(rf"^(?:DESC|DESCRIBE|EXPLAIN)\s+(?:{_IDENT}\.)?{_IDENT}\s*$", re.I)
 _SHOW_COLS_RE = re.compile(
-    rf"^SHOW\s+(?:FULL\s+)?(?:COLUMNS|FIELDS)\s+(?:FROM|IN)\s+(?:{_IDENT}\.)?{_IDENT}(?:\s+(?:FROM|IN)\s+{_IDENT})?\s*$", re.I
+    rf"^SHOW\s+(?:FULL\s+)?(?:COLUMNS|FIELDS)\s+(?:FROM|IN)\s+(?:{_IDENT}\.)?{_IDENT}(?:\s+(?:FROM|IN)\s+{_IDENT})?\s*$",
+    re.I,
 )
 _USE_RE = re.compile(rf"^USE\s+{_IDENT}\s*$", re.I)
 _SHOW_CREATE_RE = re.compile(rf"^SHOW\s+CREATE\s+TABLE\s+(?:{_IDENT}\.)?{_IDENT}\s*$", re.I)
@@ -114,7 +120,9 @@ def build_sqlite_databases(dump_path: str | Path) -> Path:
     except ValueError as exc:
         raise GameLoadError(f"cannot convert {dump_path} for SQLite: {exc}") from exc
     if not any(dbs.values()):
-        raise GameLoadError(f"{dump_path} holds no tables: expected a MySQL dump with CREATE DATABASE / USE / CREATE TABLE statements")
+        raise GameLoadError(
+            f"{dump_path} holds no tables: expected a MySQL dump with CREATE DATABASE / USE / CREATE TABLE statements"
+        )
     staging = Path(tempfile.mkdtemp(prefix=".building_", dir=target.parent))
     meta: dict[str, dict[str, list[list[Any]]]] = {}
     try:
@@ -128,7 +136,8 @@ def build_sqlite_databases(dump_path: str | Path) -> Path:
                 if table.primary_key:
                     pk = ", PRIMARY KEY (" + ", ".join(f'"{c}"' for c in table.primary_key) + ")"
                     single_int = len(table.primary_key) == 1 and any(
-                        c.name == table.primary_key[0] and _sqlite_type(c.mysql_type) == "INTEGER" for c in table.columns
+                        c.name == table.primary_key[0] and _sqlite_type(c.mysql_type) == "INTEGER"
+                        for c in table.columns
                     )
                     without_rowid = "" if single_int else " WITHOUT ROWID"
                 cnx.execute(f'CREATE TABLE "{table.name.lower()}" ({cols}{pk}){without_rowid}')
@@ -136,8 +145,14 @@ def build_sqlite_databases(dump_path: str | Path) -> Path:
                     marks = ", ".join("?" * len(table.columns))
                     cnx.executemany(f'INSERT OR REPLACE INTO "{table.name.lower()}" VALUES ({marks})', table.rows)
                 meta[db.lower()][table.name.lower()] = [
-                    [c.name, _mysql_display_type(c.mysql_type), "NO" if (c.not_null or c.name in table.primary_key) else "YES",
-                     "PRI" if c.name in table.primary_key else "", None, ""]
+                    [
+                        c.name,
+                        _mysql_display_type(c.mysql_type),
+                        "NO" if (c.not_null or c.name in table.primary_key) else "YES",
+                        "PRI" if c.name in table.primary_key else "",
+                        None,
+                        "",
+                    ]
                     for c in table.columns
                 ]
             cnx.commit()
@@ -173,8 +188,15 @@ class SQLiteBackend(SQLBackend):
 
     name = "sqlite"
 
-    def __init__(self, *, dump_path, statement_timeout_s: float = 5.0, gold_timeout_s: float = 60.0,
-                 max_rows: int = 10_000, translate: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        dump_path,
+        statement_timeout_s: float = 5.0,
+        gold_timeout_s: float = 60.0,
+        max_rows: int = 10_000,
+        translate: bool = True,
+    ) -> None:
         self.dump_path = Path(dump_path)
         self.folder = build_sqlite_databases(dump_path)
         self.meta: dict[str, dict[str, list[list[Any]]]] = json.loads((self.folder / "meta.json").read_text())
@@ -192,7 +214,9 @@ class SQLiteBackend(SQLBackend):
         cnx = self._conns.get(key)
         if cnx is None:
             if key not in self.meta:
-                raise GameLoadError(f"database {db!r} is not in the dump {self.dump_path} (have: {', '.join(sorted(self.meta))})")
+                raise GameLoadError(
+                    f"database {db!r} is not in the dump {self.dump_path} (have: {', '.join(sorted(self.meta))})"
+                )
             path = self.folder / f"{key}.sqlite"
             cnx = _register(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False))
             if hasattr(cnx, "setlimit"):
@@ -254,9 +278,13 @@ class SQLiteBackend(SQLBackend):
         m = _SHOW_CREATE_RE.match(s)
         if m:
             db, table = (m.group(1) or self._db or "").lower(), m.group(2).lower()
-            rows = self._conn(db).execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-            ).fetchall() if db in self.meta else []
+            rows = (
+                self._conn(db)
+                .execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+                .fetchall()
+                if db in self.meta
+                else []
+            )
             if not rows:
                 return QueryResult(error=f"Table '{db}.{table}' doesn't exist")
             return QueryResult(rows=[tuple(r) for r in rows])
@@ -274,7 +302,9 @@ class SQLiteBackend(SQLBackend):
         start = time.perf_counter()
         result = self._emulate(statement)
         if result is None:
-            result = self._run(self._conn(self._db or ""), statement, self.statement_timeout_s, self.max_rows, contained=True)
+            result = self._run(
+                self._conn(self._db or ""), statement, self.statement_timeout_s, self.max_rows, contained=True
+            )
         result.elapsed_s = time.perf_counter() - start
         return result
 
@@ -289,7 +319,9 @@ class SQLiteBackend(SQLBackend):
         result.elapsed_s = time.perf_counter() - start
         return result
 
-    def _run(self, cnx: sqlite3.Connection, statement: str, timeout: float, max_rows: int | None, contained: bool) -> QueryResult:
+    def _run(
+        self, cnx: sqlite3.Connection, statement: str, timeout: float, max_rows: int | None, contained: bool
+    ) -> QueryResult:
         if self._db:  # `db.table` for the current database: SQLite knows the tables unqualified
             statement = re.sub(rf"(?<![\w`.])`?{re.escape(self._db)}`?\.(?=[`A-Za-z_])", "", statement, flags=re.I)
         translated = to_sqlite(statement) if self.translate else ""
