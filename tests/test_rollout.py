@@ -237,7 +237,6 @@ class PromptFunctionPolicy(Policy):
     """
 
     name = "promptfn"
-    has_tokens = True
     OUTPUTS = [
         "Thought: on\nAction: go right",
         "Thought: back\nAction: go left",

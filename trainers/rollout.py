@@ -4,29 +4,25 @@ Three entry points, one engine underneath:
 
 * :func:`run_episodes` plays a task list from ``reset`` (``group_size`` rollouts
   per task sharing the task and the reset seed: the groups of GRPO/GiGPO/HGPO),
-  with JSONL output, a progress bar and resume.
+  with JSONL output, a progress bar and resume (finished episodes from the
+  records file, episodes in flight from ``<records>.inflight``, :class:`StepLog`).
 * :class:`LiveEpisode` is one env (a :class:`wrappers.HistoryWrapper` chain) plus
-  the conversation the policy sees; it can :meth:`~LiveEpisode.snapshot` and
-  :meth:`~LiveEpisode.restore` mid-episode (through the whole wrapper chain).
+  the conversation the policy sees (:mod:`trainers.rollout_episode`).
 * :func:`continue_from` plays many :class:`Branch` es (a live episode, a state of
   it, optional forced outputs, a step budget) with batched generation across
   envs: HPL's step-level and group-level exploration and its Monte-Carlo
   completions.
 
-How a step works: the policy's raw output (``Thought: ...\\nAction: ...``) is the
-assistant message; :func:`wrappers.prompting.parse_action` extracts the action
-and the env is stepped with it. **Unparseable output does not step the env**:
-the step is recorded with ``action=None``, ``action_valid=False``, reward 0,
-and the next observation shown to the policy is the parser's error message
-(:func:`wrappers.prompting.invalid_output_observation`). It still counts toward
-the step limit, so a policy that never produces an action is truncated.
-Context hashes are those of :class:`wrappers.HistoryWrapper` (the env-level
-history), so an unparseable attempt and the retry that follows share their
-context hashes.
+This module is the scheduler; the other parts live in their own modules and are
+re-exported here, so ``from trainers.rollout import ...`` reaches all of them:
 
-Conversations for training come from the same renderer as the prompts:
-:func:`step_messages` (what the policy saw at step ``t``) and
-:func:`episode_conversation` (the whole episode as one multi-turn chat).
+* :mod:`trainers.rollout_records`: :class:`EpisodeRecord`, :class:`StepRecord`,
+  JSONL I/O, :func:`step_messages` and :func:`episode_conversation`;
+* :mod:`trainers.rollout_envs`: :func:`make_env` and the step limit
+  (:func:`with_step_limit`, :func:`step_limit`, :func:`check_step_limit`);
+* :mod:`trainers.rollout_episode`: :class:`LiveEpisode`, :class:`EpisodeState`
+  (how one step is applied, unparseable outputs included);
+* :mod:`trainers.rollout_examples`: :func:`expert_example`, :func:`one_shot_example`.
 """
 
 from __future__ import annotations
@@ -34,8 +30,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,475 +42,25 @@ from agent_gym.errors import AgentGymError, BackendUnavailableError, MissingDepe
 from agent_gym.fileio import atomic_write_jsonl
 from trainers.policies.base import Conversation, Generation, GenerationParams, Policy
 from trainers.policies.simple import ScriptedPolicy
-from wrappers import prompting
-from wrappers.branching import restore as restore_chain
-from wrappers.branching import snapshot as snapshot_chain
-from wrappers.history import HistoryWrapper
+from trainers.rollout_envs import check_step_limit, make_env, step_limit, with_step_limit
+from trainers.rollout_episode import EpisodeState, LiveEpisode
+from trainers.rollout_examples import expert_example, one_shot_example
+from trainers.rollout_records import (
+    EpisodeRecord,
+    RecordWriter,
+    StepRecord,
+    episode_conversation,
+    read_records,
+    step_messages,
+    write_records,
+)
 from wrappers.prompting import PromptConfig
-
-# ---------------------------------------------------------------------------- records
-
-
-@dataclass
-class StepRecord:
-    """One agent step.
-
-    Attributes:
-        index: step number in the episode (0-based).
-        observation: the observation the policy acted on (the last user message, untruncated).
-        context_hashes: ``K + 1`` context hashes of that state (``HistoryWrapper``).
-        raw_output: the policy's text, exactly as generated (the assistant message).
-        action: the parsed action sent to the env, ``None`` when unparseable.
-        action_valid: parsed *and* accepted by the env (``info["action_valid"]``).
-        parse_error: why the output could not be parsed (``None`` when it could).
-        reward, terminated, truncated: the env's result (0/False/... when not stepped).
-        token_ids, logprobs: generated tokens and their log-probs (when recorded).
-        expert_action: ``info["expert_action"]`` at this state (envs made with ``expert=True``).
-        forced: the output was given (e.g. an expert continuation), not sampled.
-    """
-
-    index: int
-    observation: str
-    context_hashes: list[str]
-    raw_output: str
-    action: str | None
-    action_valid: bool
-    parse_error: str | None = None
-    reward: float = 0.0
-    terminated: bool = False
-    truncated: bool = False
-    token_ids: list[int] | None = None
-    logprobs: list[float] | None = None
-    expert_action: str | None = None
-    forced: bool = False
-
-    @property
-    def parsed(self) -> bool:
-        return self.action is not None
-
-
-@dataclass
-class EpisodeRecord:
-    """One trajectory, as written to JSONL (one JSON object per line).
-
-    Attributes:
-        episode_id: unique key in a JSONL file (resume skips ids already present).
-        env_id, task_id, task_type: what was played.
-        group_id: episodes with the same group id share task and reset seed.
-        rollout_index: index inside the group (``0 .. G-1``).
-        seed: the reset seed.
-        steps: the agent steps.
-        final_observation: the observation after the last step.
-        success: the env's ``info["success"]`` after the last step.
-        reward: the sum of step rewards (the episode return).
-        final_reward: the last step's reward (WebShop's score, ALFWorld's/SQL's 0/1).
-        terminated, truncated: how the episode ended (both False: stopped by a step budget of a branch).
-        policy: the policy's backend name.
-        prompt: the :class:`PromptConfig` used (as a dict), so trainers re-render the same prompts.
-        branch_from: number of leading steps copied from the branch's state (0 for fresh episodes).
-        meta: free-form extras (branch labels, timings, ...).
-        end_state: in-memory only (never written): :class:`EpisodeState` at the end,
-            kept when :func:`continue_from` is called with ``keep_end_state=True``.
-    """
-
-    episode_id: str
-    env_id: str
-    task_id: str
-    task_type: str
-    group_id: str
-    rollout_index: int = 0
-    seed: int | None = None
-    steps: list[StepRecord] = field(default_factory=list)
-    final_observation: str = ""
-    success: bool = False
-    reward: float = 0.0
-    final_reward: float = 0.0
-    terminated: bool = False
-    truncated: bool = False
-    policy: str = ""
-    prompt: dict[str, Any] = field(default_factory=dict)
-    branch_from: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)
-    end_state: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def num_steps(self) -> int:
-        return len(self.steps)
-
-    @property
-    def invalid_actions(self) -> int:
-        """Steps whose output was unparseable or whose action the env rejected."""
-        return sum(not s.action_valid for s in self.steps)
-
-    @property
-    def observations(self) -> list[str]:
-        """Observations shown to the policy, plus the final one (``num_steps + 1`` entries)."""
-        return [s.observation for s in self.steps] + [self.final_observation]
-
-    @property
-    def raw_outputs(self) -> list[str]:
-        return [s.raw_output for s in self.steps]
-
-    def prompt_config(self) -> PromptConfig:
-        return PromptConfig.from_dict(self.prompt)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("end_state", None)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> EpisodeRecord:
-        known = {f.name for f in fields(cls)} - {"end_state"}
-        step_keys = {f.name for f in fields(StepRecord)}
-        d = {k: v for k, v in d.items() if k in known}
-        d["steps"] = [StepRecord(**{k: v for k, v in s.items() if k in step_keys}) for s in d.get("steps", [])]
-        return cls(**d)
-
-
-def step_messages(record: EpisodeRecord, t: int, config: PromptConfig | None = None) -> Conversation:
-    """The prompt the policy saw before step ``t`` (system, history window, current observation)."""
-    cfg = config or record.prompt_config()
-    obs = [s.observation for s in record.steps[: t + 1]]
-    if t == len(record.steps):
-        obs.append(record.final_observation)
-    return prompting.render_messages(record.env_id, obs, record.raw_outputs[:t], cfg)
-
-
-def episode_conversation(record: EpisodeRecord, config: PromptConfig | None = None) -> Conversation:
-    """The whole episode as one chat ending with the last assistant message.
-
-    Uses the record's prompt config with ``history_window=None`` unless ``config``
-    is given; every assistant message is a raw output (the trainable tokens).
-    """
-    cfg = config or record.prompt_config().replace(history_window=None)
-    obs = [s.observation for s in record.steps]
-    msgs = prompting.render_messages(record.env_id, obs, record.raw_outputs[:-1] if record.steps else [], cfg)
-    if record.steps:
-        msgs.append({"role": "assistant", "content": record.steps[-1].raw_output})
-    return msgs
-
-
-# ---------------------------------------------------------------------------- JSONL I/O
-
-
-def read_records(path: str | os.PathLike) -> list[EpisodeRecord]:
-    """Records of a JSONL file; a truncated last line (a killed run) is ignored."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    records: list[EpisodeRecord] = []
-    with path.open(encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            records.append(EpisodeRecord.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as exc:
-            if i >= len(lines) - 2:  # last (possibly partial) line of an interrupted write
-                break
-            raise ValueError(f"{path}: line {i + 1} is not an episode record: {exc}") from exc
-    return records
-
-
-def write_records(path: str | os.PathLike, records: Iterable[EpisodeRecord]) -> None:
-    """Write records to ``path`` atomically (temp file + ``os.replace``)."""
-    atomic_write_jsonl(path, (r.to_dict() for r in records), ensure_ascii=False)
-
-
-class RecordWriter:
-    """Appends records to a JSONL file, one flushed line per episode.
-
-    On open, an existing file is rewritten atomically without a possibly
-    truncated last line, so a killed run resumes cleanly.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.existing = read_records(self.path)
-        write_records(self.path, self.existing)
-        self._f = self.path.open("a", encoding="utf-8")
-
-    def write(self, record: EpisodeRecord) -> None:
-        self._f.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> RecordWriter:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-# ---------------------------------------------------------------------------- live episodes
-
-
-def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, history_k: int = 4) -> HistoryWrapper:
-    """``HistoryWrapper(gym.make(env_id, **env_kwargs), max_k=history_k)``."""
-    import agent_gym  # noqa: F401  (registers the ids)
-
-    if env_id not in gym.registry:
-        known = ", ".join(sorted(k for k in gym.registry if "-v" in k and ("AgentGym" in k or k in agent_gym.ENV_IDS)))
-        raise agent_gym.InvalidTaskError(f"unknown env id {env_id!r}; known agent-gym ids: {known}")
-    kwargs = dict(env_kwargs or {})
-    try:
-        env = gym.make(env_id, **kwargs)
-    except TypeError as exc:
-        if "unexpected keyword argument" not in str(exc):
-            raise
-        raise ValueError(f"{env_id} does not accept {_unknown_env_kwargs(env_id, kwargs)}") from exc
-    return HistoryWrapper(env, max_k=history_k)
-
-
-def with_step_limit(env_kwargs: Mapping[str, Any] | None, max_steps: int | None) -> dict[str, Any]:
-    """``env_kwargs`` with ``max_episode_steps=max_steps`` for ``gym.make`` (``ValueError`` if they disagree)."""
-    kwargs = dict(env_kwargs or {})
-    if max_steps is None:
-        return kwargs
-    if kwargs.get("max_episode_steps") not in (None, max_steps):
-        raise ValueError(
-            f"max_steps={max_steps} disagrees with env_kwargs max_episode_steps="
-            f"{kwargs['max_episode_steps']}; set one of them"
-        )
-    kwargs["max_episode_steps"] = int(max_steps)
-    return kwargs
-
-
-def _unknown_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> str:
-    """``"bogus=...; it takes: a, b, c"`` for an error message about ``gym.make(env_id, **kwargs)``."""
-    import inspect
-
-    from gymnasium.envs.registration import load_env_creator
-
-    entry = gym.registry[env_id].entry_point
-    try:
-        creator = load_env_creator(entry) if isinstance(entry, str) else entry
-        params = inspect.signature(creator).parameters  # type: ignore[arg-type]  # None: TypeError, caught
-    except (TypeError, ValueError, ImportError, AttributeError):  # pragma: no cover - unusual entry points
-        return "these arguments"
-    accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"]
-    unknown = sorted(set(kwargs) - set(accepted) - {"max_episode_steps", "disable_env_checker"})
-    return f"{', '.join(unknown) or 'an argument'} (it takes: {', '.join(accepted)})"
-
-
-@dataclass(frozen=True)
-class EpisodeState:
-    """A mid-episode state of a :class:`LiveEpisode` (valid only for that same instance)."""
-
-    owner: int
-    env_state: Any
-    observations: tuple[str, ...]
-    steps: tuple[StepRecord, ...]
-    info: Mapping[str, Any]
-    done: bool
-    terminated: bool
-    truncated: bool
-    header: Mapping[str, Any]
-
-
-class LiveEpisode:
-    """One environment plus the conversation its policy sees.
-
-    Args:
-        env: an env wrapped in :class:`HistoryWrapper` (see :func:`make_env`).
-        env_id: the Gymnasium id (selects the prompt and the action parser).
-        prompt: prompt rendering options (history window, one-shot example).
-
-    The episode ends after :attr:`max_steps` agent steps (unparseable outputs count):
-    the env's own step limit (:func:`step_limit`), so the config's
-    ``gym.make(id, max_episode_steps=N)`` is the one authority.
-    """
-
-    def __init__(self, env: gym.Env, env_id: str, prompt: PromptConfig | None = None):
-        if not any(isinstance(layer, HistoryWrapper) for layer in _layers(env)):
-            raise TypeError(
-                "LiveEpisode needs an env wrapped in wrappers.HistoryWrapper (use trainers.rollout.make_env)"
-            )
-        self.env = env
-        self.env_id = env_id
-        self.prompt = prompt or PromptConfig()
-        self.max_steps = step_limit(env)  # read-only copy of the env's limit, for the unparseable outputs
-        self._history: HistoryWrapper = next(layer for layer in _layers(env) if isinstance(layer, HistoryWrapper))
-        self.observations: list[str] = []  # shown to the policy (incl. parse-error messages)
-        self.steps: list[StepRecord] = []
-        self.info: dict[str, Any] = {}
-        self.done = True
-        self.terminated = False
-        self.truncated = False
-        self.header: dict[str, Any] = {}
-
-    # -- lifecycle
-    def reset(
-        self,
-        task_id: str | int,
-        *,
-        seed: int | None = None,
-        group_id: str | None = None,
-        rollout_index: int = 0,
-        episode_id: str | None = None,
-    ) -> str:
-        """Start ``task_id``; returns the first observation."""
-        obs, info = self.env.reset(seed=seed, options={"task_id": task_id})
-        tid = info.get("task_id") or str(task_id)
-        self.observations = [obs]
-        self.steps = []
-        self.info = dict(info)
-        self.done = self.terminated = self.truncated = False
-        gid = group_id or f"{tid}@{seed}"
-        self.header = {
-            "episode_id": episode_id or f"{gid}/r{rollout_index}",
-            "task_id": tid,
-            "task_type": info.get("task_type", ""),
-            "group_id": gid,
-            "rollout_index": rollout_index,
-            "seed": seed,
-        }
-        return obs
-
-    @property
-    def observation(self) -> str:
-        return self.observations[-1] if self.observations else ""
-
-    def messages(self) -> Conversation:
-        """The prompt for the next step (same renderer as :func:`step_messages`)."""
-        return prompting.render_messages(
-            self.env_id, self.observations, [s.raw_output for s in self.steps], self.prompt
-        )
-
-    def apply(self, generation: Generation | str, *, forced: bool = False) -> StepRecord:
-        """Parse one policy output, step the env with it (if parseable), record the step."""
-        if self.done:
-            raise RuntimeError("the episode is over; reset() or restore() it first")
-        gen = (
-            generation if isinstance(generation, Generation) else Generation(text=generation, finish_reason="scripted")
-        )
-        parsed = prompting.parse_action(self.env_id, gen.text)
-        hashes = list(self.info.get("context_hashes") or self._history.current_context_hashes())
-        step = StepRecord(
-            index=len(self.steps),
-            observation=self.observation,
-            context_hashes=hashes,
-            raw_output=gen.text,
-            action=parsed.action,
-            action_valid=False,
-            parse_error=parsed.error,
-            token_ids=gen.token_ids,
-            logprobs=gen.logprobs,
-            expert_action=self.info.get("expert_action"),
-            forced=forced,
-        )
-        if parsed.action is None:
-            next_obs = prompting.invalid_output_observation(self.env_id, parsed)
-        else:
-            next_obs, reward, terminated, truncated, info = self.env.step(parsed.action)
-            step.reward = float(reward)
-            step.terminated, step.truncated = bool(terminated), bool(truncated)
-            step.action_valid = bool(info.get("action_valid", True))
-            self.info = dict(info)
-        self.steps.append(step)
-        self.observations.append(next_obs)
-        if not step.terminated and len(self.steps) >= self.max_steps:
-            step.truncated = True
-        self.terminated, self.truncated = step.terminated, step.truncated
-        self.done = self.terminated or self.truncated
-        return step
-
-    # -- branching
-    def snapshot(self) -> EpisodeState:
-        """The current state (env, wrappers, conversation); restore with :meth:`restore`."""
-        return EpisodeState(
-            owner=id(self),
-            env_state=snapshot_chain(self.env),
-            observations=tuple(self.observations),
-            steps=tuple(copy.copy(s) for s in self.steps),
-            info=copy.deepcopy(self.info),
-            done=self.done,
-            terminated=self.terminated,
-            truncated=self.truncated,
-            header=dict(self.header),
-        )
-
-    def restore(self, state: EpisodeState) -> str:
-        """Return to a :meth:`snapshot` of this same instance; returns the current observation."""
-        if not isinstance(state, EpisodeState) or state.owner != id(self):
-            raise ValueError("restore() takes an EpisodeState made by this same LiveEpisode")
-        restore_chain(self.env, state.env_state)
-        self.observations = list(state.observations)
-        self.steps = [copy.copy(s) for s in state.steps]
-        self.info = copy.deepcopy(dict(state.info))
-        self.done, self.terminated, self.truncated = state.done, state.terminated, state.truncated
-        self.header = dict(state.header)
-        return self.observation
-
-    def record(self, policy: str = "", branch_from: int = 0, meta: Mapping[str, Any] | None = None) -> EpisodeRecord:
-        """The episode so far as an :class:`EpisodeRecord`."""
-        last = self.steps[-1] if self.steps else None
-        return EpisodeRecord(
-            **self.header,
-            env_id=self.env_id,
-            steps=[copy.copy(s) for s in self.steps],
-            final_observation=self.observation,
-            success=bool(self.info.get("success", False)) if last is not None else False,
-            reward=float(sum(s.reward for s in self.steps)),
-            final_reward=float(last.reward) if last is not None else 0.0,
-            terminated=self.terminated,
-            truncated=self.truncated,
-            policy=policy,
-            prompt=self.prompt.to_dict(),
-            branch_from=branch_from,
-            meta=dict(meta or {}),
-        )
-
-    def close(self) -> None:
-        self.env.close()
 
 
 def _add_counts(total: dict[str, int], more: Mapping[str, int]) -> None:
     """Add one run's counters into ``total`` (the ``stats`` argument of the rollout functions)."""
     for name, value in more.items():
         total[name] = total.get(name, 0) + value
-
-
-def step_limit(env: gym.Env) -> int:
-    """The step limit in force for ``env``: its ``TimeLimit`` wrapper's, else the env's own.
-
-    Raises ``ValueError`` for an env without any limit (an episode could run forever).
-    """
-    for layer in _layers(env):
-        if isinstance(layer, gym.wrappers.TimeLimit):
-            limit = layer.spec.max_episode_steps if layer.spec is not None else None
-            if limit is None:
-                limit = layer._max_episode_steps
-            return int(limit)
-    own = getattr(env.unwrapped, "max_episode_steps", None)
-    if not own:
-        raise ValueError(
-            f"{type(env.unwrapped).__name__} has no step limit; make it with "
-            "gym.make(id, max_episode_steps=N) (trainers.rollout.make_env does)"
-        )
-    return int(own)
-
-
-def check_step_limit(env: gym.Env, max_steps: int | None) -> None:
-    """Raise ``ValueError`` when a requested ``max_steps`` differs from ``env``'s limit (never silently capped)."""
-    if max_steps is not None and max_steps != step_limit(env):
-        raise ValueError(
-            f"max_steps={max_steps} but the env's step limit is {step_limit(env)}; the limit comes "
-            f"from the env: make it with gym.make(id, max_episode_steps={max_steps})"
-        )
-
-
-def _layers(env: gym.Env) -> Iterator[gym.Env]:
-    while True:
-        yield env
-        if not isinstance(env, gym.Wrapper):
-            return
-        env = env.env
 
 
 # ---------------------------------------------------------------------------- the engine
@@ -1057,114 +603,6 @@ def continue_from(
             f"(branch indices {missing[:10]}); this is a bug in the rollout driver"
         )
     return [r for r in results if r is not None]
-
-
-def _oracle_record(env_id: str, env_kwargs: Mapping[str, Any], task: str | int) -> EpisodeRecord:
-    from trainers.policies.simple import OraclePolicy
-
-    kwargs = dict(env_kwargs)
-    kwargs["expert"] = True
-    return run_episodes(
-        OraclePolicy(env_id),
-        env_id,
-        [task],
-        env_kwargs=kwargs,
-        num_envs=1,
-        progress=False,
-        prompt=PromptConfig(history_window=None),
-    )[0]
-
-
-def _example_text(env_id: str, rec: EpisodeRecord, max_chars: int) -> str:
-    """The oracle's trajectory as a one-shot example, its thoughts replaced by :func:`wrappers.prompting.reasoned_thought`."""
-    actions = [s.action or "" for s in rec.steps]
-    outputs = [
-        prompting.format_response(env_id, a, prompting.reasoned_thought(env_id, rec.observations, actions, t))
-        for t, a in enumerate(actions)
-    ]
-    return prompting.format_example(env_id, rec.observations, outputs, max_chars=max_chars)
-
-
-def expert_example(
-    env_id: str, env_kwargs: Mapping[str, Any] | None = None, task: str | int = 0, max_chars: int = 4000
-) -> str:
-    """A one-shot example text (for ``PromptConfig.one_shot``) from the oracle playing ``task``.
-
-    The env is made with ``expert=True``; the thoughts explain each action
-    (:func:`wrappers.prompting.reasoned_thought`). Raises ``ValueError`` when the
-    oracle fails the task. :func:`one_shot_example` picks a task that is not evaluated.
-    """
-    rec = _oracle_record(env_id, dict(env_kwargs or {}), task)
-    if not rec.success:
-        raise ValueError(f"the oracle did not solve {rec.task_id!r}; pick another task for the one-shot example")
-    return _example_text(env_id, rec, max_chars)
-
-
-def one_shot_example(
-    env_id: str,
-    env_kwargs: Mapping[str, Any] | None = None,
-    *,
-    split: str | None = None,
-    task: str | int | None = None,
-    exclude: Sequence[str] = (),
-    max_chars: int = 4000,
-) -> tuple[str, dict[str, Any]]:
-    """A one-shot example that is never one of the evaluated tasks; returns ``(text, source)``.
-
-    ``env_kwargs`` are the evaluated env's (with its ``split``/``data_dir``).
-    The example comes from ``split`` when given, else from the ``train`` split
-    when the env has one there, else from the evaluated split itself; from the
-    evaluated split; tasks in ``exclude`` (the evaluated ids) are refused in any split.
-    ``task`` picks the task (default: the first one the oracle solves).
-    ``source`` is ``{"split": ..., "task_id": ..., "same_split": bool}`` for the report.
-    """
-    from agent_gym.errors import AgentGymError
-
-    base = dict(env_kwargs or {})
-    eval_split = base.get("split")
-    candidates: list[str | None] = [split] if split is not None else ["train", None]
-    errors: list[str] = []
-    excluded = set(exclude)
-    for cand in candidates:
-        kwargs = dict(base)
-        if cand is not None:
-            kwargs["split"] = cand
-        try:
-            probe = make_env(env_id, kwargs, 0)
-            try:
-                ids = list(text_env(probe).task_ids)
-                chosen = text_env(probe).resolve_task_id(task) if task is not None else None
-            finally:
-                probe.close()
-        except (AgentGymError, ValueError) as exc:
-            if split is not None or cand is None:
-                raise
-            errors.append(f"{cand}: {str(exc).splitlines()[0]}")
-            continue
-        same = cand is None or cand == eval_split
-        # evaluated ids are refused in any split: an env that ignores ``split`` gives the same tasks
-        if chosen is not None:
-            if chosen in excluded:
-                raise ValueError(
-                    f"one-shot task {chosen!r} is one of the evaluated tasks; pick another one or another split"
-                )
-            order = [chosen]
-        else:
-            order = [t for t in ids if t not in excluded][:5]
-            if not order:
-                raise ValueError(
-                    "every task of the split is evaluated, so none is left for the one-shot example; "
-                    "pass --one-shot-split with another split"
-                )
-        for tid in order:
-            rec = _oracle_record(env_id, kwargs, tid)
-            if rec.success:
-                source = {"split": kwargs.get("split") or "default", "task_id": rec.task_id, "same_split": same}
-                return _example_text(env_id, rec, max_chars), source
-        if chosen is not None:
-            raise ValueError(f"the oracle did not solve {chosen!r}; pick another task for the one-shot example")
-        errors.append(f"{cand}: the oracle solved none of {order}")
-    raise ValueError("no one-shot example found (" + "; ".join(errors) + ")")
 
 
 __all__ = [

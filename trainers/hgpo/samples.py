@@ -29,7 +29,6 @@ class StepSample:
     step: int
     advantage: float
     encoded: Encoded
-    old_logprobs: list[float] | None = None  #: the backend's sampled log-probs (when recorded)
 
 
 def flat_steps(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
@@ -108,7 +107,7 @@ def build_samples(
                 tokenizer, prompt, [{"role": "assistant", "content": s.raw_output}], max_length
             )
             if stats.add(enc):
-                samples.append(StepSample(rec.episode_id, rec.group_id, s.index, a, enc, s.logprobs))
+                samples.append(StepSample(rec.episode_id, rec.group_id, s.index, a, enc))
     if i != len(advantages):
         raise ValueError(f"{len(advantages)} advantages for {i} steps")
     stats.check(tokenizer, max_length=max_length)

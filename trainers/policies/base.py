@@ -112,8 +112,6 @@ class Policy(ABC):
 
     #: Short backend name used in reports ("hf", "vllm", "openai", "oracle", "random").
     name: str = "policy"
-    #: ``True`` for backends that produce real token ids / log-probs.
-    has_tokens: bool = False
 
     @abstractmethod
     def generate(

@@ -146,7 +146,6 @@ class HFPolicy(Policy):
     """
 
     name = "hf"
-    has_tokens = True
 
     def __init__(
         self,

@@ -59,7 +59,6 @@ class VLLMPolicy(Policy):
     """
 
     name = "vllm"
-    has_tokens = True
 
     def __init__(
         self,

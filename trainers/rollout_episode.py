@@ -1,0 +1,210 @@
+"""The live episode: one env (a :class:`wrappers.HistoryWrapper` chain) plus the conversation its policy sees.
+
+:class:`LiveEpisode` can :meth:`~LiveEpisode.snapshot` and
+:meth:`~LiveEpisode.restore` mid-episode (through the whole wrapper chain);
+:class:`EpisodeState` is such a snapshot.
+
+How a step works: the policy's raw output (``Thought: ...\\nAction: ...``) is the
+assistant message; :func:`wrappers.prompting.parse_action` extracts the action
+and the env is stepped with it. **Unparseable output does not step the env**:
+the step is recorded with ``action=None``, ``action_valid=False``, reward 0,
+and the next observation shown to the policy is the parser's error message
+(:func:`wrappers.prompting.invalid_output_observation`). It still counts toward
+the step limit, so a policy that never produces an action is truncated.
+Context hashes are those of :class:`wrappers.HistoryWrapper` (the env-level
+history), so an unparseable attempt and the retry that follows share their
+context hashes. Re-exported by :mod:`trainers.rollout`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+
+from trainers.policies.base import Conversation, Generation
+from trainers.rollout_envs import _layers, step_limit
+from trainers.rollout_records import EpisodeRecord, StepRecord
+from wrappers import prompting
+from wrappers.branching import restore as restore_chain
+from wrappers.branching import snapshot as snapshot_chain
+from wrappers.history import HistoryWrapper
+from wrappers.prompting import PromptConfig
+
+
+@dataclass(frozen=True)
+class EpisodeState:
+    """A mid-episode state of a :class:`LiveEpisode` (valid only for that same instance)."""
+
+    owner: int
+    env_state: Any
+    observations: tuple[str, ...]
+    steps: tuple[StepRecord, ...]
+    info: Mapping[str, Any]
+    done: bool
+    terminated: bool
+    truncated: bool
+    header: Mapping[str, Any]
+
+
+class LiveEpisode:
+    """One environment plus the conversation its policy sees.
+
+    Args:
+        env: an env wrapped in :class:`HistoryWrapper` (see :func:`make_env`).
+        env_id: the Gymnasium id (selects the prompt and the action parser).
+        prompt: prompt rendering options (history window, one-shot example).
+
+    The episode ends after :attr:`max_steps` agent steps (unparseable outputs count):
+    the env's own step limit (:func:`step_limit`), so the config's
+    ``gym.make(id, max_episode_steps=N)`` is the one authority.
+    """
+
+    def __init__(self, env: gym.Env, env_id: str, prompt: PromptConfig | None = None):
+        if not any(isinstance(layer, HistoryWrapper) for layer in _layers(env)):
+            raise TypeError(
+                "LiveEpisode needs an env wrapped in wrappers.HistoryWrapper (use trainers.rollout.make_env)"
+            )
+        self.env = env
+        self.env_id = env_id
+        self.prompt = prompt or PromptConfig()
+        self.max_steps = step_limit(env)  # read-only copy of the env's limit, for the unparseable outputs
+        self._history: HistoryWrapper = next(layer for layer in _layers(env) if isinstance(layer, HistoryWrapper))
+        self.observations: list[str] = []  # shown to the policy (incl. parse-error messages)
+        self.steps: list[StepRecord] = []
+        self.info: dict[str, Any] = {}
+        self.done = True
+        self.terminated = False
+        self.truncated = False
+        self.header: dict[str, Any] = {}
+
+    # -- lifecycle
+    def reset(
+        self,
+        task_id: str | int,
+        *,
+        seed: int | None = None,
+        group_id: str | None = None,
+        rollout_index: int = 0,
+        episode_id: str | None = None,
+    ) -> str:
+        """Start ``task_id``; returns the first observation."""
+        obs, info = self.env.reset(seed=seed, options={"task_id": task_id})
+        tid = info.get("task_id") or str(task_id)
+        self.observations = [obs]
+        self.steps = []
+        self.info = dict(info)
+        self.done = self.terminated = self.truncated = False
+        gid = group_id or f"{tid}@{seed}"
+        self.header = {
+            "episode_id": episode_id or f"{gid}/r{rollout_index}",
+            "task_id": tid,
+            "task_type": info.get("task_type", ""),
+            "group_id": gid,
+            "rollout_index": rollout_index,
+            "seed": seed,
+        }
+        return obs
+
+    @property
+    def observation(self) -> str:
+        return self.observations[-1] if self.observations else ""
+
+    def messages(self) -> Conversation:
+        """The prompt for the next step (same renderer as :func:`step_messages`)."""
+        return prompting.render_messages(
+            self.env_id, self.observations, [s.raw_output for s in self.steps], self.prompt
+        )
+
+    def apply(self, generation: Generation | str, *, forced: bool = False) -> StepRecord:
+        """Parse one policy output, step the env with it (if parseable), record the step."""
+        if self.done:
+            raise RuntimeError("the episode is over; reset() or restore() it first")
+        gen = (
+            generation if isinstance(generation, Generation) else Generation(text=generation, finish_reason="scripted")
+        )
+        parsed = prompting.parse_action(self.env_id, gen.text)
+        hashes = list(self.info.get("context_hashes") or self._history.current_context_hashes())
+        step = StepRecord(
+            index=len(self.steps),
+            observation=self.observation,
+            context_hashes=hashes,
+            raw_output=gen.text,
+            action=parsed.action,
+            action_valid=False,
+            parse_error=parsed.error,
+            token_ids=gen.token_ids,
+            logprobs=gen.logprobs,
+            expert_action=self.info.get("expert_action"),
+            forced=forced,
+        )
+        if parsed.action is None:
+            next_obs = prompting.invalid_output_observation(self.env_id, parsed)
+        else:
+            next_obs, reward, terminated, truncated, info = self.env.step(parsed.action)
+            step.reward = float(reward)
+            step.terminated, step.truncated = bool(terminated), bool(truncated)
+            step.action_valid = bool(info.get("action_valid", True))
+            self.info = dict(info)
+        self.steps.append(step)
+        self.observations.append(next_obs)
+        if not step.terminated and len(self.steps) >= self.max_steps:
+            step.truncated = True
+        self.terminated, self.truncated = step.terminated, step.truncated
+        self.done = self.terminated or self.truncated
+        return step
+
+    # -- branching
+    def snapshot(self) -> EpisodeState:
+        """The current state (env, wrappers, conversation); restore with :meth:`restore`."""
+        return EpisodeState(
+            owner=id(self),
+            env_state=snapshot_chain(self.env),
+            observations=tuple(self.observations),
+            steps=tuple(copy.copy(s) for s in self.steps),
+            info=copy.deepcopy(self.info),
+            done=self.done,
+            terminated=self.terminated,
+            truncated=self.truncated,
+            header=dict(self.header),
+        )
+
+    def restore(self, state: EpisodeState) -> str:
+        """Return to a :meth:`snapshot` of this same instance; returns the current observation."""
+        if not isinstance(state, EpisodeState) or state.owner != id(self):
+            raise ValueError("restore() takes an EpisodeState made by this same LiveEpisode")
+        restore_chain(self.env, state.env_state)
+        self.observations = list(state.observations)
+        self.steps = [copy.copy(s) for s in state.steps]
+        self.info = copy.deepcopy(dict(state.info))
+        self.done, self.terminated, self.truncated = state.done, state.terminated, state.truncated
+        self.header = dict(state.header)
+        return self.observation
+
+    def record(self, policy: str = "", branch_from: int = 0, meta: Mapping[str, Any] | None = None) -> EpisodeRecord:
+        """The episode so far as an :class:`EpisodeRecord`."""
+        last = self.steps[-1] if self.steps else None
+        return EpisodeRecord(
+            **self.header,
+            env_id=self.env_id,
+            steps=[copy.copy(s) for s in self.steps],
+            final_observation=self.observation,
+            success=bool(self.info.get("success", False)) if last is not None else False,
+            reward=float(sum(s.reward for s in self.steps)),
+            final_reward=float(last.reward) if last is not None else 0.0,
+            terminated=self.terminated,
+            truncated=self.truncated,
+            policy=policy,
+            prompt=self.prompt.to_dict(),
+            branch_from=branch_from,
+            meta=dict(meta or {}),
+        )
+
+    def close(self) -> None:
+        self.env.close()
+
+
+__all__ = ["EpisodeState", "LiveEpisode"]
