@@ -11,11 +11,12 @@ Re-exported by :mod:`trainers.rollout`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 
+from wrappers.branching import layers
 from wrappers.history import HistoryWrapper
 
 
@@ -72,7 +73,7 @@ def step_limit(env: gym.Env) -> int:
 
     Raises ``ValueError`` for an env without any limit (an episode could run forever).
     """
-    for layer in _layers(env):
+    for layer in layers(env):
         if isinstance(layer, gym.wrappers.TimeLimit):
             limit = layer.spec.max_episode_steps if layer.spec is not None else None
             if limit is None:
@@ -94,14 +95,6 @@ def check_step_limit(env: gym.Env, max_steps: int | None) -> None:
             f"max_steps={max_steps} but the env's step limit is {step_limit(env)}; the limit comes "
             f"from the env: make it with gym.make(id, max_episode_steps={max_steps})"
         )
-
-
-def _layers(env: gym.Env) -> Iterator[gym.Env]:
-    while True:
-        yield env
-        if not isinstance(env, gym.Wrapper):
-            return
-        env = env.env
 
 
 __all__ = ["check_step_limit", "make_env", "step_limit", "with_step_limit"]

@@ -26,9 +26,10 @@ from typing import Any
 import gymnasium as gym
 
 from trainers.policies.base import Conversation, Generation
-from trainers.rollout_envs import _layers, step_limit
+from trainers.rollout_envs import step_limit
 from trainers.rollout_records import EpisodeRecord, StepRecord
 from wrappers import prompting
+from wrappers.branching import layers
 from wrappers.branching import restore as restore_chain
 from wrappers.branching import snapshot as snapshot_chain
 from wrappers.history import HistoryWrapper
@@ -64,7 +65,7 @@ class LiveEpisode:
     """
 
     def __init__(self, env: gym.Env, env_id: str, prompt: PromptConfig | None = None):
-        if not any(isinstance(layer, HistoryWrapper) for layer in _layers(env)):
+        if not any(isinstance(layer, HistoryWrapper) for layer in layers(env)):
             raise TypeError(
                 "LiveEpisode needs an env wrapped in wrappers.HistoryWrapper (use trainers.rollout.make_env)"
             )
@@ -72,7 +73,7 @@ class LiveEpisode:
         self.env_id = env_id
         self.prompt = prompt or PromptConfig()
         self.max_steps = step_limit(env)  # read-only copy of the env's limit, for the unparseable outputs
-        self._history: HistoryWrapper = next(layer for layer in _layers(env) if isinstance(layer, HistoryWrapper))
+        self._history: HistoryWrapper = next(layer for layer in layers(env) if isinstance(layer, HistoryWrapper))
         self.observations: list[str] = []  # shown to the policy (incl. parse-error messages)
         self.steps: list[StepRecord] = []
         self.info: dict[str, Any] = {}

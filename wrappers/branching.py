@@ -28,7 +28,8 @@ def _can_branch(layer: gym.Env) -> TypeGuard[Branchable]:
     return "snapshot" in dir(type(layer)) and "restore" in dir(type(layer))
 
 
-def _layers(env: gym.Env) -> Iterator[gym.Env]:
+def layers(env: gym.Env) -> Iterator[gym.Env]:
+    """``env`` and every layer under it, outermost first (the last one is the unwrapped env)."""
     while True:
         yield env
         if not isinstance(env, gym.Wrapper):
@@ -37,7 +38,7 @@ def _layers(env: gym.Env) -> Iterator[gym.Env]:
 
 
 def _first_branchable(env: gym.Env) -> Branchable:
-    for layer in _layers(env):
+    for layer in layers(env):
         if _can_branch(layer):
             return layer
     raise TypeError(f"no layer of {env} supports snapshot()/restore()")
@@ -53,7 +54,7 @@ def restore(env: gym.Env, state: Any) -> Any:
     result = _first_branchable(env).restore(state)
     elapsed = getattr(env.unwrapped, "elapsed_steps", None)
     if elapsed is not None:
-        for layer in _layers(env):
+        for layer in layers(env):
             if isinstance(layer, gym.wrappers.TimeLimit):
                 layer._elapsed_steps = elapsed
     return result
