@@ -352,3 +352,12 @@ def test_one_shot_never_comes_from_the_evaluated_tasks(tmp_path):
         )
         == 2
     )
+
+
+def test_wilson_interval_matches_known_values():
+    from trainers.evaluation import wilson_interval
+
+    lo, hi = wilson_interval(20, 200)  # 10 % of 200, by hand: centre 0.10754, half-width 0.04187
+    assert lo == pytest.approx(0.06567, abs=1e-4) and hi == pytest.approx(0.14941, abs=1e-4)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+    assert wilson_interval(0, 0) == (0.0, 1.0)

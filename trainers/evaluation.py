@@ -13,6 +13,7 @@ Used by ``python -m scripts.evaluate`` and by trainers for periodic evaluation
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections import defaultdict
@@ -35,10 +36,20 @@ def episode_tokens(record: EpisodeRecord) -> int:
     return sum(len(s.token_ids or ()) for s in record.steps)
 
 
+def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (95 % for ``z = 1.96``); ``(0, 1)`` when ``n == 0``."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     """Aggregate metrics over all records (resumed ones included).
 
-    ``episodes``, ``success_rate``, ``avg_reward``, ``avg_steps``,
+    ``episodes``, ``success_rate`` (and ``success_ci95``, its 95 % Wilson interval), ``avg_reward``, ``avg_steps``,
     ``invalid_action_rate`` (invalid steps / all steps), ``unparseable_rate``,
     ``errors`` (episodes the env could not play: ``meta["error"]``; they count as
     failures), ``generated_tokens``, ``env_steps`` (agent steps of all episodes),
@@ -57,6 +68,7 @@ def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     return {
         "episodes": n,
         "success_rate": rate([float(r.success) for r in records]),
+        "success_ci95": list(wilson_interval(sum(float(r.success) for r in records), n)),
         "avg_reward": rate([r.reward for r in records]),
         "avg_steps": rate([float(r.num_steps) for r in records]),
         "invalid_action_rate": float(sum(r.invalid_actions for r in records) / steps) if steps else 0.0,
