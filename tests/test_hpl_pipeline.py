@@ -311,3 +311,14 @@ def test_tiny_tokenizer_learns_task_words(tmp_path):
     plain = AutoTokenizer.from_pretrained(build_plain_tiny(tmp_path / "plain"))
     assert len(fitted(" zorblaxtron")["input_ids"]) == 1 < len(plain(" zorblaxtron")["input_ids"])
     assert fitted.decode(fitted(text)["input_ids"]) == text
+
+
+def test_rft_method_trains_further_epochs_from_pi_ref(tmp_path):
+    run = tmp_path / "rft"
+    stages = run_pipeline(_cfg(run, "rft"), log=lambda s: None)["stages"]
+    assert list(stages) == ["demos", "sft", "explore", "train", "evaluate"]  # RFT needs no reference pass
+    train = stages["train"]
+    # RFT = further SFT epochs from pi_ref on D_expert + pi_ref's own successes (none for the untrained model)
+    assert train["data/kept"] == stages["demos"]["kept"] + train["own_successes"]
+    assert train["steps"] >= 1 and (run / "policy" / "config.json").exists()
+    assert (run / "tracking").exists() is False  # report_to defaults to none: no tracking folder

@@ -366,16 +366,21 @@ class Pipeline:
 
     def stage_sft(self) -> dict[str, Any]:
         from trainers.hpl.demonstrations import conversation
+
+        convs = [conversation(r, self.prompt()) for r in self._demos()]
+        return self._sft(self._base_model(), convs, self.run / "pi_ref", self.cfg.sft.epochs, "sft")
+
+    def _sft(self, start: Path | str, convs: list, out: Path, epochs: float, stage: str) -> dict[str, Any]:
+        """Behaviour cloning with the ``sft`` settings (the SFT stage, and RFT's further epochs)."""
         from trainers.hpl.train import run_sft
 
         s = self.cfg.sft
-        convs = [conversation(r, self.prompt()) for r in self._demos()]
         _, metrics = run_sft(
-            self._base_model(),
+            start,
             convs,
-            self.run / "pi_ref",
+            out,
             learning_rate=s.learning_rate,
-            epochs=s.epochs,
+            epochs=epochs,
             batch_size=s.batch_size,
             micro_batch_size=s.micro_batch_size,
             warmup_ratio=s.warmup_ratio,
@@ -386,7 +391,7 @@ class Pipeline:
             precision=s.precision,
             lora=self.cfg.lora,
             report_to=self.cfg.report_to,
-            logging_dir=self.run / "tracking" / "sft",
+            logging_dir=self.run / "tracking" / stage,
         )
         return metrics
 
@@ -594,7 +599,7 @@ class Pipeline:
 
     def stage_train(self) -> dict[str, Any]:
         from trainers.hpl.demonstrations import conversation
-        from trainers.hpl.train import build_schedule, copy_model_dir, run_sft, train_composite
+        from trainers.hpl.train import build_schedule, copy_model_dir, train_composite
         from trainers.rollout import EpisodeRecord
 
         final = self.run / "policy"
@@ -607,25 +612,7 @@ class Pipeline:
         if kind == "rft":
             own = [EpisodeRecord.from_dict(d) for d in read_jsonl(self.run / "pairs" / "rft_successes.jsonl")]
             convs += [conversation(r, self.prompt()) for r in own]
-            s = self.cfg.sft
-            _, metrics = run_sft(
-                self.run / "pi_ref",
-                convs,
-                final,
-                learning_rate=s.learning_rate,
-                epochs=s.rft_epochs,
-                batch_size=s.batch_size,
-                micro_batch_size=s.micro_batch_size,
-                warmup_ratio=s.warmup_ratio,
-                scheduler=s.scheduler,
-                max_length=s.max_length,
-                seed=self.cfg.seed,
-                device=self.cfg.device,
-                precision=s.precision,
-                lora=self.cfg.lora,
-                report_to=self.cfg.report_to,
-                logging_dir=self.run / "tracking" / "rft",
-            )
+            metrics = self._sft(self.run / "pi_ref", convs, final, self.cfg.sft.rft_epochs, "rft")
             return {"own_successes": len(own), **metrics}
         pairs = {lv: read_jsonl(self.run / "pairs" / f"{lv}.ref.jsonl") for lv in self._levels()}
         group_phases = None
