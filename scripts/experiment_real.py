@@ -252,8 +252,11 @@ def run_methods(
         def _tasks(self, evaluation: bool) -> list[str]:
             return list(split["heldout"] if evaluation else split["train"])
 
-    # the first method that explores (HPL explores every level) explores for all the others
-    explorers = [m for m in methods if specs[m].kind == "preference"] or [m for m in methods if specs[m].kind == "rft"]
+    # the preference method with the most levels (HPL: all three) explores once for all the others;
+    # a method needing a level it did not explore, or another segmenter, explores on its own
+    explorers = sorted((m for m in methods if specs[m].kind == "preference"), key=lambda m: -len(specs[m].levels)) or [
+        m for m in methods if specs[m].kind == "rft"
+    ]
     order = explorers[:1] + [m for m in methods if m not in explorers[:1]]
     methods = list(methods)
     runs = out / "methods"
@@ -271,7 +274,7 @@ def run_methods(
         reuse_stages(out, runs / m, ["demos", "sft"])
         if explorers and m != order[0]:
             reused = _REUSED.get(specs[m].kind, _PREFERENCE_REUSED)
-            if specs[m].segmenter is None:  # a method with its own segmenter explores again
+            if specs[m].segmenter == specs[order[0]].segmenter and set(specs[m].levels) <= set(specs[order[0]].levels):
                 reuse_stages(runs / order[0], runs / m, [s for s in reused if s not in ("demos", "sft")])
         state = SplitPipeline(cfg).run_all()
         ev = state["stages"]["evaluate"]
