@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     demos = [d for d in demos if d.success]
     eps = [
-        LiveEpisode(make_env(env_id, with_step_limit(kw, args.max_steps), history_k=0), env_id, prompt) for _ in demos
+        LiveEpisode(make_env(env_id, with_step_limit(kw, args.max_steps), history_k=0), prompt) for _ in demos
     ]
     t0 = time.perf_counter()
     walks = [walk_expert(ep, d) for ep, d in zip(eps, demos)]

@@ -64,7 +64,7 @@ def _check_env(env_id, env_kwargs, tiny, tasks, max_steps):
     assert tok.decode(masked) == "".join(s.raw_output + "<|im_end|>" for s in demos[0].steps)
 
     eps = [
-        LiveEpisode(make_env(env_id, {**env_kwargs, "max_episode_steps": max_steps}, history_k=0), env_id, PROMPT)
+        LiveEpisode(make_env(env_id, {**env_kwargs, "max_episode_steps": max_steps}, history_k=0), PROMPT)
         for _ in demos
     ]
     try:

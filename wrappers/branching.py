@@ -5,7 +5,8 @@ that keep their own per-episode state (like :class:`wrappers.HistoryWrapper`)
 define ``snapshot``/``restore`` too and include the inner state. These two
 functions find the outermost layer that can snapshot, and after a restore they
 also resync Gymnasium's ``TimeLimit`` step counter, so branching works the same
-on ``gym.make(id)`` and ``gym.make(id, max_episode_steps=N)``.
+on ``gym.make(id)`` and ``gym.make(id, max_episode_steps=N)``. ``restore``
+returns ``(observation, info)`` as ``reset`` does.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class Branchable(Protocol):
 
     def snapshot(self) -> Any: ...
 
-    def restore(self, state: Any) -> Any: ...
+    def restore(self, state: Any) -> tuple[Any, dict[str, Any]]: ...
 
 
 def _can_branch(layer: gym.Env) -> TypeGuard[Branchable]:
@@ -44,17 +45,33 @@ def _first_branchable(env: gym.Env) -> Branchable:
     raise TypeError(f"no layer of {env} supports snapshot()/restore()")
 
 
+# Gymnasium's ``TimeLimit`` keeps its limit and its step counter in private fields
+# (``_max_episode_steps``, ``_elapsed_steps``) and has no public name for either; these
+# two helpers are the one place that touches them, through ``get/set_wrapper_attr``.
+def time_limit(env: gym.Env) -> int | None:
+    """The ``max_episode_steps`` of the ``TimeLimit`` in ``env``'s chain (``None`` without one).
+
+    ``env.spec.max_episode_steps`` says the same for an env made with ``gym.make``;
+    this also reads a ``TimeLimit`` applied by hand to an env without a spec.
+    """
+    if not env.has_wrapper_attr("_max_episode_steps"):
+        return None
+    return int(env.get_wrapper_attr("_max_episode_steps"))
+
+
+def _sync_time_limit(env: gym.Env, elapsed_steps: int) -> None:
+    """Set the ``TimeLimit`` counter to ``elapsed_steps`` (after a restore; no-op without a ``TimeLimit``)."""
+    env.set_wrapper_attr("_elapsed_steps", elapsed_steps, force=False)
+
+
 def snapshot(env: gym.Env) -> Any:
     """Opaque state of ``env`` and of every stateful wrapper around it."""
     return _first_branchable(env).snapshot()
 
 
-def restore(env: gym.Env, state: Any) -> Any:
-    """Return ``env`` (and its stateful wrappers) to ``state``; returns the layer's restore result."""
-    result = _first_branchable(env).restore(state)
-    elapsed = getattr(env.unwrapped, "elapsed_steps", None)
-    if elapsed is not None:
-        for layer in layers(env):
-            if isinstance(layer, gym.wrappers.TimeLimit):
-                layer._elapsed_steps = elapsed
-    return result
+def restore(env: gym.Env, state: Any) -> tuple[Any, dict[str, Any]]:
+    """Return ``env`` (and its stateful wrappers) to ``state``; returns ``(observation, info)`` of that state."""
+    obs, info = _first_branchable(env).restore(state)
+    if env.has_wrapper_attr("elapsed_steps"):  # agent-gym envs count their steps (TextEnv.elapsed_steps)
+        _sync_time_limit(env, int(env.get_wrapper_attr("elapsed_steps")))
+    return obs, info
