@@ -134,7 +134,9 @@ def test_unknown_ids_are_clear_errors():
         LiveEpisode(make_env(TOY), TOY)  # the old (env, env_id) call
     with pytest.raises(ValueError, match="not made with gym.make"):
         LiveEpisode(HistoryWrapper(CorridorEnv()))
-    with pytest.raises(ValueError, match="env_id is 'Corridor-Text-v0' but the given envs play 'AgentGymTest-Corridor-v0'"):
+    with pytest.raises(
+        ValueError, match="env_id is 'Corridor-Text-v0' but the given envs play 'AgentGymTest-Corridor-v0'"
+    ):
         run_episodes(RandomPolicy(), "Corridor-Text-v0", envs=[make_env(TOY)], progress=False)
     with pytest.raises(ValueError, match="does not accept bogus .it takes: .*lengths"):
         make_env(TOY, {"bogus": 1})

@@ -150,7 +150,9 @@ class HistoryWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def actions(self) -> list[str]:
         return list(self._actions)
 
-    def messages(self, config: PromptConfig | None = None, responses: Sequence[str] | None = None) -> list[dict[str, str]]:
+    def messages(
+        self, config: PromptConfig | None = None, responses: Sequence[str] | None = None
+    ) -> list[dict[str, str]]:
         """The recorded episode as the prompt for the next step, rendered by :func:`wrappers.prompting.render_messages`.
 
         Args:
