@@ -120,6 +120,22 @@ def test_snapshot_restore_resyncs_time_limit_and_returns_obs_and_info():
     assert env.unwrapped.elapsed_steps == 4
 
 
+def test_branching_and_time_limit_through_the_wrapper_api():
+    from wrappers.branching import time_limit
+
+    with pytest.raises(TypeError, match="supports snapshot"):
+        snapshot(gym.make("CartPole-v1"))
+    # a TimeLimit applied by hand (no spec): its limit is read and its counter follows a restore
+    env = HistoryWrapper(gym.wrappers.TimeLimit(CorridorEnv(max_episode_steps=None), max_episode_steps=3))
+    assert env.spec is None and time_limit(env) == 3 and time_limit(CorridorEnv()) is None
+    env.reset(options={"task_id": "corridor-4"})
+    state = snapshot(env)
+    env.step("go right")
+    env.step("go right")
+    restore(env, state)
+    assert [env.step("go right")[3] for _ in range(3)] == [False, False, True]
+
+
 def test_restore_to_the_reset_state_gives_reset_info():
     env = gym.make("InterCodeSQL-v0", backend="sqlite")
     try:

@@ -3,7 +3,7 @@
 Environments expose ``env.unwrapped.snapshot()`` / ``restore(state)``. Wrappers
 that keep their own per-episode state (like :class:`wrappers.HistoryWrapper`)
 define ``snapshot``/``restore`` too and include the inner state. These two
-functions find the outermost layer that can snapshot, and after a restore they
+functions call the outermost layer's (found with Gymnasium's ``get_wrapper_attr``), and after a restore they
 also resync Gymnasium's ``TimeLimit`` step counter, so branching works the same
 on ``gym.make(id)`` and ``gym.make(id, max_episode_steps=N)``. ``restore``
 returns ``(observation, info)`` as ``reset`` does.
@@ -11,38 +11,16 @@ returns ``(observation, info)`` as ``reset`` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Protocol, TypeGuard
+from typing import Any
 
 import gymnasium as gym
 
 
-class Branchable(Protocol):
-    """A layer (env or wrapper) that can snapshot and restore its state."""
-
-    def snapshot(self) -> Any: ...
-
-    def restore(self, state: Any) -> tuple[Any, dict[str, Any]]: ...
-
-
-def _can_branch(layer: gym.Env) -> TypeGuard[Branchable]:
-    return "snapshot" in dir(type(layer)) and "restore" in dir(type(layer))
-
-
-def layers(env: gym.Env) -> Iterator[gym.Env]:
-    """``env`` and every layer under it, outermost first (the last one is the unwrapped env)."""
-    while True:
-        yield env
-        if not isinstance(env, gym.Wrapper):
-            return
-        env = env.env
-
-
-def _first_branchable(env: gym.Env) -> Branchable:
-    for layer in layers(env):
-        if _can_branch(layer):
-            return layer
-    raise TypeError(f"no layer of {env} supports snapshot()/restore()")
+def _layer_method(env: gym.Env, name: str) -> Any:
+    """``name`` of the outermost layer that defines it (the env's own, or a stateful wrapper's that includes it)."""
+    if not env.has_wrapper_attr(name):
+        raise TypeError(f"no layer of {env} supports snapshot()/restore()")
+    return env.get_wrapper_attr(name)
 
 
 # Gymnasium's ``TimeLimit`` keeps its limit and its step counter in private fields
@@ -66,12 +44,12 @@ def _sync_time_limit(env: gym.Env, elapsed_steps: int) -> None:
 
 def snapshot(env: gym.Env) -> Any:
     """Opaque state of ``env`` and of every stateful wrapper around it."""
-    return _first_branchable(env).snapshot()
+    return _layer_method(env, "snapshot")()
 
 
 def restore(env: gym.Env, state: Any) -> tuple[Any, dict[str, Any]]:
     """Return ``env`` (and its stateful wrappers) to ``state``; returns ``(observation, info)`` of that state."""
-    obs, info = _first_branchable(env).restore(state)
+    obs, info = _layer_method(env, "restore")(state)
     if env.has_wrapper_attr("elapsed_steps"):  # agent-gym envs count their steps (TextEnv.elapsed_steps)
         _sync_time_limit(env, int(env.get_wrapper_attr("elapsed_steps")))
     return obs, info
