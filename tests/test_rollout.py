@@ -292,6 +292,13 @@ def test_greedy_repeat_reuse_gives_the_records_of_generating_every_step():
         PromptFunctionPolicy(), TOY, reuse_greedy_repeats=True, params=GenerationParams(temperature=1.0), **kw
     )
     assert all("reused_outputs" not in r.meta for r in c)
+    # a policy that declares it is no language model is asked every time and makes no LLM calls
+    not_a_model = PromptFunctionPolicy()
+    not_a_model.is_language_model = False
+    s_not: dict = {}
+    d = run_episodes(not_a_model, TOY, stats=s_not, reuse_greedy_repeats=True, **kw)
+    assert _plain(d) == _plain(a) and all("reused_outputs" not in r.meta for r in d)
+    assert not_a_model.calls == every.calls and s_not["llm_calls"] == 0 and s_every["llm_calls"] == every.calls
 
 
 def test_greedy_repeat_reuse_with_the_tiny_model_equals_generating(tiny_model_dir):
