@@ -10,6 +10,7 @@ benchmarks behave the same way.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,7 @@ class TextEnv(gym.Env[str, str]):
         self._last_obs = ""
         self._done = False
         self._last_success = False
+        self._last_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ contract
     @property
@@ -187,7 +189,8 @@ class TextEnv(gym.Env[str, str]):
         self._last_success = False
         obs, extra = self._load_task(self.current_task_id)
         self._last_obs = obs
-        return obs, self._info(True, False, extra)
+        self._last_info = self._info(True, False, extra)  # snapshot() keeps it, restore() hands it back
+        return obs, self._last_info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         """Apply one text action; returns ``(obs, reward, terminated, truncated, info)``."""
@@ -205,7 +208,7 @@ class TextEnv(gym.Env[str, str]):
         self._done = terminated or truncated
         self._last_success = bool(result.success)
         self._last_obs = result.observation
-        info = self._info(result.action_valid, result.success, result.info)
+        info = self._last_info = self._info(result.action_valid, result.success, result.info)
         return result.observation, float(result.reward), terminated, truncated, info
 
     def render(self) -> str | None:
@@ -233,11 +236,17 @@ class TextEnv(gym.Env[str, str]):
             done=self._done,
             last_success=self._last_success,
             last_obs=self._last_obs,
+            info=copy.deepcopy(self._last_info),
             inner=self._snapshot(),
         )
 
-    def restore(self, state: Any) -> str:
-        """Return to a :meth:`snapshot`; returns the observation at that point."""
+    def restore(self, state: Any) -> tuple[str, dict[str, Any]]:
+        """Return to a :meth:`snapshot`; returns ``(observation, info)`` as ``reset``/``step`` gave them at that point.
+
+        ``info`` is a copy of the info of that state: the common keys
+        (:data:`COMMON_INFO_KEYS`, e.g. ``available_actions``), the env's own
+        extra keys and ``expert_action`` for envs made with ``expert=True``.
+        """
         if not isinstance(state, _Snapshot) or state.owner != id(self):
             raise ValueError("restore() takes a snapshot made by this same env instance")
         if state.task_id != self.current_task_id:
@@ -248,10 +257,11 @@ class TextEnv(gym.Env[str, str]):
         self._done = state.done
         self._last_success = state.last_success
         self._last_obs = state.last_obs
-        return state.last_obs
+        self._last_info = copy.deepcopy(state.info)
+        return state.last_obs, self._last_info
 
     def current_info(self) -> dict[str, Any]:
-        """The common info keys for the current state (e.g. right after :meth:`restore`)."""
+        """The common info keys computed afresh for the current state (without the env's extra keys of the last step)."""
         return self._info(True, self._last_success, None)
 
 
@@ -292,4 +302,5 @@ class _Snapshot:
     done: bool
     last_success: bool
     last_obs: str
+    info: dict[str, Any]
     inner: Any

@@ -46,9 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         progress=False,
     )
     demos = [d for d in demos if d.success]
-    eps = [
-        LiveEpisode(make_env(env_id, with_step_limit(kw, args.max_steps), history_k=0), env_id, prompt) for _ in demos
-    ]
+    eps = [LiveEpisode(make_env(env_id, with_step_limit(kw, args.max_steps), history_k=0), prompt) for _ in demos]
     t0 = time.perf_counter()
     walks = [walk_expert(ep, d) for ep, d in zip(eps, demos)]
     walk_s = time.perf_counter() - t0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -23,6 +25,19 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real benchmark data not found at {path} (set AGENT_GYM_SHARED_DATA)")
     return path
+
+
+def require_installed(*modules: str, hint: str) -> None:
+    """Skip the test when one of ``modules`` is not installed at all; import them otherwise.
+
+    Unlike ``pytest.importorskip``, an installed module whose import fails (a broken
+    install, a missing dependency of it) fails the test instead of skipping it.
+    """
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed ({hint})")
+    for module in modules:
+        importlib.import_module(module)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,8 @@ def expert_replays_after_restore(env: Any, obs: str, info: dict[str, Any]) -> li
 
     state = snapshot(env)
     first = follow_expert(env, info)
-    assert restore(env, state) == obs
-    second = follow_expert(env, env.current_info())
+    restored_obs, restored_info = restore(env, state)
+    assert restored_obs == obs and restored_info == info
+    second = follow_expert(env, restored_info)
     assert second == first
     return first

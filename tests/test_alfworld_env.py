@@ -95,8 +95,10 @@ def test_snapshot_restore_reproducible(alfworld_data_root):
     middle = _walk(env, random.Random(2), 10)
     late = snapshot(env)
     branch = _walk(env, random.Random(3), 12)
-    # restore the later state: same future under the same actions
-    restore(env, late)
+    # restore the later state: same future under the same actions; info as step gave it (admissible actions)
+    obs, info = restore(env, late)
+    assert info["available_actions"] == list(env.unwrapped.engine.admissible_commands) and info["elapsed_steps"] == 13
+    assert info["context_hashes"] == env.current_context_hashes() and obs == env.observations[-1]
     assert _walk(env, random.Random(3), 12) == branch
     # restore across many steps, and across a reset into another task
     env.reset(options={"task_id": 100})

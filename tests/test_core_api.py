@@ -11,6 +11,7 @@ from agent_gym.errors import InvalidTaskError
 from agent_gym.vector import reset_tasks
 from tests.toy_env import CorridorEnv, register_toy
 from wrappers import HistoryWrapper, context_hashes, restore, snapshot
+from wrappers.prompting import OMITTED_NOTE, PromptConfig, render_messages
 
 TOY_ID = "AgentGymTest-Corridor-v0"
 register_toy(TOY_ID)
@@ -98,18 +99,70 @@ def test_truncation_from_ctor_and_from_gym_make():
     assert flags == [False] * 19 + [True]
 
 
-def test_snapshot_restore_resyncs_time_limit():
-    env = HistoryWrapper(gym.make(TOY_ID, max_episode_steps=4), max_k=2)
+def test_snapshot_restore_resyncs_time_limit_and_returns_obs_and_info():
+    env = HistoryWrapper(gym.make(TOY_ID, max_episode_steps=4, expert=True), max_k=2)
     env.reset(options={"task_id": "corridor-4"})
-    env.step("go right")
+    obs1, _, _, _, info1 = env.step("go right")
     state = snapshot(env)
-    hashes_at_snapshot = env.current_context_hashes()
     a = [env.step("go right")[0] for _ in range(3)]
     assert env.unwrapped.elapsed_steps == 4
-    obs = restore(env, state)
-    assert "cell 1" in obs and env.current_context_hashes() == hashes_at_snapshot
+    obs, info = restore(env, state)
+    assert obs == obs1 and "cell 1" in obs
+    # the info of that state, as step gave it: common keys, expert action, context hashes
+    assert info == info1 and info["expert_action"] == "go right" and info["elapsed_steps"] == 1
+    for key in agent_gym.COMMON_INFO_KEYS:
+        assert key in info
+    assert info["context_hashes"] == env.current_context_hashes()
+    info["available_actions"].clear()  # the caller's copy: a second restore is unaffected
+    assert restore(env, state)[1] == info1
     b = [env.step("go right")[0] for _ in range(3)]
-    assert a == b and len(env.turns) == 4
+    assert a == b and len(env.turns) == 4  # and TimeLimit's counter followed: the 4th step truncated
+    assert env.unwrapped.elapsed_steps == 4
+
+
+def test_branching_and_time_limit_through_the_wrapper_api():
+    from wrappers.branching import time_limit
+
+    with pytest.raises(TypeError, match="supports snapshot"):
+        snapshot(gym.make("CartPole-v1"))
+    # a TimeLimit applied by hand (no spec): its limit is read and its counter follows a restore
+    env = HistoryWrapper(gym.wrappers.TimeLimit(CorridorEnv(max_episode_steps=None), max_episode_steps=3))
+    assert env.spec is None and time_limit(env) == 3 and time_limit(CorridorEnv()) is None
+    env.reset(options={"task_id": "corridor-4"})
+    state = snapshot(env)
+    env.step("go right")
+    env.step("go right")
+    restore(env, state)
+    assert [env.step("go right")[3] for _ in range(3)] == [False, False, True]
+
+
+def test_restore_to_the_reset_state_gives_reset_info():
+    env = gym.make("InterCodeSQL-v0", backend="sqlite")
+    try:
+        obs0, info0 = env.reset(options={"task_id": 0})
+        state = snapshot(env)
+        env.step("SELECT 1")
+        assert restore(env, state) == (obs0, info0)  # env extras too ("db")
+        assert "db" in info0
+    finally:
+        env.close()
+
+
+def test_gym_make_spec_rebuilds_the_chain_with_the_history_wrapper():
+    env = HistoryWrapper(gym.make(TOY_ID, max_episode_steps=5, expert=True), max_k=2, include_actions=False)
+    again = gym.make(env.spec)
+    try:
+        assert isinstance(again, HistoryWrapper) and (again.max_k, again.include_actions) == (2, False)
+        assert again.spec == env.spec and str(again) == str(env)
+        assert again.spec.max_episode_steps == 5 and again.unwrapped.expert
+        obs_a, info_a = env.reset(options={"task_id": "corridor-3"})
+        obs_b, info_b = again.reset(options={"task_id": "corridor-3"})
+        assert (obs_a, info_a) == (obs_b, info_b) and len(info_b["context_hashes"]) == 3
+        trunc = [again.step("go left")[3] for _ in range(5)]
+        assert trunc == [False] * 4 + [True]  # the limit came back too
+    finally:
+        env.close()
+        again.close()
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -174,7 +227,7 @@ def test_context_hash_levels():
 
 
 def test_history_wrapper_matches_function_and_messages():
-    env = HistoryWrapper(CorridorEnv(), max_k=3)
+    env = HistoryWrapper(gym.make(TOY_ID), max_k=3)
     obs, info = env.reset(options={"task_id": "corridor-3"})
     observations, actions = [obs], []
     for act in ["go right", "jump", "go right"]:
@@ -182,12 +235,37 @@ def test_history_wrapper_matches_function_and_messages():
         observations.append(obs)
         actions.append(act)
         assert info["context_hashes"] == context_hashes(observations, actions, 3)[0]
-    msgs = env.messages()
-    assert [m["role"] for m in msgs] == ["user", "assistant"] * 3 + ["user"]
-    assert msgs[-1]["content"] == obs and msgs[1]["content"] == "go right"
-    short = env.messages(window=1)
-    assert short[0]["content"] == observations[0] and short[-2]["content"] == "go right"
-    assert len(short) == 5
+    msgs = env.messages()  # default window: max_k turns, all three here
+    assert [m["role"] for m in msgs] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert msgs[-1]["content"] == obs and msgs[2]["content"] == "go right"
+    assert msgs == render_messages(TOY_ID, observations, actions, PromptConfig(history_window=3))
+    short = env.messages(PromptConfig(history_window=1))
+    assert short[1]["content"] == f"{observations[0]}\n\n{OMITTED_NOTE}\n\n{observations[2]}"
+    assert short[-2]["content"] == "go right" and len(short) == 4
+    with pytest.raises(ValueError, match="responses has 1 entries but the episode has 3 actions"):
+        env.messages(responses=["x"])
+
+
+def test_history_wrapper_messages_are_the_rollout_prompt():
+    """One renderer: the wrapper's messages equal the prompt the rollout loop sends, at every step and window."""
+    from trainers.policies import OraclePolicy
+    from trainers.rollout import LiveEpisode, make_env, step_messages
+
+    oracle = OraclePolicy()
+    for window in (None, 0, 1, 2, 5):
+        prompt = PromptConfig(history_window=window)
+        ep = LiveEpisode(make_env(TOY_ID, {"expert": True}, history_k=2), prompt)
+        history = ep.env
+        assert isinstance(history, HistoryWrapper)
+        ep.reset("corridor-4")
+        while not ep.done:
+            outputs = [s.raw_output for s in ep.steps]
+            assert history.messages(prompt, responses=outputs) == ep.messages()
+            ep.apply(oracle.act([ep.messages()], [ep.info], env_id=TOY_ID)[0])
+        record = ep.record()  # and the prompt a trainer rebuilds from the stored record
+        assert history.messages(prompt, responses=record.raw_outputs) == step_messages(record, record.num_steps)
+        assert record.num_steps == 5 and record.success
+        ep.close()
 
 
 # Golden values, computed once from the implementation. Stored runs (rollout records,

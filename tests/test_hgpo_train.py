@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import require_installed
 from tests.toy_env import register_toy
 
 torch = pytest.importorskip("torch")
@@ -298,9 +299,8 @@ def test_sql_env_end_to_end(tiny_model, tmp_path):
 
 
 def test_alfworld_generated_games_end_to_end(tiny_model, tmp_path):
-    # only a missing third-party engine skips; an import error inside agent_gym fails the test
-    for module in ("textworld", "fast_downward"):
-        pytest.importorskip(module, reason=f"{module} is not installed (pip install 'agent-gym[alfworld]')")
+    # only an engine that is not installed skips; a broken install or an import error inside agent_gym fails
+    require_installed("textworld", "fast_downward", hint="pip install 'agent-gym[alfworld]'")
     import agent_gym.alfworld.env  # noqa: F401
     from trainers.hgpo.trainer import train
 

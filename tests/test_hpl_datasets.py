@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import require_installed
 from tests.toy_env import register_toy
 from trainers.hpl.demonstrations import conversation, is_success
 from trainers.hpl.exploration import Explorer, walk_expert
@@ -64,7 +65,7 @@ def _check_env(env_id, env_kwargs, tiny, tasks, max_steps):
     assert tok.decode(masked) == "".join(s.raw_output + "<|im_end|>" for s in demos[0].steps)
 
     eps = [
-        LiveEpisode(make_env(env_id, {**env_kwargs, "max_episode_steps": max_steps}, history_k=0), env_id, PROMPT)
+        LiveEpisode(make_env(env_id, {**env_kwargs, "max_episode_steps": max_steps}, history_k=0), PROMPT)
         for _ in demos
     ]
     try:
@@ -100,9 +101,8 @@ def _check_env(env_id, env_kwargs, tiny, tasks, max_steps):
 
 
 def test_datasets_alfworld_real_games(tiny, alfworld_data_root):
-    # only a missing third-party engine skips; an import error inside agent_gym fails the test
-    for module in ("textworld", "fast_downward"):
-        pytest.importorskip(module, reason=f"{module} is not installed (pip install 'agent-gym[alfworld]')")
+    # only an engine that is not installed skips; a broken install or an import error inside agent_gym fails
+    require_installed("textworld", "fast_downward", hint="pip install 'agent-gym[alfworld]'")
     import agent_gym.alfworld.env  # noqa: F401
 
     kwargs = {"data_dir": str(alfworld_data_root), "split": "valid_seen"}

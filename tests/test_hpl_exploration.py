@@ -60,7 +60,7 @@ def _demos(tasks):
 
 
 def _episode():
-    return LiveEpisode(make_env(ENV_ID, {"expert": True}, history_k=0), ENV_ID, PROMPT)
+    return LiveEpisode(make_env(ENV_ID, {"expert": True}, history_k=0), PROMPT)
 
 
 def test_monte_carlo_group_reward_matches_hand_computation():

@@ -24,7 +24,7 @@ from trainers.rollout import (
     run_episodes,
     step_messages,
 )
-from wrappers import context_hashes
+from wrappers import HistoryWrapper, context_hashes
 from wrappers.prompting import PromptConfig
 
 TOY = "AgentGymTest-Corridor-v0"
@@ -129,7 +129,15 @@ def test_unknown_ids_are_clear_errors():
     with pytest.raises(InvalidTaskError, match="unknown task id"):
         run_episodes(RandomPolicy(), TOY, tasks=["corridor-99"], progress=False)
     with pytest.raises(TypeError, match="HistoryWrapper"):
-        LiveEpisode(gym.make(TOY), TOY)
+        LiveEpisode(gym.make(TOY))
+    with pytest.raises(TypeError, match="env id is read from env.spec.id"):
+        LiveEpisode(make_env(TOY), TOY)  # the old (env, env_id) call
+    with pytest.raises(ValueError, match="not made with gym.make"):
+        LiveEpisode(HistoryWrapper(CorridorEnv()))
+    with pytest.raises(
+        ValueError, match="env_id is 'Corridor-Text-v0' but the given envs play 'AgentGymTest-Corridor-v0'"
+    ):
+        run_episodes(RandomPolicy(), "Corridor-Text-v0", envs=[make_env(TOY)], progress=False)
     with pytest.raises(ValueError, match="does not accept bogus .it takes: .*lengths"):
         make_env(TOY, {"bogus": 1})
     with pytest.raises(ValueError, match="num_envs must be >= 1"):
@@ -140,7 +148,7 @@ def test_unknown_ids_are_clear_errors():
 
 # ---------------------------------------------------------------- branching
 def _live(expert: bool = True, k: int = 4) -> LiveEpisode:
-    return LiveEpisode(make_env(TOY, {"expert": expert}, history_k=k), TOY, PromptConfig(history_window=k))
+    return LiveEpisode(make_env(TOY, {"expert": expert}, history_k=k), PromptConfig(history_window=k))
 
 
 def test_continue_from_snapshots_matches_straight_run():
@@ -284,6 +292,13 @@ def test_greedy_repeat_reuse_gives_the_records_of_generating_every_step():
         PromptFunctionPolicy(), TOY, reuse_greedy_repeats=True, params=GenerationParams(temperature=1.0), **kw
     )
     assert all("reused_outputs" not in r.meta for r in c)
+    # a policy that declares it is no language model is asked every time and makes no LLM calls
+    not_a_model = PromptFunctionPolicy()
+    not_a_model.is_language_model = False
+    s_not: dict = {}
+    d = run_episodes(not_a_model, TOY, stats=s_not, reuse_greedy_repeats=True, **kw)
+    assert _plain(d) == _plain(a) and all("reused_outputs" not in r.meta for r in d)
+    assert not_a_model.calls == every.calls and s_not["llm_calls"] == 0 and s_every["llm_calls"] == every.calls
 
 
 def test_greedy_repeat_reuse_with_the_tiny_model_equals_generating(tiny_model_dir):
@@ -384,7 +399,7 @@ def test_max_steps_is_the_time_limit_built_from_it_never_capped():
     assert rec.num_steps == 12  # None: the registered default
     env = make_env("Corridor-Text-v0")
     try:
-        assert LiveEpisode(env, "Corridor-Text-v0").max_steps == 12
+        assert LiveEpisode(env).max_steps == 12
         with pytest.raises(ValueError, match="max_steps=20 but the env's step limit is 12"):
             run_episodes(wander, "Corridor-Text-v0", tasks=["corridor-4"], envs=[env], max_steps=20, progress=False)
     finally:
@@ -432,7 +447,7 @@ def test_continue_from_fails_instead_of_dropping_a_branch_without_a_record(monke
     """Issue 16.5: a branch that ends without a record must not silently shift records against branches."""
     import trainers.rollout as rollout
 
-    eps = [LiveEpisode(make_env(TOY, {}, history_k=2), TOY) for _ in range(2)]
+    eps = [LiveEpisode(make_env(TOY, {}, history_k=2)) for _ in range(2)]
     try:
         for ep in eps:
             ep.reset("corridor-3", seed=0)

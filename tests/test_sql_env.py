@@ -135,8 +135,8 @@ def test_snapshot_restore(env):
     state = snapshot(env)
     env.step("SELECT 1")
     env.step("USE school")
-    obs = restore(env, state)
-    assert "Desk Lamp" in obs and env.elapsed_steps == 1
+    obs, info = restore(env, state)
+    assert "Desk Lamp" in obs and env.elapsed_steps == 1 and info["elapsed_steps"] == 1 and info["db"] == "shop"
     obs2, *_ = env.step("SELECT count(*) FROM product")  # back on the shop database
     assert obs2 == "[(8,)]"
     restore(env, state)

@@ -41,7 +41,6 @@ from agent_gym.core import text_env
 from agent_gym.errors import AgentGymError, BackendUnavailableError, MissingDependencyError
 from agent_gym.fileio import atomic_write_jsonl
 from trainers.policies.base import Conversation, Generation, GenerationParams, Policy
-from trainers.policies.simple import ScriptedPolicy
 from trainers.rollout_envs import check_step_limit, make_env, step_limit, with_step_limit
 from trainers.rollout_episode import EpisodeState, LiveEpisode
 from trainers.rollout_examples import expert_example, one_shot_example
@@ -120,7 +119,6 @@ def _drive(
     queues: Sequence[list[_Job]],
     policy: Policy,
     params: GenerationParams,
-    env_id: str,
     *,
     reuse_repeats: bool = False,
     max_unparseable: int | None = None,
@@ -130,19 +128,24 @@ def _drive(
 ) -> dict[str, int]:
     """Run per-slot job queues; one batched ``policy.act`` per round over the slots that need a generation.
 
-    ``reuse_repeats`` (greedy decoding, model policies only): a prompt that already
+    ``reuse_repeats`` (greedy decoding, :attr:`Policy.is_language_model` policies only): a prompt that already
     occurred in the same episode gets the output it got then, without calling the
     policy (exact for a deterministic greedy backend). ``max_unparseable``: end an
     episode (truncated) after that many consecutive unparseable outputs.
     ``record_errors``: exceptions of these types raised by the env (reset or step)
     finish the episode with ``job.error`` set instead of propagating.
+    All slots play one env id (``env.spec.id``, what ``policy.act`` is told).
     """
+    env_ids = {ep.env_id for ep in slots}
+    if len(env_ids) != 1:
+        raise ValueError(f"all episodes of one rollout must play the same env id, got {sorted(env_ids)}")
+    env_id = env_ids.pop()
     queues = [list(q) for q in queues]
     current: list[_Job | None] = [None] * len(slots)
     played = [0] * len(slots)
     stats = {"llm_calls": 0, "generated_tokens": 0, "env_steps": 0, "rounds": 0}
     call = 0
-    memo_on = reuse_repeats and params.greedy and not isinstance(policy, ScriptedPolicy)
+    memo_on = reuse_repeats and params.greedy and policy.is_language_model
 
     def count(i: int, job: _Job, gen: Generation, step: StepRecord, reused: bool, log: bool = True) -> None:
         job.meta["generated_tokens"] = job.meta.get("generated_tokens", 0) + (0 if reused else gen.num_tokens)
@@ -237,7 +240,7 @@ def _drive(
         gens = policy.act(prompts, [slots[i].info for i in busy], params.with_(n=1, seed=seed), env_id=env_id)
         if len(gens) != len(busy):
             raise RuntimeError(f"{type(policy).__name__}.act returned {len(gens)} generations for {len(busy)} prompts")
-        stats["llm_calls"] += 0 if isinstance(policy, ScriptedPolicy) else len(busy)
+        stats["llm_calls"] += len(busy) if policy.is_language_model else 0
         stats["rounds"] += 1
         for i, key, gen in zip(busy, keys, gens):
             stats["generated_tokens"] += gen.num_tokens
@@ -375,8 +378,9 @@ def run_episodes(
         resume: skip episodes whose ``episode_id`` is already in ``out_path`` and
             replay the logged steps of unfinished ones.
         progress: show a tqdm bar (episodes, with the steps played in its postfix).
-        envs: reuse already made envs (each wrapped in ``HistoryWrapper``) instead
-            of making ``num_envs`` new ones; they are not closed.
+        envs: reuse already made envs (``gym.make(env_id)`` wrapped in ``HistoryWrapper``,
+            as :func:`make_env` makes them) instead of making ``num_envs`` new ones; they
+            are not closed.
         stats: if given, updated with counters ``llm_calls`` (prompts sent to a
             model; 0 for oracle/random), ``generated_tokens``, ``env_steps``
             (applied outputs, forced ones included) and ``rounds`` (batched policy calls)
@@ -450,7 +454,9 @@ def run_episodes(
                 env_list.append(make_env(env_id, env_kwargs, k))
         for e in env_list:
             check_step_limit(e, max_steps)
-        slots = [LiveEpisode(e, env_id, prompt) for e in env_list[: max(n_slots, 1)]]
+            if e.spec is not None and e.spec.id != env_id:
+                raise ValueError(f"env_id is {env_id!r} but the given envs play {e.spec.id!r}")
+        slots = [LiveEpisode(e, prompt) for e in env_list[: max(n_slots, 1)]]
         results: dict[str, EpisodeRecord] = dict(done)
         bar = _progress(len(specs), f"{env_id} {policy.name}", progress)
         bar.update(len(specs) - len(todo))
@@ -514,7 +520,6 @@ def run_episodes(
                 queues,
                 policy,
                 params,
-                env_id,
                 reuse_repeats=reuse_greedy_repeats,
                 max_unparseable=max_unparseable,
                 record_errors=(AgentGymError,) if record_errors else (),
@@ -560,9 +565,6 @@ def continue_from(
     params = params or GenerationParams()
     if not branches:
         return []
-    env_ids = {b.episode.env_id for b in branches}
-    if len(env_ids) != 1:
-        raise ValueError(f"all branches must play the same env id, got {sorted(env_ids)}")
     order: dict[int, int] = {}
     slots: list[LiveEpisode] = []
     queues: list[list[_Job]] = []
@@ -591,7 +593,7 @@ def continue_from(
 
         queues[order[key]].append(_Job(start, list(br.forced_outputs), br.max_steps, finish))
     try:
-        run_stats = _drive(slots, queues, policy, params, next(iter(env_ids)))
+        run_stats = _drive(slots, queues, policy, params)
     finally:
         bar.close()
     if stats is not None:

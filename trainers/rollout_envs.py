@@ -16,7 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from wrappers.branching import layers
+from wrappers.branching import time_limit
 from wrappers.history import HistoryWrapper
 
 
@@ -73,12 +73,9 @@ def step_limit(env: gym.Env) -> int:
 
     Raises ``ValueError`` for an env without any limit (an episode could run forever).
     """
-    for layer in layers(env):
-        if isinstance(layer, gym.wrappers.TimeLimit):
-            limit = layer.spec.max_episode_steps if layer.spec is not None else None
-            if limit is None:
-                limit = layer._max_episode_steps
-            return int(limit)
+    limit = time_limit(env)
+    if limit is not None:
+        return limit
     own = getattr(env.unwrapped, "max_episode_steps", None)
     if not own:
         raise ValueError(

@@ -29,10 +29,8 @@ from trainers.policies.base import Conversation, Generation
 from trainers.rollout_envs import step_limit
 from trainers.rollout_records import EpisodeRecord, StepRecord
 from wrappers import prompting
-from wrappers.branching import layers
 from wrappers.branching import restore as restore_chain
 from wrappers.branching import snapshot as snapshot_chain
-from wrappers.history import HistoryWrapper
 from wrappers.prompting import PromptConfig
 
 
@@ -55,8 +53,8 @@ class LiveEpisode:
     """One environment plus the conversation its policy sees.
 
     Args:
-        env: an env wrapped in :class:`HistoryWrapper` (see :func:`make_env`).
-        env_id: the Gymnasium id (selects the prompt and the action parser).
+        env: an env made with ``gym.make`` and wrapped in :class:`wrappers.HistoryWrapper`
+            (see :func:`make_env`); its ``env.spec.id`` selects the prompt and the action parser.
         prompt: prompt rendering options (history window, one-shot example).
 
     The episode ends after :attr:`max_steps` agent steps (unparseable outputs count):
@@ -64,16 +62,25 @@ class LiveEpisode:
     ``gym.make(id, max_episode_steps=N)`` is the one authority.
     """
 
-    def __init__(self, env: gym.Env, env_id: str, prompt: PromptConfig | None = None):
-        if not any(isinstance(layer, HistoryWrapper) for layer in layers(env)):
+    def __init__(self, env: gym.Env, prompt: PromptConfig | None = None):
+        if prompt is not None and not isinstance(prompt, PromptConfig):
+            raise TypeError(
+                f"LiveEpisode(env, prompt) takes a PromptConfig, got {type(prompt).__name__} "
+                "(the env id is read from env.spec.id; do not pass it)"
+            )
+        if not env.has_wrapper_attr("current_context_hashes"):
             raise TypeError(
                 "LiveEpisode needs an env wrapped in wrappers.HistoryWrapper (use trainers.rollout.make_env)"
             )
+        if env.spec is None:
+            raise ValueError(
+                f"{type(env.unwrapped).__name__} was not made with gym.make, so env.spec.id (which selects "
+                "the prompt) is unknown; make it with trainers.rollout.make_env(env_id)"
+            )
         self.env = env
-        self.env_id = env_id
+        self.env_id: str = env.spec.id
         self.prompt = prompt or PromptConfig()
         self.max_steps = step_limit(env)  # read-only copy of the env's limit, for the unparseable outputs
-        self._history: HistoryWrapper = next(layer for layer in layers(env) if isinstance(layer, HistoryWrapper))
         self.observations: list[str] = []  # shown to the policy (incl. parse-error messages)
         self.steps: list[StepRecord] = []
         self.info: dict[str, Any] = {}
@@ -91,8 +98,8 @@ class LiveEpisode:
         group_id: str | None = None,
         rollout_index: int = 0,
         episode_id: str | None = None,
-    ) -> str:
-        """Start ``task_id``; returns the first observation."""
+    ) -> tuple[str, dict[str, Any]]:
+        """Start ``task_id``; returns ``(observation, info)`` as ``env.reset`` does (``info`` is a copy)."""
         obs, info = self.env.reset(seed=seed, options={"task_id": task_id})
         tid = info.get("task_id") or str(task_id)
         self.observations = [obs]
@@ -108,7 +115,7 @@ class LiveEpisode:
             "rollout_index": rollout_index,
             "seed": seed,
         }
-        return obs
+        return obs, dict(info)
 
     @property
     def observation(self) -> str:
@@ -128,7 +135,7 @@ class LiveEpisode:
             generation if isinstance(generation, Generation) else Generation(text=generation, finish_reason="scripted")
         )
         parsed = prompting.parse_action(self.env_id, gen.text)
-        hashes = list(self.info.get("context_hashes") or self._history.current_context_hashes())
+        hashes = list(self.info.get("context_hashes") or self.env.get_wrapper_attr("current_context_hashes")())
         step = StepRecord(
             index=len(self.steps),
             observation=self.observation,
@@ -173,8 +180,12 @@ class LiveEpisode:
             header=dict(self.header),
         )
 
-    def restore(self, state: EpisodeState) -> str:
-        """Return to a :meth:`snapshot` of this same instance; returns the current observation."""
+    def restore(self, state: EpisodeState) -> tuple[str, dict[str, Any]]:
+        """Return to a :meth:`snapshot` of this same instance; returns ``(observation, info)`` as :meth:`reset` does.
+
+        The observation is the one the policy sees next (a parse-error message after an
+        unparseable output); ``info`` is a copy of the env's latest info (context hashes included).
+        """
         if not isinstance(state, EpisodeState) or state.owner != id(self):
             raise ValueError("restore() takes an EpisodeState made by this same LiveEpisode")
         restore_chain(self.env, state.env_state)
@@ -183,7 +194,7 @@ class LiveEpisode:
         self.info = copy.deepcopy(dict(state.info))
         self.done, self.terminated, self.truncated = state.done, state.terminated, state.truncated
         self.header = dict(state.header)
-        return self.observation
+        return self.observation, copy.deepcopy(self.info)
 
     def record(self, policy: str = "", branch_from: int = 0, meta: Mapping[str, Any] | None = None) -> EpisodeRecord:
         """The episode so far as an :class:`EpisodeRecord`."""

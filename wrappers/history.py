@@ -10,11 +10,17 @@ history together with a start-of-episode marker, and
 ``info["context_truncated"][k]`` is ``True`` for them. Two steps therefore share
 a level-``k`` hash exactly when they share the same last ``k`` turns, or, near
 the start, the same entire history.
+
+:meth:`HistoryWrapper.messages` renders the recorded history as a prompt with
+:func:`wrappers.prompting.render_messages`, the renderer the rollouts use.
+The wrapper records its constructor arguments, so ``gym.make(env.spec)``
+rebuilds the whole chain, this wrapper included.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +28,7 @@ import gymnasium as gym
 
 from wrappers.branching import restore as _restore_chain
 from wrappers.branching import snapshot as _snapshot_chain
+from wrappers.prompting import PromptConfig, render_messages
 
 DIGEST_SIZE = 16  # bytes; hex digests are 32 characters
 
@@ -79,7 +86,7 @@ class Turn:
     action: str
 
 
-class HistoryWrapper(gym.Wrapper):
+class HistoryWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Record the episode and add ``info["context_hashes"]`` / ``info["context_truncated"]``.
 
     Args:
@@ -90,9 +97,10 @@ class HistoryWrapper(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, max_k: int = 4, include_actions: bool = True):
-        super().__init__(env)
         if max_k < 0:
-            raise ValueError("max_k must be >= 0")
+            raise ValueError(f"max_k must be >= 0, got {max_k}")
+        gym.utils.RecordConstructorArgs.__init__(self, max_k=max_k, include_actions=include_actions)
+        gym.Wrapper.__init__(self, env)
         self.max_k = int(max_k)
         self.include_actions = include_actions
         self._observations: list[str] = []
@@ -142,27 +150,26 @@ class HistoryWrapper(gym.Wrapper):
     def actions(self) -> list[str]:
         return list(self._actions)
 
-    def messages(self, window: int | None = None) -> list[dict[str, str]]:
-        """The episode as chat messages: alternating ``user`` (observation) / ``assistant`` (action).
+    def messages(
+        self, config: PromptConfig | None = None, responses: Sequence[str] | None = None
+    ) -> list[dict[str, str]]:
+        """The recorded episode as the prompt for the next step, rendered by :func:`wrappers.prompting.render_messages`.
 
-        ``window`` keeps the last ``window`` completed turns (``None``: all); the
-        current observation is always the final ``user`` message. When turns are
-        dropped, the first observation (which states the task) is kept in front.
+        Args:
+            config: prompt options (default: ``PromptConfig(history_window=max_k)``,
+                the turns the deepest context hash covers).
+            responses: the policy's raw outputs behind the recorded actions, one per
+                action, as assistant messages (default: the actions themselves).
+
+        The env id (instruction text, observation cleaning) is ``env.spec.id``
+        (``""``, the generic prompt, for an env made without ``gym.make``).
         """
-        turns = self.turns
-        msgs: list[dict[str, str]] = []
-        if window is not None and window < len(turns):
-            kept = turns[len(turns) - window :] if window > 0 else []
-            if turns:
-                msgs.append({"role": "user", "content": turns[0].observation})
-                msgs.append({"role": "assistant", "content": "(earlier steps omitted)"})
-        else:
-            kept = turns
-        for turn in kept:
-            msgs.append({"role": "user", "content": turn.observation})
-            msgs.append({"role": "assistant", "content": turn.action})
-        msgs.append({"role": "user", "content": self.current_observation})
-        return msgs
+        cfg = config if config is not None else PromptConfig(history_window=self.max_k)
+        outputs = self._actions if responses is None else list(responses)
+        if len(outputs) != len(self._actions):
+            raise ValueError(f"responses has {len(outputs)} entries but the episode has {len(self._actions)} actions")
+        env_id = self.spec.id if self.spec is not None else ""
+        return render_messages(env_id, self._observations, outputs, cfg)
 
     # -- branching
     def snapshot(self) -> Any:
@@ -172,12 +179,13 @@ class HistoryWrapper(gym.Wrapper):
             (list(self._observations), list(self._actions), list(self._obs_d), list(self._act_d)),
         )
 
-    def restore(self, state: Any) -> str:
+    def restore(self, state: Any) -> tuple[Any, dict[str, Any]]:
+        """Return to a :meth:`snapshot`; returns ``(observation, info)`` of that state, context hashes included."""
         inner, (obs, acts, obs_d, act_d) = state
-        result = _restore_chain(self.env, inner)
+        observation, info = _restore_chain(self.env, inner)
         self._observations, self._actions = list(obs), list(acts)
         self._obs_d, self._act_d = list(obs_d), list(act_d)
-        return result
+        return observation, self._add_hashes(info)
 
     def current_context_hashes(self) -> list[str]:
         """Context hashes of the current state (e.g. right after :meth:`restore`)."""

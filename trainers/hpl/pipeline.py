@@ -457,7 +457,7 @@ class Pipeline:
         ex = self.cfg.explore
         n_envs = max(1, self.cfg.env.num_envs)
         envs = [make_env(self.cfg.env.env_id, self.env_kwargs(), history_k=0) for _ in range(min(n_envs, len(demos)))]
-        episodes = [LiveEpisode(e, self.cfg.env.env_id, self.prompt()) for e in envs]  # env_kwargs() set the limit
+        episodes = [LiveEpisode(e, self.prompt()) for e in envs]  # env_kwargs() set the limit
         chunks = [demos[i : i + n_envs] for i in range(0, len(demos), n_envs)]
         shard = Shard.current()  # chunk c is played by process c % world (a chunk's seeds do not depend on it)
         mine = [c for c in range(len(chunks)) if shard.owns(c)]

@@ -113,6 +113,12 @@ class Policy(ABC):
     #: Short backend name used in reports ("hf", "vllm", "openai", "oracle", "random").
     name: str = "policy"
 
+    #: ``True`` for a language model: its output is a function of the prompt (and the
+    #: sampling parameters), so the rollout loop counts each prompt as an LLM call and,
+    #: under greedy decoding, may reuse the output of a repeated prompt. Policies that
+    #: act on the env's ``info`` instead (oracle, random) set ``False``.
+    is_language_model: bool = True
+
     @abstractmethod
     def generate(
         self, conversations: Sequence[Conversation], params: GenerationParams | None = None

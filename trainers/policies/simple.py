@@ -13,6 +13,8 @@ from wrappers.prompting import format_response
 class ScriptedPolicy(Policy):
     """Base of policies that choose actions from ``info``; output is a formatted ``Thought/Action`` text."""
 
+    is_language_model = False  # acts on info, not on the prompt: no LLM calls, nothing to reuse
+
     def __init__(self, env_id: str | None = None):
         self.env_id = env_id
 
