@@ -89,6 +89,16 @@ def test_ppo_loss_values():
     assert parts.loss.item() == pytest.approx(2.0)
 
 
+def test_metrics_log_reads_old_names_under_the_new_ones(tmp_path):
+    from trainers.hgpo.metrics import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.append({"iteration": 0, "train/reward_mean": 0.5, "train/steps_mean": 4.0})
+    log.append({"iteration": 1, "train/avg_reward": 0.75})
+    assert [r.get("train/avg_reward") for r in log.read()] == [0.5, 0.75]
+    assert log.read()[0]["train/avg_steps"] == 4.0 and "train/reward_mean" not in log.read()[0]
+
+
 def test_k3_kl_properties():
     a = torch.log(torch.tensor([0.2, 0.5, 0.3]))
     assert torch.allclose(k3_kl(a, a), torch.zeros(3))
@@ -168,7 +178,7 @@ def test_corridor_train_checkpoint_resume(tiny_model, tmp_path):
             assert np.isfinite(r[key]), key
         assert r["loss/optimizer_steps"] == 2 * 2  # 24 samples / mini batch 12, two epochs
         assert r["samples/trained"] == r["samples/steps"] == 2 * 4 * 3
-        assert r["train/episodes"] == 8
+        assert r["train/episodes"] == 8 and 0.0 <= r["train/avg_reward"] <= 1.0
     ckpts = list_checkpoints(run)
     assert [p.name for p in ckpts] == ["iter_000000", "iter_000001"]
     changed = _weights(ckpts[-1])

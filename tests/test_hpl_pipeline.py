@@ -148,6 +148,7 @@ def test_pipeline_end_to_end_and_resume(tmp_path):
     assert stages["train"]["phases"] == 3 and stages["train"]["optimizer_steps"] > 0
     assert (run / "policy" / "config.json").exists()
     assert 0.0 <= stages["evaluate"]["success_rate"] <= 1.0
+    assert stages["evaluate"]["avg_reward"] == json.loads((run / "eval" / "metrics.json").read_text())["avg_reward"]
     assert json.loads((run / "eval" / "metrics.json").read_text())["tasks"] == 1
     # rerun: every stage is skipped
     logs.clear()
@@ -240,6 +241,15 @@ def test_unknown_stage_is_refused_with_the_list(tmp_path, capsys):
     assert "unknown stage 'explroe'; the stages are: " + ", ".join(STAGES) in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown stage 'nope'"):
         reuse_stages(tmp_path / "a", tmp_path / "b", ["nope"])
+
+
+def test_old_statistic_names_are_read_under_the_new_ones(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    old = {"stages": {"evaluate": {"done": True, "mean_reward": 0.25, "mean_steps": 3.0, "success_rate": 0.0}}}
+    (run / "state.json").write_text(json.dumps(old))
+    ev = Pipeline(_cfg(run)).state()["stages"]["evaluate"]
+    assert ev["avg_reward"] == 0.25 and ev["avg_steps"] == 3.0 and "mean_reward" not in ev
 
 
 def test_reuse_stages_links_the_registered_outputs(tmp_path):

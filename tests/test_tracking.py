@@ -72,7 +72,7 @@ def test_hgpo_logs_every_iteration_with_its_step(tensorboard, tiny_model_dir, tm
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     scalars = _scalars(tmp_path / "run" / "tracking" / "hgpo")
-    assert [s for s, _ in scalars["train/reward_mean"]] == [0, 1]
+    assert [s for s, _ in scalars["train/avg_reward"]] == [0, 1]
     assert [v for _, v in scalars["loss/tokens"]] == pytest.approx([r["loss/tokens"] for r in rows])
     assert list((tmp_path / "run" / "tracking" / "hgpo").rglob("hparams.yml"))  # the config is logged
 

@@ -497,7 +497,7 @@ class HGPOTrainer:
                     self.tracker.log(row, step=it)
                     plot_metrics(self.metrics.read(), self.run_dir / "metrics.png", f"{c.method} on {c.env_id}")
                 rows.append(row)
-                bar.set_postfix(reward=f"{row['train/reward_mean']:.3f}", succ=f"{row['train/success_rate']:.2f}")
+                bar.set_postfix(reward=f"{row['train/avg_reward']:.3f}", succ=f"{row['train/success_rate']:.2f}")
         finally:
             bar.close()
         return rows
@@ -525,14 +525,14 @@ def _chunks(items: list[int], size: int) -> list[list[int]]:
 
 def _rollout_metrics(records: Sequence[EpisodeRecord]) -> dict[str, float]:
     if not records:
-        return {"train/episodes": 0, "train/reward_mean": 0.0, "train/success_rate": 0.0}
+        return {"train/episodes": 0, "train/avg_reward": 0.0, "train/success_rate": 0.0}
     steps = sum(r.num_steps for r in records)
     return {
         "train/episodes": len(records),
-        "train/reward_mean": float(np.mean([r.reward for r in records])),
-        "train/final_reward_mean": float(np.mean([r.final_reward for r in records])),
+        "train/avg_reward": float(np.mean([r.reward for r in records])),
+        "train/final_avg_reward": float(np.mean([r.final_reward for r in records])),
         "train/success_rate": float(np.mean([r.success for r in records])),
-        "train/steps_mean": float(np.mean([r.num_steps for r in records])),
+        "train/avg_steps": float(np.mean([r.num_steps for r in records])),
         "train/invalid_rate": float(sum(r.invalid_actions for r in records) / max(steps, 1)),
         "train/unparseable_rate": float(sum(not s.parsed for r in records for s in r.steps) / max(steps, 1)),
     }

@@ -87,6 +87,10 @@ TRAINING_STAGES = tuple(n for n, s in STAGE_REGISTRY.items() if s.runs_on == "al
 SHARDED_STAGES = tuple(n for n, s in STAGE_REGISTRY.items() if s.runs_on == "sharded")
 
 
+#: Statistic names of older runs -> today's (the names of ``scripts.evaluate``'s report).
+OLD_STAT_NAMES = {"mean_reward": "avg_reward", "mean_steps": "avg_steps"}
+
+
 def check_stage(name: str) -> Stage:
     """The :class:`Stage` called ``name``; an unknown name raises ``ValueError`` listing the stages."""
     if name not in STAGE_REGISTRY:
@@ -164,7 +168,13 @@ class Pipeline:
         return [n for n, s in STAGE_REGISTRY.items() if s.needed(self.method, self.cfg)]
 
     def state(self) -> dict[str, Any]:
-        return read_json(self.state_path, {"stages": {}})
+        """``state.json`` (statistics of older runs under today's names: ``mean_reward`` -> ``avg_reward``, ...)."""
+        state = read_json(self.state_path, {"stages": {}})
+        for stats in state["stages"].values():
+            for old, new in OLD_STAT_NAMES.items():
+                if old in stats:
+                    stats.setdefault(new, stats.pop(old))
+        return state
 
     def _mark(self, stage: str, stats: dict[str, Any]) -> None:
         if is_main_process():
@@ -362,7 +372,7 @@ class Pipeline:
         return {
             "tasks": len(tasks),
             "kept": len(kept),
-            "mean_steps": sum(r.num_steps for r in kept) / len(kept),
+            "avg_steps": sum(r.num_steps for r in kept) / len(kept),
             **counters,
         }
 
@@ -701,8 +711,8 @@ class Pipeline:
             "method": self.method.name,
             "tasks": len(recs),
             "success_rate": sum(r.success for r in recs) / max(len(recs), 1),
-            "mean_reward": sum(outcome(r) for r in recs) / max(len(recs), 1),
-            "mean_steps": sum(r.num_steps for r in recs) / max(len(recs), 1),
+            "avg_reward": sum(outcome(r) for r in recs) / max(len(recs), 1),
+            "avg_steps": sum(r.num_steps for r in recs) / max(len(recs), 1),
             "invalid_action_rate": sum(r.invalid_actions for r in recs) / max(sum(r.num_steps for r in recs), 1),
             **counters,
         }
