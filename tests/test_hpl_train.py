@@ -13,9 +13,9 @@ from trainers.hpl.train import (
     composite_step_loss,
     copy_model_dir,
     encode_pair,
-    load_model,
     train_composite,
 )
+from trainers.lora import load_causal_lm
 from trainers.sequences import collate, encode_conversation, masked_sequence_logprob, token_logprobs
 
 SYSTEM = {"role": "system", "content": "You are in a room. Act."}
@@ -49,7 +49,7 @@ def _pair(i: int) -> dict:
 @pytest.fixture()
 def model_tok(tiny_model_dir):
     torch.manual_seed(0)
-    return load_model(tiny_model_dir, "cpu")
+    return load_causal_lm(tiny_model_dir, device="cpu")
 
 
 def test_composite_step_is_one_forward_and_matches_separate_terms(model_tok):

@@ -144,12 +144,12 @@ def test_evaluate_cli_runs_an_adapter_checkpoint(sft_adapter, tmp_path):
 
 
 def test_composite_lora_trains_an_adapter_on_pi_ref_and_reference_is_the_adapter_off(sft_adapter, tmp_path):
-    from trainers.hpl.train import load_model, precompute_reference, train_composite
+    from trainers.hpl.train import precompute_reference, train_composite
     from trainers.lora import adapter_base, add_adapter, load_causal_lm, reference_mode
     from trainers.sequences import collate, encode_conversation, masked_sequence_logprob
 
     pi_ref, _ = sft_adapter
-    model, tok = load_model(pi_ref, "cpu")
+    model, tok = load_causal_lm(pi_ref, device="cpu")
     pair = {"prompt": DEMO[:2], "chosen": DEMO[2:3], "rejected": WRONG[2:3]}
     pairs = precompute_reference(model, tok, [pair] * 2, progress=False)
     schedule = [[("bc", DEMO), ("traj", pairs[0]), ("traj", pairs[1])]]
@@ -169,7 +169,7 @@ def test_composite_lora_trains_an_adapter_on_pi_ref_and_reference_is_the_adapter
     trained, _ = load_causal_lm(final)
     assert _moved(_weights(trained), _weights(model)) > 1e-5
     # the reference of a LoRA model is the same model with its adapter disabled: exactly pi_ref
-    wrapped = add_adapter(load_model(pi_ref, "cpu")[0], LoraSettings(enabled=True, r=4), pi_ref)
+    wrapped = add_adapter(load_causal_lm(pi_ref, device="cpu")[0], LoraSettings(enabled=True, r=4), pi_ref)
     with torch.no_grad():
         for p in wrapped.parameters():
             if p.requires_grad:

@@ -82,11 +82,11 @@ def test_sft_lora_on_smollm2_trains_tokens_and_moves_weights(smollm2_dir, pi_ref
 
 
 def test_composite_step_on_smollm2_pi_ref(pi_ref, demos, tmp_path):
-    from trainers.hpl.train import load_model, precompute_reference, train_composite
+    from trainers.hpl.train import precompute_reference, train_composite
     from trainers.lora import LoraSettings, load_causal_lm
 
     out, _ = pi_ref
-    model, tok = load_model(out, "cpu")
+    model, tok = load_causal_lm(out, device="cpu")
     conv = demos[0]
     first = next(i for i, m in enumerate(conv) if m["role"] == "assistant")
     wrong = {"role": "assistant", "content": "Thought: I will guess.\nAction: SELECT 1"}

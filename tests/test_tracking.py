@@ -103,7 +103,8 @@ def test_sft_logs_through_trl_report_to(tensorboard, tiny_model_dir, tmp_path):
 def test_composite_history_rows_have_steps_and_tracker_gets_step_means(tensorboard, tiny_model_dir, tmp_path):
     import json
 
-    from trainers.hpl.train import load_model, precompute_reference, train_composite
+    from trainers.hpl.train import precompute_reference, train_composite
+    from trainers.lora import load_causal_lm
 
     conv = [
         {"role": "system", "content": "Reach the goal."},
@@ -111,7 +112,7 @@ def test_composite_history_rows_have_steps_and_tracker_gets_step_means(tensorboa
         {"role": "assistant", "content": "Thought: right.\nAction: go right"},
     ]
     wrong = conv[:2] + [{"role": "assistant", "content": "Thought: left.\nAction: go left"}]
-    model, tok = load_model(tiny_model_dir, "cpu")
+    model, tok = load_causal_lm(tiny_model_dir, device="cpu")
     pairs = precompute_reference(
         model, tok, [{"prompt": conv[:2], "chosen": conv[2:], "rejected": wrong[2:]}] * 4, progress=False
     )

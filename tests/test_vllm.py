@@ -98,7 +98,7 @@ def test_evaluate_command_with_engine_settings_is_quiet(tiny_model_dir, tmp_path
     import sys
     from pathlib import Path
 
-    from trainers.policies.hf import auto_dtype
+    from trainers.models import auto_dtype
 
     out = tmp_path / "v.json"
     cmd = [

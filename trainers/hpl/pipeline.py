@@ -38,9 +38,10 @@ from trainers.hpl.config import (
     success_threshold,
 )
 from trainers.hpl.methods import MethodSpec, get_method
-from trainers.sharding import Shard, close_policy, gather_rows, local_device, read_gathered, shard_done, wait_for
+from trainers.sharding import Shard, close_policy, gather_rows, read_gathered, shard_done, wait_for
 
 logger = logging.getLogger(__name__)
+
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
@@ -264,12 +265,12 @@ class Pipeline:
         )
 
     def _hf_policy(self, path: Path):
-        from trainers.hpl.train import resolve_device
+        from trainers.models import resolve_device
         from trainers.policies import make_policy
 
         kw = dict(self.cfg.policy.backend_kwargs)
         if self.cfg.policy.backend == "hf":  # under a launch: the GPU of this process (cuda:LOCAL_RANK)
-            return make_policy("hf", model=str(path), device=local_device(resolve_device(self.cfg.device)), **kw)
+            return make_policy("hf", model=str(path), device=resolve_device(self.cfg.device), **kw)
         if self.cfg.policy.backend == "vllm":  # under a launch: one engine per process (backend_kwargs win)
             return make_policy("vllm", model=str(path), **{**self.cfg.policy.vllm.policy_kwargs(), **kw})
         return make_policy(self.cfg.policy.backend, model=str(path), **kw)
@@ -381,19 +382,20 @@ class Pipeline:
 
         return load_demonstrations(self.run / "demos")
 
-    def _base_model(self) -> Path | str:
+    def _base_model(self) -> str:
+        from trainers.models import resolve_model_path
+
         name = self.cfg.policy.model
-        if name == "tiny":
-            from trainers.models import build_tiny_model
+        args = dict(self.cfg.policy.tiny)
+        texts: list[str] = []
+        if name == "tiny" and args.pop("fit_tokenizer", False):
+            from trainers.hpl.demonstrations import conversation
 
-            args = dict(self.cfg.policy.tiny)
-            texts: list[str] = []
-            if args.pop("fit_tokenizer", False):
-                from trainers.hpl.demonstrations import conversation
-
-                texts = [m["content"] for r in self._demos() for m in conversation(r, self.prompt())[1:]]
-            return build_tiny_model(self.run / "base_model", seed=self.cfg.seed, tokenizer_texts=texts, **args)
-        return Path(name) if Path(name).exists() else name  # a hub id works too
+            texts = [m["content"] for r in self._demos() for m in conversation(r, self.prompt())[1:]]
+        # "tiny": a test model of this run (its size from policy.tiny); a hub id works too
+        return resolve_model_path(
+            name, out_dir=self.run / "base_model", seed=self.cfg.seed, tokenizer_texts=texts, **args
+        )
 
     def stage_sft(self) -> dict[str, Any]:
         from trainers.hpl.demonstrations import conversation
@@ -462,7 +464,7 @@ class Pipeline:
         from tqdm.auto import tqdm
 
         from trainers.hpl.exploration import Explorer, LevelStats, walk_expert
-        from trainers.hpl.train import load_model
+        from trainers.lora import load_causal_lm
         from trainers.rollout import LiveEpisode, make_env
 
         demos = self._demos()
@@ -476,7 +478,7 @@ class Pipeline:
 
         def ref_model_tok():
             if "m" not in cache:
-                cache["m"] = load_model(self.run / "pi_ref", "cpu")
+                cache["m"] = load_causal_lm(self.run / "pi_ref", device="cpu")
             return cache["m"]
 
         seg_info: dict[str, Any] = {}
@@ -599,9 +601,11 @@ class Pipeline:
         return {"counts": counts, "pairs_per_phase": phases}
 
     def stage_reference(self) -> dict[str, Any]:
-        from trainers.hpl.train import load_model, precompute_reference, resolve_device
+        from trainers.hpl.train import precompute_reference
+        from trainers.lora import load_causal_lm
+        from trainers.models import resolve_device
 
-        model, tok = load_model(self.run / "pi_ref", local_device(resolve_device(self.cfg.device)))
+        model, tok = load_causal_lm(self.run / "pi_ref", device=resolve_device(self.cfg.device))
         stats = {}
         shard, bs = Shard.current(), self.cfg.dpo.micro_batch_size
         for lv in self._levels():
