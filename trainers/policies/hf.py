@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +12,6 @@ from trainers.policies.base import (
     Generation,
     GenerationParams,
     Policy,
-    check_conversations,
-    left_truncate,
 )
 
 
@@ -65,7 +62,6 @@ class HFPolicy(Policy):
             self._tokenizer.pad_token = self._tokenizer.eos_token
         self.batch_size = int(batch_size)
         self.max_prompt_tokens = max_prompt_tokens
-        self._warned_truncation = False
 
     @property
     def tokenizer(self) -> Any:
@@ -78,6 +74,12 @@ class HFPolicy(Policy):
     def describe(self) -> dict[str, Any]:
         dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
         return {"backend": self.name, "model": self.source, "dtype": dtype}
+
+    def _prompt_limit(self, params: GenerationParams) -> int | None:
+        if self.max_prompt_tokens is not None:
+            return self.max_prompt_tokens
+        max_pos = getattr(self.model.config, "max_position_embeddings", None)
+        return max_pos - params.max_new_tokens if max_pos else None
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []
@@ -94,18 +96,7 @@ class HFPolicy(Policy):
     ) -> list[list[Generation]]:
         import torch
 
-        params = params or GenerationParams()
-        check_conversations(conversations)
-        prompts = [self.prompt_ids(c) for c in conversations]
-        limit = self.max_prompt_tokens
-        if limit is None:
-            max_pos = getattr(self.model.config, "max_position_embeddings", None)
-            limit = max_pos - params.max_new_tokens if max_pos else None
-        longest = max((len(p) for p in prompts), default=0)
-        prompts, cut = left_truncate(prompts, limit)
-        if cut and not self._warned_truncation:
-            warnings.warn(f"prompt of {longest} tokens cut from the left to {limit} tokens", stacklevel=2)
-            self._warned_truncation = True
+        params, prompts = self._prompts(conversations, params)
         rows = [(ci, p) for ci, p in enumerate(prompts) for _ in range(params.n)]
         order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))
         out: list[Generation | None] = [None] * len(rows)

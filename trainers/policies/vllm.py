@@ -36,8 +36,6 @@ from trainers.policies.base import (
     Generation,
     GenerationParams,
     Policy,
-    check_conversations,
-    left_truncate,
 )
 
 
@@ -114,13 +112,13 @@ class VLLMPolicy(Policy):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.source, "dtype": self.dtype}
 
+    def _prompt_limit(self, params: GenerationParams) -> int | None:
+        return self.max_model_len - params.max_new_tokens
+
     def generate(
         self, conversations: Sequence[Conversation], params: GenerationParams | None = None
     ) -> list[list[Generation]]:
-        params = params or GenerationParams()
-        check_conversations(conversations)
-        prompts = [self.prompt_ids(c) for c in conversations]
-        prompts, _ = left_truncate(prompts, self.max_model_len - params.max_new_tokens)
+        params, prompts = self._prompts(conversations, params)
         sps = []
         for i in range(len(prompts)):
             sps.append(
