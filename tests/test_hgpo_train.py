@@ -399,41 +399,12 @@ def test_cli_unknown_env_fails_cleanly(tmp_path, capsys):
 
 
 def _launch_two_processes(args: list[str], timeout: int):
-    """``accelerate launch`` with 2 CPU processes (DDP over gloo) of ``args`` (a script or ``-m module``)."""
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
+    """``accelerate launch`` with 2 CPU processes (DDP over gloo) of ``args``; fails on a non-zero exit."""
+    from tests.launch import launch
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--main_process_port",
-        str(port),
-        *args,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )  # its own process group: a hang is killed with its workers
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    assert proc.returncode == 0, out[-2000:] + err[-4000:]
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    res = launch(args, timeout=timeout)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    return res
 
 
 @pytest.mark.slow
