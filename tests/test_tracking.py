@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gymnasium as gym
 import pytest
 
 from trainers.tracking import flat_config, resolve_report_to
-
-CORRIDOR_ID = "TrackingCorridor-v0"
-if CORRIDOR_ID not in gym.registry:
-    gym.register(id=CORRIDOR_ID, entry_point="tests.toy_env:CorridorEnv")
 
 
 def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
@@ -47,25 +42,17 @@ def tensorboard():
 
 
 def test_hgpo_logs_every_iteration_with_its_step(tensorboard, tiny_model_dir, tmp_path):
+    from tests.model_fixtures import hgpo_test_config
     from trainers.hgpo.config import config_from_dict
     from trainers.hgpo.trainer import train
 
     cfg = config_from_dict(
-        dict(
-            model=str(tiny_model_dir),
-            device="cpu",
-            env_id=CORRIDOR_ID,
-            max_steps=2,
-            num_envs=4,
-            history_k=1,
-            group_size=2,
-            tasks_per_iteration=2,
+        hgpo_test_config(
+            tiny_model_dir,
+            tmp_path / "run",
             max_new_tokens=6,
             iterations=2,
             lr=1e-4,
-            micro_batch_size=8,
-            run_dir=str(tmp_path / "run"),
-            progress=False,
             save_every=0,
             report_to="tensorboard",
         )
