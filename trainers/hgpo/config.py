@@ -16,6 +16,7 @@ from typing import Any
 
 from trainers.advantages import METHODS, MODES
 from trainers.configfile import coerce_value, parse_yaml_value, read_yaml_mapping
+from trainers.distributed import PRECISIONS
 from trainers.lora import LoraSettings
 from trainers.sharding import VLLMSettings
 from trainers.tracking import resolve_report_to
@@ -32,6 +33,9 @@ class HGPOConfig:
     backend: str = "hf"
     device: str | None = None  #: training device (default: cuda if available, else cpu)
     dtype: str | None = None  #: torch dtype name for loading (default: the checkpoint's)
+    #: update precision: "auto" (bf16 autocast on GPUs that support it, else fp32), "bf16" (autocast, also on
+    #: CPU: faster on CPUs with AVX512-BF16/AMX), "fp32"; the weights and the optimizer stay in ``dtype``
+    precision: str = "auto"
     #: backend "vllm": tensor_parallel_size, data_parallel_size, gpu_memory_utilization, enable_sleep_mode
     #: of the colocated engine (one per process under a launch; trainers.sharding.VLLMSettings, docs/scaling.md)
     vllm: VLLMSettings = field(default_factory=VLLMSettings)
@@ -125,6 +129,8 @@ class HGPOConfig:
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
         resolve_report_to(self.report_to)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.temperature <= 0:
             raise ValueError("temperature must be > 0 for on-policy RL (sampling, not greedy decoding)")
         return self

@@ -9,6 +9,7 @@ from typing import Any
 
 from agent_gym.paths import resolve_config
 from trainers.configfile import coerce_value, parse_yaml_value, read_yaml_mapping
+from trainers.distributed import PRECISIONS
 from trainers.lora import LoraSettings
 from trainers.sharding import VLLMSettings
 from trainers.tracking import resolve_report_to
@@ -71,7 +72,7 @@ class PolicyConfig:
             raise ValueError(f"unknown policy.tiny keys {bad}; known: {list(TINY_KEYS)}")
 
 
-SFT_PRECISIONS = ("auto", "bf16", "fp32")
+SFT_PRECISIONS = PRECISIONS  # trainers.distributed.PRECISIONS
 
 
 @dataclass
@@ -142,6 +143,13 @@ class DPOConfig:
     length_thresholds: list[int] | None = None  # None: the paper's for the env family ((0, 3, 6) for other envs)
     warmup_ratio: float = 0.1
     max_grad_norm: float | None = 1.0  # clip the global gradient norm (as TRL/transformers do); null: no clipping
+    #: as sft.precision, for the reference log-probs and the composite objective ("auto": bf16 on GPUs that
+    #: support it, fp32 on CPU; "bf16": also on CPU)
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in SFT_PRECISIONS:
+            raise ValueError(f"dpo.precision must be one of {SFT_PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass

@@ -601,11 +601,14 @@ class Pipeline:
         return {"counts": counts, "pairs_per_phase": phases}
 
     def stage_reference(self) -> dict[str, Any]:
+        from trainers.distributed import use_bf16
         from trainers.hpl.train import precompute_reference
         from trainers.lora import load_causal_lm
         from trainers.models import resolve_device
 
-        model, tok = load_causal_lm(self.run / "pi_ref", device=resolve_device(self.cfg.device))
+        device = resolve_device(self.cfg.device)
+        bf16 = use_bf16(self.cfg.dpo.precision, device, "dpo.precision")
+        model, tok = load_causal_lm(self.run / "pi_ref", device=device)
         stats = {}
         shard, bs = Shard.current(), self.cfg.dpo.micro_batch_size
         for lv in self._levels():
@@ -623,6 +626,7 @@ class Pipeline:
                         batch_size=bs,
                         max_length=self.cfg.dpo.max_length,
                         shard=(shard.rank, shard.world),
+                        bf16=bf16,
                     ),
                     shard_file,
                     shard=shard,
@@ -674,6 +678,7 @@ class Pipeline:
             max_grad_norm=d.max_grad_norm,
             seed=self.cfg.seed,
             device=self.cfg.device,
+            precision=d.precision,
             lora=self.cfg.lora,
             report_to=self.cfg.report_to,
             logging_dir=self.run / "tracking",
