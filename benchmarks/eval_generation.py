@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import agent_gym  # noqa: F401
     from trainers.evaluation import evaluate_policy
+    from trainers.models import auto_dtype
     from trainers.policies import GenerationParams, make_policy
-    from trainers.policies.hf import auto_dtype
     from wrappers.prompting import PromptConfig, stop_sequences
 
     if args.model is None:

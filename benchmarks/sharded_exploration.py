@@ -16,13 +16,14 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import yaml
+
+from trainers.distributed import launch_command
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,12 +49,6 @@ def _config(run_dir: Path, args) -> dict:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _explore(run_dir: Path, args, processes: int) -> dict:
     cfg_path = run_dir.with_suffix(".yaml")
     cfg_path.write_text(yaml.safe_dump(_config(run_dir, args)))
@@ -61,19 +56,7 @@ def _explore(run_dir: Path, args, processes: int) -> dict:
     if processes == 1:
         cmd = [sys.executable, *script]
     else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--multi_gpu",
-            "--num_processes",
-            str(processes),
-            "--num_machines",
-            "1",
-            "--main_process_port",
-            str(_free_port()),
-            *script,
-        ]
+        cmd = launch_command(script, processes=processes)
     env = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
     env.setdefault("OMP_NUM_THREADS", "1")
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.cli import command_prog
+from trainers.models import DTYPE_CHOICES
 
 
 def _kv(text: str) -> tuple[str, Any]:
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="hf backend device (default cuda if available, else cpu)")
     p.add_argument(
         "--dtype",
-        choices=["auto", "bfloat16", "float16", "float32"],
+        choices=DTYPE_CHOICES,
         default="auto",
         help="model weights dtype for hf/vllm (default auto: bfloat16 where the device supports it, else float32)",
     )
@@ -142,10 +143,9 @@ def _stops(args: argparse.Namespace) -> tuple[str, ...]:
 def make_model_policy(args: argparse.Namespace) -> Any:
     """The policy for ``--model`` with the backend settings of the command line."""
     from trainers.policies import make_policy
-    from trainers.policies.hf import auto_dtype
 
-    if args.backend == "hf":
-        return make_policy("hf", model=args.model, device=args.device, dtype=auto_dtype(args.dtype, args.device))
+    if args.backend == "hf":  # HFPolicy resolves the device and "auto" dtype (trainers.models)
+        return make_policy("hf", model=args.model, device=args.device, dtype=args.dtype)
     if args.backend == "vllm":
         eager = None if args.enforce_eager == "auto" else args.enforce_eager == "true"
         return make_policy(

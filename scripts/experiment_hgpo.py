@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t1 = time.perf_counter()
         train(cfg, resume=True)
         rows = MetricsLog(out / method / "metrics.jsonl").read()
-        rewards = [r["train/reward_mean"] for r in rows]
+        rewards = [r["train/avg_reward"] for r in rows]
         k = max(1, min(5, len(rows) // 2))
         summary["methods"][method] = {
             "iterations": len(rows),

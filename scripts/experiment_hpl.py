@@ -33,15 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
 def results_table(out: Path, methods: list[str], results: dict) -> str:
     """Markdown: held-out results per method, pi_ref on its training tasks, exploration cost."""
     lines = [
-        "| method | held-out success | mean reward | invalid actions | mean steps | optimizer steps | eval tasks |",
+        "| method | held-out success | avg reward | invalid actions | avg steps | optimizer steps | eval tasks |",
         "|---|---|---|---|---|---|---|",
     ]
     for m in methods:
         r = results[m]
         steps = r["train"].get("optimizer_steps") or r["train"].get("steps")  # composite / SFT (RFT)
         lines.append(
-            f"| {m} | {r['success_rate']:.3f} | {r['mean_reward']:.3f} | {r['invalid_action_rate']:.3f} | "
-            f"{r['mean_steps']:.1f} | {steps if steps is not None else '-'} | {r['eval_tasks']} |"
+            f"| {m} | {r['success_rate']:.3f} | {r['avg_reward']:.3f} | {r['invalid_action_rate']:.3f} | "
+            f"{r['avg_steps']:.1f} | {steps if steps is not None else '-'} | {r['eval_tasks']} |"
         )
     st = json.loads((out / "hpl" / "state.json").read_text())["stages"]
     sft, ex = st.get("sft", {}), st.get("explore", {})
@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         ev = state["stages"].get("evaluate", {})
         results[m] = {
             "success_rate": ev.get("success_rate"),
-            "mean_reward": ev.get("mean_reward"),
+            "avg_reward": ev.get("avg_reward"),
             "invalid_action_rate": ev.get("invalid_action_rate"),
             "eval_tasks": ev.get("tasks"),
-            "mean_steps": ev.get("mean_steps"),
+            "avg_steps": ev.get("avg_steps"),
             "train": {
                 k: state["stages"].get("train", {}).get(k)
                 for k in ("optimizer_steps", "steps", "first_loss", "last_loss")

@@ -402,7 +402,7 @@ def methods_table(methods, results, heldout, wilson_interval, paired_comparison)
         loss = f"{first:.3f} -> {last:.3f}" if isinstance(first, float) and isinstance(last, float) else "-"
         lines.append(
             f"| {m} | {sum(won) / max(len(won), 1):.3f} | [{lo:.3f}, {hi:.3f}] | "
-            f"{r['metrics'].get('mean_reward', float('nan')):.3f} {cmp}| {steps} | {loss} |"
+            f"{r['metrics'].get('avg_reward', float('nan')):.3f} {cmp}| {steps} | {loss} |"
         )
     return ["", f"## Methods from pi_ref, {len(heldout)} held-out tasks (greedy)", "", *lines]
 

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if rows:
         last = rows[-1]
         print(
-            f"done: iteration {last['iteration']}, train reward {last['train/reward_mean']:.3f}, "
+            f"done: iteration {last['iteration']}, train reward {last['train/avg_reward']:.3f}, "
             f"success {last['train/success_rate']:.2f}; metrics in {config.run_dir}/metrics.jsonl"
         )
     else:

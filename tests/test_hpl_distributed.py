@@ -9,20 +9,17 @@ Generated ALFWorld games and the tiny model; no GPU and no downloaded data neede
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.launch import REPO, launch
 from trainers.hpl.config import config_from_dict
 from trainers.hpl.pipeline import run_pipeline
 
-REPO = Path(__file__).resolve().parents[1]
 ACCELERATE = REPO / "assets" / "configs" / "accelerate"
 
 pytestmark = pytest.mark.slow
@@ -58,41 +55,10 @@ def _write_config(run_dir: Path) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _launch(mode: str, cfg_path: Path, until: str) -> subprocess.CompletedProcess:
     """``accelerate launch`` two processes of ``scripts.hpl`` (DDP or ZeRO-3) from the repository root."""
-    args = {"ddp": ["--multi_gpu"], "zero3": ["--config_file", str(ACCELERATE / "zero3.yaml")]}[mode]
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        *args,
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--main_process_port",
-        str(_free_port()),
-        "-m",
-        "scripts.hpl",
-        "--config",
-        str(cfg_path),
-        "--until",
-        until,
-    ]
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(REPO),
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    config_file = {"ddp": None, "zero3": ACCELERATE / "zero3.yaml"}[mode]
+    return launch(["-m", "scripts.hpl", "--config", str(cfg_path), "--until", until], config_file=config_file)
 
 
 def _weights(model_dir: Path) -> dict:

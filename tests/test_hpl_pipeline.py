@@ -10,7 +10,16 @@ import pytest
 from tests.toy_env import register_toy
 from trainers.hpl.config import config_from_dict, load_config
 from trainers.hpl.methods import METHODS, get_method
-from trainers.hpl.pipeline import Pipeline, read_jsonl, reuse_stages, run_pipeline
+from trainers.hpl.pipeline import (
+    SHARDED_STAGES,
+    STAGE_REGISTRY,
+    STAGES,
+    TRAINING_STAGES,
+    Pipeline,
+    read_jsonl,
+    reuse_stages,
+    run_pipeline,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_ID = "HPLCorridor-v0"
@@ -139,6 +148,7 @@ def test_pipeline_end_to_end_and_resume(tmp_path):
     assert stages["train"]["phases"] == 3 and stages["train"]["optimizer_steps"] > 0
     assert (run / "policy" / "config.json").exists()
     assert 0.0 <= stages["evaluate"]["success_rate"] <= 1.0
+    assert stages["evaluate"]["avg_reward"] == json.loads((run / "eval" / "metrics.json").read_text())["avg_reward"]
     assert json.loads((run / "eval" / "metrics.json").read_text())["tasks"] == 1
     # rerun: every stage is skipped
     logs.clear()
@@ -172,6 +182,87 @@ def test_sft_method_and_redo(tmp_path):
     assert [line for line in logs if "running" in line] == ["[evaluate] running"]
     with pytest.raises(ValueError, match="not part of method"):
         run_pipeline(_cfg(run, "sft"), until="curriculum")
+
+
+def test_stage_registry_is_the_one_stage_list(tmp_path):
+    # every registered stage has its method, and every stage method is registered
+    assert {n for n in dir(Pipeline) if n.startswith("stage_")} == {f"stage_{n}" for n in STAGES}
+    assert set(TRAINING_STAGES) | set(SHARDED_STAGES) | {"curriculum"} == set(STAGES)
+    assert not set(TRAINING_STAGES) & set(SHARDED_STAGES)
+    # the full method runs them all; every method runs a part of them, in registry order
+    assert Pipeline(_cfg(tmp_path, "hpl")).stages == list(STAGES)
+    for name in METHODS:
+        stages = Pipeline(_cfg(tmp_path, name)).stages
+        assert stages == [s for s in STAGES if s in stages] and {"demos", "sft", "train", "evaluate"} <= set(stages)
+    # docs/hpl.md's stage table lists the same stages in the same order
+    table = (REPO / "docs" / "hpl.md").read_text().split("| stage | what | outputs |\n|---|---|---|\n")[1]
+    rows = [line.split("|")[1].strip().strip("`") for line in table.split("\n\n")[0].splitlines()]
+    assert rows == list(STAGES)
+
+
+def _recording_pipeline(run: Path, calls: list[str]) -> Pipeline:
+    pipe = Pipeline(_cfg(run, "hpl"), log=lambda s: None)
+    for name in STAGES:
+        setattr(pipe, f"stage_{name}", lambda name=name: calls.append(name) or {})
+    return pipe
+
+
+@pytest.mark.parametrize("until", STAGES)
+def test_until_every_stage_runs_up_to_it_and_redo_cleans_the_rest(tmp_path, until):
+    calls: list[str] = []
+    run = tmp_path / "run"
+    _recording_pipeline(run, calls).run_all(until=until)
+    assert calls == list(STAGES[: STAGES.index(until) + 1])
+    # finished stages are skipped on resume; the rest runs
+    calls.clear()
+    _recording_pipeline(run, calls).run_all()
+    assert calls == list(STAGES[STAGES.index(until) + 1 :])
+    # --redo-from deletes the outputs of that stage and of every later one, and nothing earlier
+    for st in STAGE_REGISTRY.values():
+        for name in st.outputs + st.scratch:
+            (run / name).mkdir(parents=True, exist_ok=True)
+    calls.clear()
+    _recording_pipeline(run, calls).run_all(redo_from=until)
+    assert calls == list(STAGES[STAGES.index(until) :])
+    for i, st in enumerate(STAGE_REGISTRY.values()):
+        for name in st.outputs + st.scratch:
+            assert (run / name).exists() == (i < STAGES.index(until)), (until, name)
+
+
+def test_unknown_stage_is_refused_with_the_list(tmp_path, capsys):
+    from scripts.hpl import main
+
+    for key in ("until", "redo_from"):
+        with pytest.raises(ValueError, match="unknown stage 'explroe'; the stages are: demos, sft, explore"):
+            run_pipeline(_cfg(tmp_path / "run"), **{key: "explroe"}, log=lambda s: None)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    args = ["--config", str(REPO / "assets/configs/hpl_tiny.yaml"), "--run-dir", str(tmp_path / "cli")]
+    assert main([*args, "--until", "explroe"]) == 2
+    assert "unknown stage 'explroe'; the stages are: " + ", ".join(STAGES) in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown stage 'nope'"):
+        reuse_stages(tmp_path / "a", tmp_path / "b", ["nope"])
+
+
+def test_old_statistic_names_are_read_under_the_new_ones(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    old = {"stages": {"evaluate": {"done": True, "mean_reward": 0.25, "mean_steps": 3.0, "success_rate": 0.0}}}
+    (run / "state.json").write_text(json.dumps(old))
+    ev = Pipeline(_cfg(run)).state()["stages"]["evaluate"]
+    assert ev["avg_reward"] == 0.25 and ev["avg_steps"] == 3.0 and "mean_reward" not in ev
+
+
+def test_reuse_stages_links_the_registered_outputs(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    calls: list[str] = []
+    _recording_pipeline(src, calls).run_all(until="reference")
+    for name in STAGE_REGISTRY["explore"].outputs:
+        (src / name).mkdir(parents=True)
+    reuse_stages(src, dst, ["demos", "explore"])
+    assert all((dst / n).is_symlink() for n in STAGE_REGISTRY["explore"].outputs)
+    calls.clear()
+    _recording_pipeline(dst, calls).run_all(until="reference")
+    assert calls == ["sft", "curriculum", "reference"]
 
 
 def test_cli_list_methods_and_bad_config(capsys, tmp_path):

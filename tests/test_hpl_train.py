@@ -13,9 +13,9 @@ from trainers.hpl.train import (
     composite_step_loss,
     copy_model_dir,
     encode_pair,
-    load_model,
     train_composite,
 )
+from trainers.lora import load_causal_lm
 from trainers.sequences import collate, encode_conversation, masked_sequence_logprob, token_logprobs
 
 SYSTEM = {"role": "system", "content": "You are in a room. Act."}
@@ -49,7 +49,7 @@ def _pair(i: int) -> dict:
 @pytest.fixture()
 def model_tok(tiny_model_dir):
     torch.manual_seed(0)
-    return load_model(tiny_model_dir, "cpu")
+    return load_causal_lm(tiny_model_dir, device="cpu")
 
 
 def test_composite_step_is_one_forward_and_matches_separate_terms(model_tok):
@@ -241,55 +241,32 @@ def test_composite_resume_under_two_processes(tiny_model_dir, tmp_path, mode):
     pytest.importorskip("accelerate")
     if mode == "zero3":
         pytest.importorskip("deepspeed", reason="DeepSpeed not installed (pip install -e '.[deepspeed]')")
-    import os
-    import socket
     import subprocess
-    import sys
     from pathlib import Path
 
     from safetensors.torch import load_file
 
+    from tests.launch import launch, launch_env
     from trainers.hpl.train import FAULT_ENV
 
     repo = Path(__file__).resolve().parents[1]
     script = tmp_path / "composite.py"
     script.write_text(_COMPOSITE_SCRIPT)
 
-    def launch(out: Path, fault: str | None) -> subprocess.CompletedProcess:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo), "TOKENIZERS_PARALLELISM": "false"}
+    def run(out: Path, fault: str | None) -> subprocess.CompletedProcess:
+        env = launch_env()
         env.pop(FAULT_ENV, None)
         if fault:
             env[FAULT_ENV] = fault
-        how = (
-            ["--multi_gpu"] if mode == "ddp" else ["--config_file", str(repo / "assets/configs/accelerate/zero3.yaml")]
-        )
-        cmd = [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            *how,
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--main_process_port",
-            str(port),
-            str(script),
-            str(tiny_model_dir),
-            str(out),
-            str(repo),
-        ]
-        return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+        zero3 = repo / "assets/configs/accelerate/zero3.yaml" if mode == "zero3" else None
+        return launch([str(script), str(tiny_model_dir), str(out), str(repo)], config_file=zero3, env=env)
 
-    res = launch(tmp_path / "whole", None)
+    res = run(tmp_path / "whole", None)
     assert res.returncode == 0, res.stderr[-4000:]
-    res = launch(tmp_path / "cut", "3")
+    res = run(tmp_path / "cut", "3")
     assert res.returncode != 0 and "InjectedFault" in res.stderr
     assert (tmp_path / "cut" / "phase_0").is_dir() and not (tmp_path / "cut" / "phase_1").exists()
-    res = launch(tmp_path / "cut", None)
+    res = run(tmp_path / "cut", None)
     assert res.returncode == 0, res.stderr[-4000:]
     want = load_file(str(tmp_path / "whole" / "final" / "model.safetensors"))
     got = load_file(str(tmp_path / "cut" / "final" / "model.safetensors"))

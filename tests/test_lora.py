@@ -144,12 +144,12 @@ def test_evaluate_cli_runs_an_adapter_checkpoint(sft_adapter, tmp_path):
 
 
 def test_composite_lora_trains_an_adapter_on_pi_ref_and_reference_is_the_adapter_off(sft_adapter, tmp_path):
-    from trainers.hpl.train import load_model, precompute_reference, train_composite
+    from trainers.hpl.train import precompute_reference, train_composite
     from trainers.lora import adapter_base, add_adapter, load_causal_lm, reference_mode
     from trainers.sequences import collate, encode_conversation, masked_sequence_logprob
 
     pi_ref, _ = sft_adapter
-    model, tok = load_model(pi_ref, "cpu")
+    model, tok = load_causal_lm(pi_ref, device="cpu")
     pair = {"prompt": DEMO[:2], "chosen": DEMO[2:3], "rejected": WRONG[2:3]}
     pairs = precompute_reference(model, tok, [pair] * 2, progress=False)
     schedule = [[("bc", DEMO), ("traj", pairs[0]), ("traj", pairs[1])]]
@@ -169,7 +169,7 @@ def test_composite_lora_trains_an_adapter_on_pi_ref_and_reference_is_the_adapter
     trained, _ = load_causal_lm(final)
     assert _moved(_weights(trained), _weights(model)) > 1e-5
     # the reference of a LoRA model is the same model with its adapter disabled: exactly pi_ref
-    wrapped = add_adapter(load_model(pi_ref, "cpu")[0], LoraSettings(enabled=True, r=4), pi_ref)
+    wrapped = add_adapter(load_causal_lm(pi_ref, device="cpu")[0], LoraSettings(enabled=True, r=4), pi_ref)
     with torch.no_grad():
         for p in wrapped.parameters():
             if p.requires_grad:
@@ -184,27 +184,17 @@ def test_composite_lora_trains_an_adapter_on_pi_ref_and_reference_is_the_adapter
 
 
 def test_hgpo_lora_iteration_checkpoint_resume(tiny_model_dir, tmp_path):
+    from tests.model_fixtures import hgpo_test_config
     from trainers.hgpo.checkpoint import list_checkpoints
     from trainers.hgpo.config import config_from_dict
     from trainers.hgpo.trainer import HGPOTrainer, train
     from trainers.lora import load_causal_lm
 
-    cfg = dict(
-        model=str(tiny_model_dir),
-        device="cpu",
-        env_id=CORRIDOR_ID,
-        max_steps=2,
-        num_envs=4,
-        history_k=1,
-        group_size=2,
-        tasks_per_iteration=2,
-        max_new_tokens=8,
-        iterations=1,
+    cfg = hgpo_test_config(
+        tiny_model_dir,
+        tmp_path / "run",
         lr=5e-3,
         kl_coef=0.1,
-        micro_batch_size=8,
-        run_dir=str(tmp_path / "run"),
-        progress=False,
         save_every=1,
         lora={"enabled": True, "r": 4, "merge": True},
     )

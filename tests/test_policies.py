@@ -170,10 +170,12 @@ def test_hf_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_hf_bad_dtype_is_a_clear_error(tiny_model_dir):
-    from trainers.policies.hf import load_model_and_tokenizer
+    from trainers.lora import load_causal_lm
 
+    with pytest.raises(ValueError, match="unknown dtype 'float33'; use one of auto, bfloat16"):
+        load_causal_lm(tiny_model_dir, dtype="float33", device="cpu")
     with pytest.raises(ValueError, match="unknown dtype 'float33'"):
-        load_model_and_tokenizer(tiny_model_dir, "cpu", "float33")
+        make_policy("hf", model=str(tiny_model_dir), device="cpu", dtype="float33")
 
 
 def test_make_tiny_model_user_errors(tmp_path, capsys):
@@ -355,7 +357,7 @@ def test_retry_delay_policy():
 
 
 def test_dtype_auto_resolves_per_device(tiny_model_dir):
-    from trainers.policies.hf import auto_dtype, bf16_supported
+    from trainers.models import auto_dtype, bf16_supported
 
     expected = "bfloat16" if bf16_supported("cpu") else "float32"
     assert (
@@ -384,7 +386,7 @@ def test_smollm2_converts_and_generates(tmp_path_factory):
 def test_trainer_policy_config_carries_dtype_and_engine_settings(tiny_model_dir, tmp_path):
     from trainers.hpl.config import load_config
     from trainers.hpl.pipeline import Pipeline
-    from trainers.policies.hf import auto_dtype
+    from trainers.models import auto_dtype
 
     cfg = load_config(None, ["policy.backend_kwargs={dtype: auto}", f"run_dir={tmp_path}", "device=cpu"])
     assert cfg.policy.backend_kwargs == {"dtype": "auto"}

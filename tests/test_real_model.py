@@ -82,11 +82,11 @@ def test_sft_lora_on_smollm2_trains_tokens_and_moves_weights(smollm2_dir, pi_ref
 
 
 def test_composite_step_on_smollm2_pi_ref(pi_ref, demos, tmp_path):
-    from trainers.hpl.train import load_model, precompute_reference, train_composite
+    from trainers.hpl.train import precompute_reference, train_composite
     from trainers.lora import LoraSettings, load_causal_lm
 
     out, _ = pi_ref
-    model, tok = load_model(out, "cpu")
+    model, tok = load_causal_lm(out, device="cpu")
     conv = demos[0]
     first = next(i for i, m in enumerate(conv) if m["role"] == "assistant")
     wrong = {"role": "assistant", "content": "Thought: I will guess.\nAction: SELECT 1"}
@@ -116,25 +116,21 @@ def test_hgpo_iteration_with_smollm2_lora(pi_ref, tmp_path):
     from trainers.lora import load_causal_lm
 
     out, _ = pi_ref
+    from tests.model_fixtures import hgpo_test_config
+
     cfg = config_from_dict(
-        dict(
-            model=str(out),
-            device="cpu",
+        hgpo_test_config(
+            out,
+            tmp_path / "run",
             env_id=ENV,
             env_kwargs=ENV_KWARGS,
-            max_steps=2,
             num_envs=2,
-            history_k=1,
-            group_size=2,
             tasks_per_iteration=1,
             max_new_tokens=32,
-            iterations=1,
             lr=1e-3,
             kl_coef=0.01,
             micro_batch_size=2,
             max_length=2048,
-            run_dir=str(tmp_path / "run"),
-            progress=False,
             lora=LORA,
         )
     )

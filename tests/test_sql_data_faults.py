@@ -10,21 +10,10 @@ import pytest
 
 from agent_gym.errors import AgentGymError, GameLoadError
 from agent_gym.sql.env import InterCodeSQLEnv
-from agent_gym.sql.server import mariadb_available
 from agent_gym.sql.tasks import ASSETS_DIR, load_tasks
+from tests.markers import SQL_BACKENDS
 
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "mysql",
-        marks=[
-            pytest.mark.mariadb,
-            pytest.mark.skipif(
-                not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"
-            ),
-        ],
-    ),
-]
+BACKENDS = SQL_BACKENDS
 TASKS = json.loads((ASSETS_DIR / "tasks.json").read_text())
 
 

@@ -11,21 +11,10 @@ from gymnasium.utils.env_checker import check_env
 import agent_gym
 from agent_gym.errors import InvalidTaskError
 from agent_gym.sql.env import InterCodeSQLEnv
-from agent_gym.sql.server import mariadb_available
+from tests.markers import SQL_BACKENDS
 from wrappers import restore, snapshot
 
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "mysql",
-        marks=[
-            pytest.mark.mariadb,
-            pytest.mark.skipif(
-                not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"
-            ),
-        ],
-    ),
-]
+BACKENDS = SQL_BACKENDS
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

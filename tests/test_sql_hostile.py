@@ -24,16 +24,12 @@ import pytest
 from agent_gym.sql.backends.base import MAX_RESULT_CHARS, check_statement, row_chars
 from agent_gym.sql.env import InterCodeSQLEnv
 from agent_gym.sql.render import ERROR_PREFIX
-from agent_gym.sql.server import mariadb_available
+from tests.markers import SQL_BACKENDS, mariadb_missing
 from tests.test_sql_safety import _fingerprint
 
 TIMEOUT_S = 1.0
 BUDGET_S = TIMEOUT_S + 2.0 + 1.0  # documented budget + slack for a loaded CI machine
-needs_mariadb = [
-    pytest.mark.mariadb,
-    pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"),
-]
-BACKENDS = ["sqlite", pytest.param("mysql", marks=needs_mariadb)]
+BACKENDS = SQL_BACKENDS
 REFUSED, ERROR, ANY = "refused", "error", "any"
 EVIL = "/tmp/agent_gym_hostile"
 X3 = "loan a, loan b, loan c"
@@ -253,7 +249,7 @@ def test_settings_do_not_lift_the_limits(env):
 
 
 @pytest.mark.mariadb
-@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+@mariadb_missing
 def test_session_state_and_account_do_not_outlive_the_episode():
     env = InterCodeSQLEnv(backend="mysql", statement_timeout_s=TIMEOUT_S)
     env.reset(options={"task_id": 0})
@@ -277,7 +273,7 @@ def test_session_state_and_account_do_not_outlive_the_episode():
 
 
 @pytest.mark.mariadb
-@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+@mariadb_missing
 def test_a_killed_connection_is_replaced_transparently():
     env = InterCodeSQLEnv(backend="mysql", statement_timeout_s=TIMEOUT_S)
     backend = env.backend
@@ -298,7 +294,7 @@ def test_a_killed_connection_is_replaced_transparently():
 
 
 @pytest.mark.mariadb
-@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+@mariadb_missing
 @pytest.mark.parametrize(
     "statement",
     [
@@ -324,7 +320,7 @@ def test_watchdog_kills_what_kill_query_cannot_stop(statement):
 
 
 @pytest.mark.mariadb
-@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+@mariadb_missing
 def test_row_cap_holds_when_the_server_sends_more():
     env = InterCodeSQLEnv(backend="mysql", statement_timeout_s=5.0, max_rows=50)
     env.reset(options={"task_id": 0})
@@ -406,7 +402,7 @@ def test_lexer_rules_without_a_server():
 
 
 @pytest.mark.mariadb
-@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+@mariadb_missing
 def test_server_temporary_tables_are_capped(monkeypatch):
     import agent_gym.sql.backends.mysql as mysql_backend
 

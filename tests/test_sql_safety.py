@@ -16,13 +16,10 @@ from agent_gym.errors import BackendUnavailableError
 from agent_gym.sql.env import InterCodeSQLEnv
 from agent_gym.sql.server import mariadb_available
 from agent_gym.sql.tasks import ASSETS_DIR
+from tests.markers import SQL_BACKENDS, mariadb_missing
 
 TIMEOUT_S = 1.0
-needs_mariadb = [
-    pytest.mark.mariadb,
-    pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed (apt-get install mariadb-server-core)"),
-]
-BACKENDS = ["sqlite", pytest.param("mysql", marks=needs_mariadb)]
+BACKENDS = SQL_BACKENDS
 
 CROSS = "SELECT count(*) FROM loan a, loan b, loan c, loan d, loan e, loan f, loan g, loan h, loan i"
 HOSTILE = [
@@ -133,7 +130,7 @@ def test_row_cap_keeps_results_small():
 
 
 @pytest.mark.mariadb
-@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+@mariadb_missing
 def test_mysql_row_cap_and_session_reset():
     env = InterCodeSQLEnv(backend="mysql", max_rows=50)
     env.reset(options={"task_id": 0})
@@ -148,7 +145,7 @@ def test_mysql_row_cap_and_session_reset():
 
 
 @pytest.mark.mariadb
-@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+@mariadb_missing
 def test_watchdog_kills_queries_the_server_does_not_stop():
     env = InterCodeSQLEnv(backend="mysql", statement_timeout_s=1.0)
     env.backend.is_mariadb = False  # as on a MySQL server: no SET STATEMENT wrapper, only the watchdog
@@ -161,7 +158,7 @@ def test_watchdog_kills_queries_the_server_does_not_stop():
 
 
 @pytest.mark.mariadb
-@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+@mariadb_missing
 def test_dead_server_gives_a_clear_error(tmp_path):
     # a separate dump path gets its own private server, so killing it affects no other test
     env = InterCodeSQLEnv(data_dir=_copy_assets(tmp_path), backend="mysql")
@@ -177,7 +174,7 @@ def test_dead_server_gives_a_clear_error(tmp_path):
 
 
 @pytest.mark.mariadb
-@pytest.mark.skipif(not mariadb_available(), reason="mariadbd not installed")
+@mariadb_missing
 def test_server_is_stopped_on_close_and_when_the_process_dies(tmp_path):
     data = _copy_assets(tmp_path)  # its own server: other tests' envs hold the shared one
     env = InterCodeSQLEnv(backend="mysql", data_dir=data)

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gymnasium as gym
 import pytest
 
 from trainers.tracking import flat_config, resolve_report_to
-
-CORRIDOR_ID = "TrackingCorridor-v0"
-if CORRIDOR_ID not in gym.registry:
-    gym.register(id=CORRIDOR_ID, entry_point="tests.toy_env:CorridorEnv")
 
 
 def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
@@ -47,32 +42,24 @@ def tensorboard():
 
 
 def test_hgpo_logs_every_iteration_with_its_step(tensorboard, tiny_model_dir, tmp_path):
+    from tests.model_fixtures import hgpo_test_config
     from trainers.hgpo.config import config_from_dict
     from trainers.hgpo.trainer import train
 
     cfg = config_from_dict(
-        dict(
-            model=str(tiny_model_dir),
-            device="cpu",
-            env_id=CORRIDOR_ID,
-            max_steps=2,
-            num_envs=4,
-            history_k=1,
-            group_size=2,
-            tasks_per_iteration=2,
+        hgpo_test_config(
+            tiny_model_dir,
+            tmp_path / "run",
             max_new_tokens=6,
             iterations=2,
             lr=1e-4,
-            micro_batch_size=8,
-            run_dir=str(tmp_path / "run"),
-            progress=False,
             save_every=0,
             report_to="tensorboard",
         )
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     scalars = _scalars(tmp_path / "run" / "tracking" / "hgpo")
-    assert [s for s, _ in scalars["train/reward_mean"]] == [0, 1]
+    assert [s for s, _ in scalars["train/avg_reward"]] == [0, 1]
     assert [v for _, v in scalars["loss/tokens"]] == pytest.approx([r["loss/tokens"] for r in rows])
     assert list((tmp_path / "run" / "tracking" / "hgpo").rglob("hparams.yml"))  # the config is logged
 
@@ -103,7 +90,8 @@ def test_sft_logs_through_trl_report_to(tensorboard, tiny_model_dir, tmp_path):
 def test_composite_history_rows_have_steps_and_tracker_gets_step_means(tensorboard, tiny_model_dir, tmp_path):
     import json
 
-    from trainers.hpl.train import load_model, precompute_reference, train_composite
+    from trainers.hpl.train import precompute_reference, train_composite
+    from trainers.lora import load_causal_lm
 
     conv = [
         {"role": "system", "content": "Reach the goal."},
@@ -111,7 +99,7 @@ def test_composite_history_rows_have_steps_and_tracker_gets_step_means(tensorboa
         {"role": "assistant", "content": "Thought: right.\nAction: go right"},
     ]
     wrong = conv[:2] + [{"role": "assistant", "content": "Thought: left.\nAction: go left"}]
-    model, tok = load_model(tiny_model_dir, "cpu")
+    model, tok = load_causal_lm(tiny_model_dir, device="cpu")
     pairs = precompute_reference(
         model, tok, [{"prompt": conv[:2], "chosen": conv[2:], "rejected": wrong[2:]}] * 4, progress=False
     )

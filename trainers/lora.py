@@ -200,31 +200,39 @@ def _full_weights_dir(path: Path) -> Path | None:
 def load_causal_lm(
     path: str | os.PathLike, *, dtype: Any = None, device: str | None = None, depth: int = 0
 ) -> tuple[Any, Any]:
-    """``(model, tokenizer)``; an adapter checkpoint is loaded onto its base and merged.
+    """``(model, tokenizer)`` from a model folder, a hub id or an adapter checkpoint: the one model loader.
 
-    Adapter chains (an adapter whose base is itself an adapter checkpoint, as when HPL's composite
-    stage trains a LoRA on a LoRA-trained pi_ref) are resolved recursively. The tokenizer comes
-    from ``path`` when it holds one.
+    An adapter checkpoint is loaded onto its base and merged; adapter chains (an adapter whose
+    base is itself an adapter checkpoint, as when HPL's composite stage trains a LoRA on a
+    LoRA-trained pi_ref) are resolved recursively. The tokenizer comes from ``path`` when it holds
+    one. ``dtype``: a torch dtype, its name, ``"auto"`` (:func:`trainers.models.auto_dtype` for
+    ``device``) or ``None`` (the checkpoint's). ``device``: where to move the weights (``None``:
+    leave them where loading put them; resolve names with :func:`trainers.models.resolve_device`).
+    A missing folder or an unreachable hub id raises a one-line ``AgentGymError``.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from trainers.models import check_model_source, load_tokenizer, model_load_error, torch_dtype
 
     p = Path(path)
     if depth > 8:
         raise ValueError(f"adapter chain deeper than 8 at {p}; is an adapter its own base?")
-    kwargs: dict[str, Any] = {}
-    if dtype is not None:
-        kwargs["dtype"] = dtype
+    check_model_source(path)
+    dtype = torch_dtype(dtype, device)
     full = _full_weights_dir(p) if p.is_dir() else None
     if is_adapter_dir(p) and full is None:
         from peft import PeftModel
 
         base, base_tok = load_causal_lm(adapter_base(p), dtype=dtype, device=None, depth=depth + 1)
         model = PeftModel.from_pretrained(base, str(p)).merge_and_unload()
-        tok = AutoTokenizer.from_pretrained(str(p)) if (p / "tokenizer_config.json").exists() else base_tok
+        tok = load_tokenizer(p) if (p / "tokenizer_config.json").exists() else base_tok
     else:
         src = str(full or path)
-        tok = AutoTokenizer.from_pretrained(src)
-        model = AutoModelForCausalLM.from_pretrained(src, **kwargs)
+        tok = load_tokenizer(src)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(src, **({} if dtype is None else {"dtype": dtype}))
+        except OSError as exc:
+            raise model_load_error(src, exc) from exc
     if device is not None:
         model = model.to(device)
     return model, tok

@@ -1,5 +1,11 @@
-"""Small models for tests and demos.
+"""Where models come from: the device, the model folder, the tokenizer, and small models for tests.
 
+* :func:`resolve_device` is the one device resolver (``"auto"``/``None`` -> cuda if available,
+  else cpu; a bare ``"cuda"`` under ``accelerate launch`` -> this process's GPU).
+* :func:`resolve_model_path` is the one tiny-model resolver: ``"tiny"`` -> a built
+  :func:`build_tiny_model` folder, anything else unchanged.
+* :func:`check_model_source`, :func:`load_tokenizer`, :func:`auto_dtype` give one-line errors
+  and dtype names for :func:`trainers.lora.load_causal_lm`, the one model loader.
 * :func:`build_tiny_model` writes a tiny random Qwen2-style causal LM with a
   byte-level BPE tokenizer trained (with ``tokenizers``) on environment and
   prompt text, and a ChatML chat template with ``{% generation %}`` markers.
@@ -17,9 +23,149 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from agent_gym.fileio import atomic_dir
 from agent_gym.paths import asset_path
+
+# ---------------------------------------------------------------------------- device and dtype
+
+#: names accepted by ``--dtype`` (``auto``: :func:`auto_dtype`).
+DTYPE_CHOICES = ("auto", "bfloat16", "float16", "float32")
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """The torch device to use: ``"auto"``/``None`` -> ``"cuda"`` if torch sees a GPU, else ``"cpu"``.
+
+    A bare ``"cuda"`` under ``accelerate launch`` (``WORLD_SIZE`` > 1) becomes this process's GPU,
+    ``cuda:<LOCAL_RANK>``. Asking for cuda where torch sees no GPU raises a one-line error.
+    """
+    import torch
+
+    if device in (None, "", "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        from agent_gym.errors import BackendUnavailableError
+
+        raise BackendUnavailableError(f"device {device!r} was asked for but torch sees no GPU; use device: cpu or auto")
+    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
+
+
+def bf16_supported(device: str | None = None) -> bool:
+    """Whether ``device`` (default: :func:`resolve_device`'s) runs bfloat16 natively.
+
+    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's bfloat16 support
+    (AVX-512 BF16/AMX, or AVX-512 core where oneDNN emulates it), which is what
+    makes bf16 matrix products faster than fp32 there.
+    """
+    import torch
+
+    dev = device or resolve_device(None)
+    if dev.startswith("cuda"):
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if dev != "cpu":
+        return False
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
+        return False
+
+
+def auto_dtype(dtype: str | None, device: str | None = None) -> str | None:
+    """Resolve a dtype name: ``"auto"`` -> ``"bfloat16"`` where :func:`bf16_supported`, else ``"float32"``.
+
+    Other names are returned unchanged (``None``: keep the checkpoint's dtype).
+    """
+    if dtype == "auto":
+        return "bfloat16" if bf16_supported(device) else "float32"
+    return dtype
+
+
+def torch_dtype(dtype: Any, device: str | None = None) -> Any:
+    """A torch dtype from a dtype, its name or ``"auto"`` (:func:`auto_dtype`); ``None`` stays ``None``.
+
+    An unknown name raises a one-line ``ValueError``.
+    """
+    import torch
+
+    if not isinstance(dtype, str):
+        return dtype
+    name = auto_dtype(dtype, device)
+    value = getattr(torch, str(name), None)
+    if not isinstance(value, torch.dtype):
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPE_CHOICES)}")
+    return value
+
+
+# ---------------------------------------------------------------------------- model sources
+
+
+def resolve_model_path(
+    model: str | os.PathLike,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    tokenizer_texts: Sequence[str] = (),
+    **tiny_args: Any,
+) -> str:
+    """``"tiny"`` -> a :func:`build_tiny_model` folder (built on first use); anything else unchanged.
+
+    The tiny model goes to ``out_dir`` (default: ``cache_dir("models") / "tiny-qwen2"``, shared by
+    runs with the default settings); ``seed``, ``tokenizer_texts`` and ``tiny_args`` (its size:
+    ``hidden_size``, ``num_layers``, ...) are passed to :func:`build_tiny_model`.
+    """
+    if str(model) != "tiny":
+        return str(model)
+    if out_dir is None:
+        from agent_gym.paths import cache_dir
+
+        out_dir = cache_dir("models") / "tiny-qwen2"
+    return str(build_tiny_model(out_dir, seed=seed, tokenizer_texts=tokenizer_texts, **tiny_args))
+
+
+def _looks_like_local_path(src: str) -> bool:
+    """True for ``/abs``, ``./rel``, ``~/x``, ``a/b/c`` (hub ids are ``name`` or ``org/name``)."""
+    return src.startswith(("/", ".", "~")) or src.count("/") > 1 or "\\" in src
+
+
+def model_load_error(src: str, exc: BaseException | None = None) -> Exception:
+    """The one-line :class:`AgentGymError` for a model folder / hub id that cannot be loaded."""
+    from agent_gym.errors import AgentGymError
+
+    hint = (
+        "get a real small model offline with `python -m scripts.get_model smollm2 --out DIR`, build a random "
+        "test model with `python -m scripts.make_tiny_model DIR`, or pass an existing folder"
+    )
+    if _looks_like_local_path(src) and not Path(src).expanduser().exists():
+        return AgentGymError(f"model folder {src!r} does not exist; {hint}")
+    detail = f" ({str(exc).splitlines()[0]})" if exc is not None and str(exc) else ""
+    return AgentGymError(
+        f"cannot load model {src!r}: not a local model folder and not downloadable here (offline? HF_HUB_OFFLINE=1 skips the download retries); {hint}{detail}"
+    )
+
+
+def check_model_source(model: str | os.PathLike) -> None:
+    """Raise the one-line error at once when ``model`` is a local path that does not exist (before any slow work)."""
+    src = str(model)
+    if _looks_like_local_path(src) and not Path(src).expanduser().exists():
+        raise model_load_error(src)
+
+
+def load_tokenizer(model: str | os.PathLike) -> Any:
+    """The tokenizer of a local folder or hub id, with a one-line error when it cannot be found."""
+    from transformers import AutoTokenizer
+
+    src = str(model)
+    check_model_source(src)
+    try:
+        return AutoTokenizer.from_pretrained(src)
+    except OSError as exc:
+        raise model_load_error(src, exc) from exc
+
+
+# ---------------------------------------------------------------------------- the tiny test model
 
 #: ChatML with ``{% generation %}`` around assistant content + end-of-turn token.
 #: Prefix-stable: earlier messages render the same whatever follows.
@@ -285,9 +431,18 @@ REAL_MODELS = {"smollm2": ("SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm
 
 __all__ = [
     "CHATML_TEMPLATE",
+    "DTYPE_CHOICES",
     "REAL_MODELS",
+    "auto_dtype",
+    "bf16_supported",
     "build_tiny_model",
+    "check_model_source",
     "load_smollm2",
+    "load_tokenizer",
+    "model_load_error",
+    "resolve_device",
+    "resolve_model_path",
     "smollm2_gguf_path",
+    "torch_dtype",
     "train_tiny_tokenizer",
 ]

@@ -283,7 +283,8 @@ def collate(batch: Sequence[Encoded], pad_token_id: int, pad_to: int | None = No
 
 def token_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """``[B, T-1]``: log p(input_ids[:, t+1] | input_ids[:, :t+1]) under ``model``."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1, :].float()
+    # use_cache=False: scoring needs no KV cache (it would only hold memory during training)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1, :].float()
     targets = input_ids[:, 1:].unsqueeze(-1)
     picked = torch.gather(logits, -1, targets).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1)
@@ -298,7 +299,11 @@ def masked_sequence_logprob(model: Any, batch: dict[str, torch.Tensor]) -> torch
 
 def masked_token_entropy(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """``[B]``: mean per-token entropy of the model's next-token distribution over loss-mask tokens."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1, :].float()
+    logits = (
+        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
+        .logits[:, :-1, :]
+        .float()
+    )
     logp = torch.log_softmax(logits, dim=-1)
     ent = -(logp.exp() * logp).sum(-1)
     mask = batch["loss_mask"][:, 1:].to(ent.dtype)

@@ -128,13 +128,6 @@ def wait_for(
         time.sleep(poll_s)
 
 
-def local_device(device: str) -> str:
-    """The device of this process: a bare ``"cuda"`` becomes ``cuda:<LOCAL_RANK>`` under a launch."""
-    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return device
-
-
 @dataclass
 class VLLMSettings:
     """Parallelism of the colocated vLLM engine(s) (``backend: vllm``), passed to :class:`~trainers.policies.vllm.VLLMPolicy`.

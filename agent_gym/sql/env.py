@@ -16,7 +16,13 @@ from typing import Any
 
 from agent_gym.core import StepResult, TextEnv
 from agent_gym.errors import GameLoadError
-from agent_gym.sql.backends.base import MAX_STATEMENT_CHARS, QueryResult, SQLBackend, check_statement
+from agent_gym.sql.backends.base import (
+    MAX_STATEMENT_CHARS,
+    QueryResult,
+    ServerSettings,
+    SQLBackend,
+    check_statement,
+)
 from agent_gym.sql.render import render_result, task_prompt
 from agent_gym.sql.reward import gold_has_order_by, score
 from agent_gym.sql.tasks import SQLDataset, SQLTask, load_dataset
@@ -36,37 +42,25 @@ def make_backend(
     backend: str,
     dataset: SQLDataset,
     *,
-    host: str | None = None,
-    port: int | None = None,
-    user: str | None = None,
-    password: str | None = None,
-    agent_user: str | None = None,
-    agent_password: str | None = None,
+    server: ServerSettings | None = None,
     statement_timeout_s: float = 5.0,
     max_rows: int = 10_000,
 ) -> SQLBackend:
-    """Build the backend named by ``backend`` (``auto``: MariaDB if installed or host given, else SQLite)."""
+    """Build the backend named by ``backend`` (``auto``: MariaDB if installed or ``server`` names one, else SQLite)."""
+    server = server or ServerSettings()
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
         from agent_gym.sql.server import mariadb_available
 
-        backend = "mysql" if (host is not None or port is not None or mariadb_available()) else "sqlite"
+        backend = "mysql" if (server.external or mariadb_available()) else "sqlite"
     if backend == "mysql":
         from agent_gym.sql.backends.mysql import MySQLBackend
 
         return MySQLBackend(
-            dump_path=dataset.dump_path,
-            host=host,
-            port=port,
-            user=user,
-            password=password,
-            agent_user=agent_user,
-            agent_password=agent_password,
-            statement_timeout_s=statement_timeout_s,
-            max_rows=max_rows,
+            dump_path=dataset.dump_path, server=server, statement_timeout_s=statement_timeout_s, max_rows=max_rows
         )
-    if host is not None or port is not None:
+    if server.external:
         raise ValueError("host/port are only used with backend='mysql'")
     from agent_gym.sql.backends.sqlite import SQLiteBackend
 
@@ -134,17 +128,11 @@ class InterCodeSQLEnv(TextEnv):
         self.dataset = load_dataset(data_dir, split)
         self.tasks: list[SQLTask] = self.dataset.tasks
         self._ids = [t.task_id for t in self.tasks]
+        server = ServerSettings(
+            host=host, port=port, user=user, password=password, agent_user=agent_user, agent_password=agent_password
+        )
         self.backend: SQLBackend = make_backend(
-            backend,
-            self.dataset,
-            host=host,
-            port=port,
-            user=user,
-            password=password,
-            agent_user=agent_user,
-            agent_password=agent_password,
-            statement_timeout_s=statement_timeout_s,
-            max_rows=max_rows,
+            backend, self.dataset, server=server, statement_timeout_s=statement_timeout_s, max_rows=max_rows
         )
         self.backend_name = self.backend.name
         have = set(self.backend.databases())

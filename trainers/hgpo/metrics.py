@@ -12,17 +12,25 @@ from typing import Any
 from agent_gym.fileio import atomic_path, atomic_write_jsonl
 
 PLOT_PANELS = (
-    ("reward", ("train/reward_mean", "eval/avg_reward"), "episode reward"),
+    ("reward", ("train/avg_reward", "eval/avg_reward"), "episode reward"),
     ("success", ("train/success_rate", "eval/success_rate"), "success rate"),
     ("advantage", ("adv/mean", "adv/std", "adv/abs_mean", "adv/zero_frac"), "advantage statistics"),
     ("loss", ("loss/pg", "loss/kl", "loss/clip_frac"), "loss terms"),
 )
 
 
+#: Metric names of older runs -> today's (a resumed run reads its old lines under the new names).
+OLD_NAMES = {
+    "train/reward_mean": "train/avg_reward",
+    "train/final_reward_mean": "train/final_avg_reward",
+    "train/steps_mean": "train/avg_steps",
+}
+
+
 class MetricsLog:
     """Append-only JSONL of per-iteration metrics that survives restarts.
 
-    ``truncate(after)`` drops lines of iterations > ``after`` (used on resume
+    Rows come back with :data:`OLD_NAMES` renamed. ``truncate(after)`` drops lines of iterations > ``after`` (used on resume
     from an older checkpoint); rewrites are atomic.
     """
 
@@ -38,7 +46,8 @@ class MetricsLog:
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
+                rows.append({OLD_NAMES.get(k, k): v for k, v in row.items()})
             except json.JSONDecodeError:
                 break  # a partial last line from a killed run
         return rows

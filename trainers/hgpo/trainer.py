@@ -61,16 +61,6 @@ RESUMABLE_CHANGES = {
 }
 
 
-def resolve_model_path(model: str) -> str:
-    """``"tiny"`` -> the cached tiny test model (built on first use); anything else unchanged."""
-    if model == "tiny":
-        from agent_gym.paths import cache_dir
-        from trainers.models import build_tiny_model
-
-        return str(build_tiny_model(cache_dir("models") / "tiny-qwen2"))
-    return model
-
-
 class HGPOTrainer:
     """Runs :class:`HGPOConfig` end to end; ``train()`` resumes from the run's latest checkpoint.
 
@@ -81,7 +71,8 @@ class HGPOTrainer:
     """
 
     def __init__(self, config: HGPOConfig, *, resume: bool = True, log: Callable[[str], None] = print):
-        from trainers.policies.hf import check_model_source, load_model_and_tokenizer
+        from trainers.lora import load_causal_lm
+        from trainers.models import auto_dtype, check_model_source, resolve_device, resolve_model_path
 
         self.config = config.validate()
         self.log = log
@@ -106,7 +97,8 @@ class HGPOTrainer:
 
             accelerate = require("accelerate", "train")
             self.accelerator = accelerate.Accelerator(cpu=(config.device == "cpu"))
-        device = str(self.accelerator.device) if self.accelerator else config.device
+        device = str(self.accelerator.device) if self.accelerator else resolve_device(config.device)
+        dtype = auto_dtype(config.dtype, device)
         if self.accelerator is not None and config.tasks_per_iteration < self.accelerator.num_processes:
             raise ValueError(
                 f"tasks_per_iteration ({config.tasks_per_iteration}) must be >= the number of processes "
@@ -132,7 +124,7 @@ class HGPOTrainer:
         if lora.enabled:  # the base's full weights + one trainable adapter (a resume continues the saved one)
             from trainers.lora import add_adapter, resume_adapter
 
-            self.model, self.tokenizer = load_model_and_tokenizer(self.base_model_path, device, config.dtype)
+            self.model, self.tokenizer = load_causal_lm(self.base_model_path, dtype=dtype, device=device)
             self.model = (
                 resume_adapter(self.model, ckpt)
                 if ckpt is not None
@@ -140,7 +132,7 @@ class HGPOTrainer:
             )
         else:
             load_from = str(ckpt) if ckpt is not None else self.base_model_path
-            self.model, self.tokenizer = load_model_and_tokenizer(load_from, device, config.dtype)
+            self.model, self.tokenizer = load_causal_lm(load_from, dtype=dtype, device=device)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = next(self.model.parameters()).device
@@ -156,7 +148,7 @@ class HGPOTrainer:
             if ckpt is None:
                 self.ref_model = copy.deepcopy(self.model)
             else:
-                self.ref_model, _ = load_model_and_tokenizer(self.base_model_path, str(self.device), config.dtype)
+                self.ref_model, _ = load_causal_lm(self.base_model_path, dtype=dtype, device=str(self.device))
             self.ref_model.eval()
             self.ref_model.requires_grad_(False)
 
@@ -500,7 +492,7 @@ class HGPOTrainer:
                     self.tracker.log(row, step=it)
                     plot_metrics(self.metrics.read(), self.run_dir / "metrics.png", f"{c.method} on {c.env_id}")
                 rows.append(row)
-                bar.set_postfix(reward=f"{row['train/reward_mean']:.3f}", succ=f"{row['train/success_rate']:.2f}")
+                bar.set_postfix(reward=f"{row['train/avg_reward']:.3f}", succ=f"{row['train/success_rate']:.2f}")
         finally:
             bar.close()
         return rows
@@ -528,14 +520,14 @@ def _chunks(items: list[int], size: int) -> list[list[int]]:
 
 def _rollout_metrics(records: Sequence[EpisodeRecord]) -> dict[str, float]:
     if not records:
-        return {"train/episodes": 0, "train/reward_mean": 0.0, "train/success_rate": 0.0}
+        return {"train/episodes": 0, "train/avg_reward": 0.0, "train/success_rate": 0.0}
     steps = sum(r.num_steps for r in records)
     return {
         "train/episodes": len(records),
-        "train/reward_mean": float(np.mean([r.reward for r in records])),
-        "train/final_reward_mean": float(np.mean([r.final_reward for r in records])),
+        "train/avg_reward": float(np.mean([r.reward for r in records])),
+        "train/final_avg_reward": float(np.mean([r.final_reward for r in records])),
         "train/success_rate": float(np.mean([r.success for r in records])),
-        "train/steps_mean": float(np.mean([r.num_steps for r in records])),
+        "train/avg_steps": float(np.mean([r.num_steps for r in records])),
         "train/invalid_rate": float(sum(r.invalid_actions for r in records) / max(steps, 1)),
         "train/unparseable_rate": float(sum(not s.parsed for r in records for s in r.steps) / max(steps, 1)),
     }
@@ -593,4 +585,4 @@ def train(config: HGPOConfig, *, resume: bool = True, log: Callable[[str], None]
         trainer.close()
 
 
-__all__ = ["HGPOTrainer", "resolve_model_path", "train"]
+__all__ = ["HGPOTrainer", "train"]

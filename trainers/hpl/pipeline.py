@@ -1,14 +1,10 @@
 """The HPL pipeline: stages in one run directory, each resumable.
 
-Stages (a method runs the ones it needs, see :mod:`trainers.hpl.methods`):
-
-``demos``       teacher (oracle by default) plays the training tasks; successful episodes -> ``demos/expert.jsonl``
-``sft``         behaviour cloning on D_expert -> ``pi_ref/`` (frozen from here on)
-``explore``     one-shot exploration with pi_ref -> ``explore/chunk_*.json`` (resumable per chunk), ``explore/stats.json``
-``curriculum``  group pairs bucketed 3x3 -> ``pairs/group.jsonl`` with ``bucket``, ``curriculum/heatmap.png``
-``reference``   pi_ref log-probs of every pair, once -> ``pairs/<level>.ref.jsonl``
-``train``       SFT: pi_ref itself; RFT: SFT on D_expert + pi_ref's successes; others: the composite objective -> ``policy/``
-``evaluate``    greedy episodes of the final policy on the evaluation tasks -> ``eval/episodes.jsonl``, ``eval/metrics.json``
+The stages, in order (:data:`STAGE_REGISTRY`; what each writes: docs/hpl.md): ``demos`` (the
+teacher plays the training tasks), ``sft`` (behaviour cloning -> ``pi_ref``), ``explore`` (one-shot
+exploration with pi_ref), ``curriculum`` (group pairs bucketed), ``reference`` (pi_ref log-probs of
+every pair), ``train`` (the method's objective -> ``policy/``), ``evaluate`` (greedy episodes of the
+final policy). A method runs the ones it needs (:mod:`trainers.hpl.methods`).
 
 ``state.json`` records finished stages with their statistics; every artifact is
 written to a temporary file and moved into place, so a killed run restarts at
@@ -42,26 +38,65 @@ from trainers.hpl.config import (
     success_threshold,
 )
 from trainers.hpl.methods import MethodSpec, get_method
-from trainers.sharding import Shard, close_policy, gather_rows, local_device, read_gathered, shard_done, wait_for
+from trainers.sharding import Shard, close_policy, gather_rows, read_gathered, shard_done, wait_for
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("demos", "sft", "explore", "curriculum", "reference", "train", "evaluate")
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage of the pipeline: ``Pipeline.stage_<name>`` runs it.
+
+    ``outputs``: what it writes in the run folder (``--redo-from`` deletes them, :func:`reuse_stages`
+    links them into another run); ``scratch``: further files only its own resume reads (deleted,
+    never linked). ``runs_on``: ``"all"`` (data-parallel training under ``accelerate launch``),
+    ``"sharded"`` (work items split across the processes by :mod:`trainers.sharding`) or ``"main"``
+    (the main process; the others wait). ``needed``: whether a method (and config) runs it.
+    """
+
+    name: str
+    outputs: tuple[str, ...]
+    runs_on: str
+    needed: Callable[[MethodSpec, HPLConfig], bool]
+    scratch: tuple[str, ...] = ()
+
+
+def _always(_method: MethodSpec, _cfg: HPLConfig) -> bool:
+    return True
+
+
+#: The one ordered stage list: ``--until``/``--redo-from``, resume, the sharded runner's split and
+#: ``reuse_stages`` all read it (and ``tests/test_hpl_pipeline.py`` checks docs/hpl.md's table against it).
+STAGE_REGISTRY: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage("demos", ("demos",), "sharded", _always),
+        Stage("sft", ("pi_ref", "base_model"), "all", _always),
+        Stage("explore", ("explore", "pairs"), "sharded", lambda m, _c: m.kind != "sft"),
+        Stage("curriculum", ("curriculum.json", "curriculum_heatmap.png"), "main", lambda m, _c: m.needs("group")),
+        # pairs/<level>.ref.jsonl live in pairs/ (an output of explore)
+        Stage("reference", (), "sharded", lambda m, _c: m.kind == "preference", scratch=("reference_shards",)),
+        Stage("train", ("composite", "policy"), "all", _always),
+        Stage("evaluate", ("eval",), "sharded", lambda _m, c: bool(c.evaluate)),
+    )
+}
+STAGES = tuple(STAGE_REGISTRY)
 #: Stages that run data-parallel under ``accelerate launch`` (accelerate/TRL split the batches).
-TRAINING_STAGES = ("sft", "train")
+TRAINING_STAGES = tuple(n for n, s in STAGE_REGISTRY.items() if s.runs_on == "all")
 #: Stages whose work items (tasks, exploration chunks, pair batches) are split across the processes
 #: of a launch by :mod:`trainers.sharding`; the rest (``curriculum``) runs in the main process.
-SHARDED_STAGES = ("demos", "explore", "reference", "evaluate")
-#: What ``--redo-from`` deletes per stage (so that no stale chunk or phase checkpoint is resumed).
-STAGE_CLEAN = {
-    "demos": ["demos"],
-    "sft": ["pi_ref", "base_model"],
-    "explore": ["explore", "pairs"],
-    "curriculum": ["curriculum.json", "curriculum_heatmap.png"],
-    "reference": ["reference_shards"],
-    "train": ["composite", "policy"],
-    "evaluate": ["eval"],
-}
+SHARDED_STAGES = tuple(n for n, s in STAGE_REGISTRY.items() if s.runs_on == "sharded")
+
+
+#: Statistic names of older runs -> today's (the names of ``scripts.evaluate``'s report).
+OLD_STAT_NAMES = {"mean_reward": "avg_reward", "mean_steps": "avg_steps"}
+
+
+def check_stage(name: str) -> Stage:
+    """The :class:`Stage` called ``name``; an unknown name raises ``ValueError`` listing the stages."""
+    if name not in STAGE_REGISTRY:
+        raise ValueError(f"unknown stage {name!r}; the stages are: {', '.join(STAGES)}")
+    return STAGE_REGISTRY[name]
 
 
 # ---------------------------------------------------------------- task selection
@@ -130,21 +165,17 @@ class Pipeline:
     # -- bookkeeping
     @property
     def stages(self) -> list[str]:
-        if self.method.kind == "sft":
-            stages = ["demos", "sft", "train"]
-        elif self.method.kind == "rft":
-            stages = ["demos", "sft", "explore", "train"]
-        else:
-            stages = ["demos", "sft", "explore"]
-            if self.method.needs("group"):
-                stages.append("curriculum")
-            stages += ["reference", "train"]
-        if self.cfg.evaluate:
-            stages.append("evaluate")
-        return stages
+        """The stages this method runs, in order (:data:`STAGE_REGISTRY`)."""
+        return [n for n, s in STAGE_REGISTRY.items() if s.needed(self.method, self.cfg)]
 
     def state(self) -> dict[str, Any]:
-        return read_json(self.state_path, {"stages": {}})
+        """``state.json`` (statistics of older runs under today's names: ``mean_reward`` -> ``avg_reward``, ...)."""
+        state = read_json(self.state_path, {"stages": {}})
+        for stats in state["stages"].values():
+            for old, new in OLD_STAT_NAMES.items():
+                if old in stats:
+                    stats.setdefault(new, stats.pop(old))
+        return state
 
     def _mark(self, stage: str, stats: dict[str, Any]) -> None:
         if is_main_process():
@@ -234,12 +265,12 @@ class Pipeline:
         )
 
     def _hf_policy(self, path: Path):
-        from trainers.hpl.train import resolve_device
+        from trainers.models import resolve_device
         from trainers.policies import make_policy
 
         kw = dict(self.cfg.policy.backend_kwargs)
         if self.cfg.policy.backend == "hf":  # under a launch: the GPU of this process (cuda:LOCAL_RANK)
-            return make_policy("hf", model=str(path), device=local_device(resolve_device(self.cfg.device)), **kw)
+            return make_policy("hf", model=str(path), device=resolve_device(self.cfg.device), **kw)
         if self.cfg.policy.backend == "vllm":  # under a launch: one engine per process (backend_kwargs win)
             return make_policy("vllm", model=str(path), **{**self.cfg.policy.vllm.policy_kwargs(), **kw})
         return make_policy(self.cfg.policy.backend, model=str(path), **kw)
@@ -254,7 +285,7 @@ class Pipeline:
         """
         stages = self.stages
         for name in (until, redo_from):
-            if name is not None and name not in stages:
+            if name is not None and check_stage(name).name not in stages:
                 raise ValueError(f"stage {name!r} is not part of method {self.method.name!r}: {stages}")
         if redo_from is not None and is_distributed():
             raise ValueError(
@@ -284,7 +315,7 @@ class Pipeline:
             else:
                 self.log(f"[{stage}] running" + (f" on {world_size()} processes" if is_distributed() else ""))
                 t0 = time.perf_counter()
-                if is_distributed() and stage not in TRAINING_STAGES + SHARDED_STAGES and not is_main_process():
+                if is_distributed() and STAGE_REGISTRY[stage].runs_on == "main" and not is_main_process():
                     stats: dict[str, Any] = {}  # a main-process stage: wait for it in _mark
                 else:
                     stats = getattr(self, f"stage_{stage}")() or {}
@@ -299,7 +330,8 @@ class Pipeline:
         """Remove a stage's outputs (a symlink from :func:`reuse_stages` is unlinked, never followed)."""
         import shutil
 
-        for name in STAGE_CLEAN.get(stage, []):
+        st = STAGE_REGISTRY[stage]
+        for name in st.outputs + st.scratch:
             path = self.run / name
             if path.is_symlink() or path.is_file():
                 path.unlink()
@@ -341,7 +373,7 @@ class Pipeline:
         return {
             "tasks": len(tasks),
             "kept": len(kept),
-            "mean_steps": sum(r.num_steps for r in kept) / len(kept),
+            "avg_steps": sum(r.num_steps for r in kept) / len(kept),
             **counters,
         }
 
@@ -350,19 +382,20 @@ class Pipeline:
 
         return load_demonstrations(self.run / "demos")
 
-    def _base_model(self) -> Path | str:
+    def _base_model(self) -> str:
+        from trainers.models import resolve_model_path
+
         name = self.cfg.policy.model
-        if name == "tiny":
-            from trainers.models import build_tiny_model
+        args = dict(self.cfg.policy.tiny)
+        texts: list[str] = []
+        if name == "tiny" and args.pop("fit_tokenizer", False):
+            from trainers.hpl.demonstrations import conversation
 
-            args = dict(self.cfg.policy.tiny)
-            texts: list[str] = []
-            if args.pop("fit_tokenizer", False):
-                from trainers.hpl.demonstrations import conversation
-
-                texts = [m["content"] for r in self._demos() for m in conversation(r, self.prompt())[1:]]
-            return build_tiny_model(self.run / "base_model", seed=self.cfg.seed, tokenizer_texts=texts, **args)
-        return Path(name) if Path(name).exists() else name  # a hub id works too
+            texts = [m["content"] for r in self._demos() for m in conversation(r, self.prompt())[1:]]
+        # "tiny": a test model of this run (its size from policy.tiny); a hub id works too
+        return resolve_model_path(
+            name, out_dir=self.run / "base_model", seed=self.cfg.seed, tokenizer_texts=texts, **args
+        )
 
     def stage_sft(self) -> dict[str, Any]:
         from trainers.hpl.demonstrations import conversation
@@ -431,7 +464,7 @@ class Pipeline:
         from tqdm.auto import tqdm
 
         from trainers.hpl.exploration import Explorer, LevelStats, walk_expert
-        from trainers.hpl.train import load_model
+        from trainers.lora import load_causal_lm
         from trainers.rollout import LiveEpisode, make_env
 
         demos = self._demos()
@@ -445,7 +478,7 @@ class Pipeline:
 
         def ref_model_tok():
             if "m" not in cache:
-                cache["m"] = load_model(self.run / "pi_ref", "cpu")
+                cache["m"] = load_causal_lm(self.run / "pi_ref", device="cpu")
             return cache["m"]
 
         seg_info: dict[str, Any] = {}
@@ -568,11 +601,14 @@ class Pipeline:
         return {"counts": counts, "pairs_per_phase": phases}
 
     def stage_reference(self) -> dict[str, Any]:
-        from trainers.hpl.train import load_model, precompute_reference, resolve_device, use_bf16
+        from trainers.distributed import use_bf16
+        from trainers.hpl.train import precompute_reference
+        from trainers.lora import load_causal_lm
+        from trainers.models import resolve_device
 
-        device = local_device(resolve_device(self.cfg.device))
-        bf16 = use_bf16(self.cfg.dpo.precision, resolve_device(self.cfg.device), "dpo.precision")
-        model, tok = load_model(self.run / "pi_ref", device)
+        device = resolve_device(self.cfg.device)
+        bf16 = use_bf16(self.cfg.dpo.precision, device, "dpo.precision")
+        model, tok = load_causal_lm(self.run / "pi_ref", device=device)
         stats = {}
         shard, bs = Shard.current(), self.cfg.dpo.micro_batch_size
         for lv in self._levels():
@@ -684,8 +720,8 @@ class Pipeline:
             "method": self.method.name,
             "tasks": len(recs),
             "success_rate": sum(r.success for r in recs) / max(len(recs), 1),
-            "mean_reward": sum(outcome(r) for r in recs) / max(len(recs), 1),
-            "mean_steps": sum(r.num_steps for r in recs) / max(len(recs), 1),
+            "avg_reward": sum(outcome(r) for r in recs) / max(len(recs), 1),
+            "avg_steps": sum(r.num_steps for r in recs) / max(len(recs), 1),
             "invalid_action_rate": sum(r.invalid_actions for r in recs) / max(sum(r.num_steps for r in recs), 1),
             **counters,
         }
@@ -701,15 +737,6 @@ def run_pipeline(
     return Pipeline(cfg, log).run_all(until=until, redo_from=redo_from)
 
 
-STAGE_OUTPUTS = {
-    "demos": ["demos"],
-    "sft": ["pi_ref", "base_model"],
-    "explore": ["explore", "pairs"],
-    "curriculum": ["curriculum.json", "curriculum_heatmap.png"],
-    "reference": [],  # pairs/*.ref.jsonl live in pairs/
-}
-
-
 def reuse_stages(src_run: str | Path, dst_run: str | Path, stages: list[str]) -> None:
     """Make ``dst_run`` start with ``stages`` of ``src_run`` done (their outputs symlinked, not copied).
 
@@ -721,10 +748,11 @@ def reuse_stages(src_run: str | Path, dst_run: str | Path, stages: list[str]) ->
     src_state = read_json(src / "state.json", {"stages": {}})
     dst_state = read_json(dst / "state.json", {"stages": {}})
     for stage in stages:
+        outputs = check_stage(stage).outputs
         info = src_state["stages"].get(stage)
         if not info or not info.get("done"):
             continue
-        for name in STAGE_OUTPUTS.get(stage, []):
+        for name in outputs:
             if (src / name).exists() and not (dst / name).exists():
                 os.symlink(src / name, dst / name, target_is_directory=(src / name).is_dir())
         dst_state["stages"][stage] = {**info, "reused_from": str(src)}

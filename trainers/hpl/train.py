@@ -39,6 +39,7 @@ from trainers.lora import (
     trainable_parameters,
 )
 from trainers.lora import save_model as save_lora_aware
+from trainers.models import resolve_device
 from trainers.sequences import (
     Encoded,
     EncodeStats,
@@ -57,22 +58,6 @@ DPO_LEVELS = ("traj", "step", "group")
 
 
 # ---------------------------------------------------------------- helpers
-def resolve_device(device: str = "auto") -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no GPU; use device: cpu or auto")
-    return device
-
-
-def load_model(path: str | Path, device: str | None = "cpu"):
-    """``(model, tokenizer)`` from a model folder or a LoRA adapter checkpoint (merged onto its base);
-    ``device=None`` leaves the weights where loading put them."""
-    model, tok = load_causal_lm(path, device=device)
-    model.config.use_cache = False
-    return model, tok
-
-
 def save_model_atomic(
     model, tokenizer, out_dir: str | Path, state_dict: dict | None = None, merge: bool = False
 ) -> Path:
@@ -226,13 +211,7 @@ def run_sft(
     device = resolve_device(device)
     bf16 = use_bf16(precision, device, "sft.precision")
     lora = lora or LoraSettings()
-    try:
-        model, tok = load_causal_lm(base_model)
-    except OSError as exc:
-        raise ValueError(
-            f"cannot load the base model {str(base_model)!r} (a local folder or a hub id reachable "
-            f"from here; policy.model: tiny builds the test model): {exc}"
-        ) from None
+    model, tok = load_causal_lm(base_model)  # a one-line error when it cannot be found
     rows = []
     stats = EncodeStats("SFT")
     for conv in conversations:
@@ -554,10 +533,10 @@ def train_composite(
     # no .to(): under ZeRO-3 the weights are already partitioned (zero.Init), and prepare() places them
     torch.manual_seed(seed)  # before the adapter is made: its random init is part of the run
     if lora.enabled:  # pi_ref's full weights + one adapter (a resumed run continues the saved adapter)
-        model, tok = load_model(start_model, None)
+        model, tok = load_causal_lm(start_model)
         model = resume_adapter(model, load_from) if first > 0 else add_adapter(model, lora, start_model)
     else:
-        model, tok = load_model(load_from, None)
+        model, tok = load_causal_lm(load_from)
     data_stats = schedule_stats(tok, schedule, max_length)
     data_stats.check(tok, model=str(start_model), max_length=max_length)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)

@@ -16,6 +16,7 @@ rollout engine parses it with :func:`wrappers.prompting.parse_action`.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -25,6 +26,8 @@ from typing import Any
 Message = dict[str, str]
 #: One conversation.
 Conversation = list[Message]
+#: The envs' latest ``info`` dicts, one per conversation (scripted policies read them).
+Infos = Sequence[Mapping[str, Any]] | None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,10 @@ class GenerationParams:
         return replace(self, **changes)
 
 
+#: Generation settings, or ``None`` for the defaults.
+Params = GenerationParams | None
+
+
 @dataclass
 class Generation:
     """One generated completion.
@@ -112,6 +119,8 @@ class Policy(ABC):
 
     #: Short backend name used in reports ("hf", "vllm", "openai", "oracle", "random").
     name: str = "policy"
+    #: set once a prompt was cut (:meth:`_prompts` warns once per policy)
+    _warned_truncation: bool = False
 
     #: ``True`` for a language model: its output is a function of the prompt (and the
     #: sampling parameters), so the rollout loop counts each prompt as an LLM call and,
@@ -137,10 +146,34 @@ class Policy(ABC):
 
         ``infos[i]`` is the latest ``info`` of the env behind ``conversations[i]``;
         ``env_id`` says which environment (scripted policies use it to format
-        their output). Model backends ignore both.
+        their output). Model backends ignore both. Subclasses change :meth:`_act`.
         """
-        params = (params or GenerationParams()).with_(n=1)
-        return [gens[0] for gens in self.generate(conversations, params)]
+        return self._act(conversations, infos, params, env_id)
+
+    def _act(self, convs: Sequence[Conversation], infos: Infos, params: Params, env_id: str | None) -> list[Generation]:
+        """:meth:`act`'s work; model backends: the first of one :meth:`generate` sample."""
+        return [gens[0] for gens in self.generate(convs, (params or GenerationParams()).with_(n=1))]
+
+    def _prompts(
+        self, conversations: Sequence[Conversation], params: GenerationParams | None
+    ) -> tuple[GenerationParams, list[list[int]]]:
+        """The shared start of a model backend's :meth:`generate`: the params (default ones when
+        ``None``), the conversations checked and encoded (:meth:`prompt_ids`), and each prompt cut
+        from the left to :meth:`_prompt_limit` tokens (with one warning per policy)."""
+        params = params or GenerationParams()
+        check_conversations(conversations)
+        prompts = [self.prompt_ids(c) for c in conversations]
+        limit = self._prompt_limit(params)
+        longest = max((len(p) for p in prompts), default=0)
+        prompts, cut = left_truncate(prompts, limit)
+        if cut and not self._warned_truncation:
+            warnings.warn(f"prompt of {longest} tokens cut from the left to {limit} tokens", stacklevel=3)
+            self._warned_truncation = True
+        return params, prompts
+
+    def _prompt_limit(self, params: GenerationParams) -> int | None:
+        """The most prompt tokens a generation with ``params`` may see (``None``: no limit)."""
+        return None
 
     @property
     def tokenizer(self) -> Any:
@@ -202,6 +235,7 @@ __all__ = [
     "Conversation",
     "Generation",
     "GenerationParams",
+    "Infos",
     "Message",
     "Policy",
     "check_conversations",

@@ -3,131 +3,16 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from trainers.models import auto_dtype, resolve_device
 from trainers.policies.base import (
     Conversation,
     Generation,
     GenerationParams,
     Policy,
-    check_conversations,
-    left_truncate,
 )
-
-
-def _pick_device(device: str | None) -> str:
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _looks_like_local_path(src: str) -> bool:
-    """True for ``/abs``, ``./rel``, ``~/x``, ``a/b/c`` (hub ids are ``name`` or ``org/name``)."""
-    return src.startswith(("/", ".", "~")) or src.count("/") > 1 or "\\" in src
-
-
-def model_load_error(src: str, exc: BaseException | None = None) -> Exception:
-    """The one-line :class:`AgentGymError` for a model folder / hub id that cannot be loaded."""
-    from agent_gym.errors import AgentGymError
-
-    hint = (
-        "get a real small model offline with `python -m scripts.get_model smollm2 --out DIR`, build a random "
-        "test model with `python -m scripts.make_tiny_model DIR`, or pass an existing folder"
-    )
-    if _looks_like_local_path(src) and not Path(src).expanduser().exists():
-        return AgentGymError(f"model folder {src!r} does not exist; {hint}")
-    detail = f" ({str(exc).splitlines()[0]})" if exc is not None and str(exc) else ""
-    return AgentGymError(
-        f"cannot load model {src!r}: not a local model folder and not downloadable here (offline? HF_HUB_OFFLINE=1 skips the download retries); {hint}{detail}"
-    )
-
-
-def check_model_source(model: str | os.PathLike) -> None:
-    """Raise the one-line error at once when ``model`` is a local path that does not exist (before any slow work)."""
-    src = str(model)
-    if _looks_like_local_path(src) and not Path(src).expanduser().exists():
-        raise model_load_error(src)
-
-
-def load_tokenizer(model: str | os.PathLike) -> Any:
-    """The tokenizer of a local folder or hub id, with a one-line error when it cannot be found."""
-    from transformers import AutoTokenizer
-
-    src = str(model)
-    check_model_source(src)
-    try:
-        return AutoTokenizer.from_pretrained(src)
-    except OSError as exc:
-        raise model_load_error(src, exc) from exc
-
-
-#: names accepted by ``--dtype`` (``auto``: :func:`auto_dtype`).
-DTYPE_CHOICES = ("auto", "bfloat16", "float16", "float32")
-
-
-def bf16_supported(device: str | None = None) -> bool:
-    """Whether ``device`` (default: cuda if available, else cpu) runs bfloat16 natively.
-
-    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's bfloat16 support
-    (AVX-512 BF16/AMX, or AVX-512 core where oneDNN emulates it), which is what
-    makes bf16 matrix products faster than fp32 there.
-    """
-    import torch
-
-    dev = _pick_device(device)
-    if dev.startswith("cuda"):
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    if dev != "cpu":
-        return False
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
-        return False
-
-
-def auto_dtype(dtype: str | None, device: str | None = None) -> str | None:
-    """Resolve a dtype name: ``"auto"`` -> ``"bfloat16"`` where :func:`bf16_supported`, else ``"float32"``.
-
-    Other names are returned unchanged (``None``: keep the checkpoint's dtype).
-    """
-    if dtype == "auto":
-        return "bfloat16" if bf16_supported(device) else "float32"
-    return dtype
-
-
-def load_model_and_tokenizer(model: str | os.PathLike, device: str | None = None, dtype: Any = None):
-    """``(model, tokenizer)`` from a local folder or hub id, with a clear error when it cannot be found.
-
-    ``dtype``: a torch dtype, its name, ``"auto"`` (:func:`auto_dtype`) or ``None`` (the checkpoint's).
-    A LoRA adapter checkpoint (``adapter_config.json``) is loaded onto its base model and merged.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from trainers.lora import is_adapter_dir, load_causal_lm
-
-    src = str(model)
-    tok = load_tokenizer(src)
-    if dtype == "auto":
-        dtype = auto_dtype(dtype, device)
-    if isinstance(dtype, str):
-        name, dtype = dtype, getattr(torch, dtype, None)
-        if not isinstance(dtype, torch.dtype):
-            raise ValueError(f"unknown dtype {name!r}; use e.g. 'float32', 'bfloat16' or 'float16'")
-    try:
-        if is_adapter_dir(src):
-            mdl, _ = load_causal_lm(src, dtype=dtype or "auto")
-        else:
-            mdl = AutoModelForCausalLM.from_pretrained(src, dtype=dtype or "auto")
-    except OSError as exc:
-        raise model_load_error(src, exc) from exc
-    mdl.to(_pick_device(device))
-    return mdl, tok
 
 
 class HFPolicy(Policy):
@@ -139,7 +24,7 @@ class HFPolicy(Policy):
         tokenizer: required when ``model`` is an object; loaded from the folder otherwise.
         device: ``"cpu"``, ``"cuda"``, ... (default: cuda if available). Ignored for model objects.
         dtype: torch dtype or its name for loading; ``"auto"``: bfloat16 where the
-            device supports it, else float32 (:func:`auto_dtype`); default ``None``: the checkpoint's.
+            device supports it, else float32 (:func:`trainers.models.auto_dtype`); default ``None``: the checkpoint's.
         batch_size: rows per ``generate`` call (prompts are sorted by length first).
         max_prompt_tokens: prompts longer than this are cut from the left with a
             warning (default: the model's ``max_position_embeddings - max_new_tokens``).
@@ -158,7 +43,10 @@ class HFPolicy(Policy):
         max_prompt_tokens: int | None = None,
     ):
         if isinstance(model, (str, os.PathLike)):
-            self.model, loaded_tok = load_model_and_tokenizer(model, device, dtype)
+            from trainers.lora import load_causal_lm
+
+            dev = resolve_device(device)
+            self.model, loaded_tok = load_causal_lm(model, dtype=auto_dtype(dtype, dev), device=dev)
             self._tokenizer = tokenizer or loaded_tok
             self.source = str(model)
         else:
@@ -174,7 +62,6 @@ class HFPolicy(Policy):
             self._tokenizer.pad_token = self._tokenizer.eos_token
         self.batch_size = int(batch_size)
         self.max_prompt_tokens = max_prompt_tokens
-        self._warned_truncation = False
 
     @property
     def tokenizer(self) -> Any:
@@ -187,6 +74,12 @@ class HFPolicy(Policy):
     def describe(self) -> dict[str, Any]:
         dtype = str(next(self.model.parameters()).dtype).replace("torch.", "")
         return {"backend": self.name, "model": self.source, "dtype": dtype}
+
+    def _prompt_limit(self, params: GenerationParams) -> int | None:
+        if self.max_prompt_tokens is not None:
+            return self.max_prompt_tokens
+        max_pos = getattr(self.model.config, "max_position_embeddings", None)
+        return max_pos - params.max_new_tokens if max_pos else None
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []
@@ -203,18 +96,7 @@ class HFPolicy(Policy):
     ) -> list[list[Generation]]:
         import torch
 
-        params = params or GenerationParams()
-        check_conversations(conversations)
-        prompts = [self.prompt_ids(c) for c in conversations]
-        limit = self.max_prompt_tokens
-        if limit is None:
-            max_pos = getattr(self.model.config, "max_position_embeddings", None)
-            limit = max_pos - params.max_new_tokens if max_pos else None
-        longest = max((len(p) for p in prompts), default=0)
-        prompts, cut = left_truncate(prompts, limit)
-        if cut and not self._warned_truncation:
-            warnings.warn(f"prompt of {longest} tokens cut from the left to {limit} tokens", stacklevel=2)
-            self._warned_truncation = True
+        params, prompts = self._prompts(conversations, params)
         rows = [(ci, p) for ci, p in enumerate(prompts) for _ in range(params.n)]
         order = sorted(range(len(rows)), key=lambda r: len(rows[r][1]))
         out: list[Generation | None] = [None] * len(rows)

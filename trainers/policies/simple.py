@@ -6,7 +6,7 @@ import random as _random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from trainers.policies.base import Conversation, Generation, GenerationParams, Policy
+from trainers.policies.base import Conversation, Generation, GenerationParams, Infos, Params, Policy
 from wrappers.prompting import format_response
 
 
@@ -21,15 +21,8 @@ class ScriptedPolicy(Policy):
     def _choose(self, info: Mapping[str, Any]) -> str:
         raise NotImplementedError
 
-    def act(
-        self,
-        conversations: Sequence[Conversation],
-        infos: Sequence[Mapping[str, Any]] | None = None,
-        params: GenerationParams | None = None,
-        *,
-        env_id: str | None = None,
-    ) -> list[Generation]:
-        if infos is None or len(infos) != len(conversations):
+    def _act(self, convs: Sequence[Conversation], infos: Infos, params: Params, env_id: str | None) -> list[Generation]:
+        if infos is None or len(infos) != len(convs):
             raise ValueError(f"{self.name} policy needs the env's info for every conversation (pass infos=...)")
         env_id = env_id or self.env_id or ""
         return [

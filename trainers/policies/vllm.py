@@ -36,8 +36,6 @@ from trainers.policies.base import (
     Generation,
     GenerationParams,
     Policy,
-    check_conversations,
-    left_truncate,
 )
 
 
@@ -48,7 +46,7 @@ class VLLMPolicy(Policy):
         model: model folder or hub id.
         tokenizer: a HF tokenizer to build prompts with (default: loaded from ``model``).
         dtype: ``"auto"`` (bfloat16 where the device supports it, else float32:
-            :func:`trainers.policies.hf.auto_dtype`), ``"bfloat16"``, ``"float16"``, ``"float32"``.
+            :func:`trainers.models.auto_dtype`), ``"bfloat16"``, ``"float16"``, ``"float32"``.
         max_model_len: context length (default: the model's, capped at 8192).
         gpu_memory_utilization: fraction of GPU memory for vLLM (GPU only).
         seed: engine seed.
@@ -79,10 +77,11 @@ class VLLMPolicy(Policy):
         vllm = require("vllm", "vllm")
         from transformers import AutoConfig
 
-        from trainers.policies.hf import auto_dtype, load_tokenizer
+        from trainers.models import auto_dtype, load_tokenizer, resolve_device
 
-        gpu = _has_gpu()
-        dtype = auto_dtype(dtype, "cuda" if gpu else "cpu") or "auto"
+        device = resolve_device(None)
+        gpu = device.startswith("cuda")
+        dtype = auto_dtype(dtype, device) or "auto"
         self.dtype = dtype
 
         self.source = str(model)
@@ -118,13 +117,13 @@ class VLLMPolicy(Policy):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.source, "dtype": self.dtype}
 
+    def _prompt_limit(self, params: GenerationParams) -> int | None:
+        return self.max_model_len - params.max_new_tokens
+
     def generate(
         self, conversations: Sequence[Conversation], params: GenerationParams | None = None
     ) -> list[list[Generation]]:
-        params = params or GenerationParams()
-        check_conversations(conversations)
-        prompts = [self.prompt_ids(c) for c in conversations]
-        prompts, _ = left_truncate(prompts, self.max_model_len - params.max_new_tokens)
+        params, prompts = self._prompts(conversations, params)
         sps = []
         for i in range(len(prompts)):
             sps.append(
@@ -228,12 +227,3 @@ def quiet_engine_logs() -> None:
 
     for name in ("vllm", "transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def _has_gpu() -> bool:
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except ImportError:  # pragma: no cover
-        return False

@@ -44,6 +44,29 @@ _REFUSED = (
 )
 
 
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where :class:`~agent_gym.sql.backends.mysql.MySQLBackend` connects: an existing MySQL/MariaDB
+    server that already holds the databases, or (``host`` and ``port`` both ``None``) a private
+    MariaDB server the backend starts itself.
+
+    ``user``/``password`` is the admin account (loads nothing, runs the gold queries);
+    ``agent_user``/``agent_password`` a read-only account for agent statements (else the admin one).
+    """
+
+    host: str | None = None
+    port: int | str | None = None
+    user: str | None = None
+    password: str | None = None
+    agent_user: str | None = None
+    agent_password: str | None = None
+
+    @property
+    def external(self) -> bool:
+        """Whether an existing server was named (else a private one is started)."""
+        return self.host is not None or self.port is not None
+
+
 @dataclass
 class QueryResult:
     """Outcome of one statement: ``rows`` (``None`` without a result set) or an ``error`` message.

@@ -36,7 +36,7 @@ import warnings
 from typing import Any
 
 from agent_gym.errors import BackendUnavailableError, GameLoadError, require
-from agent_gym.sql.backends.base import MAX_RESULT_CHARS, QueryResult, SQLBackend, row_chars
+from agent_gym.sql.backends.base import MAX_RESULT_CHARS, QueryResult, ServerSettings, SQLBackend, row_chars
 from agent_gym.sql.sqltext import first_keyword, server_version_id
 
 #: Largest server-side temporary table one agent statement may build (the server's tmpdir is in RAM).
@@ -54,12 +54,7 @@ class MySQLBackend(SQLBackend):
         self,
         *,
         dump_path=None,
-        host: str | None = None,
-        port: int | None = None,
-        user: str | None = None,
-        password: str | None = None,
-        agent_user: str | None = None,
-        agent_password: str | None = None,
+        server: ServerSettings | None = None,
         statement_timeout_s: float = 5.0,
         gold_timeout_s: float = 60.0,
         max_rows: int = 10_000,
@@ -76,7 +71,8 @@ class MySQLBackend(SQLBackend):
         self.watchdog_grace_s = float(watchdog_grace_s)
         self.connect_timeout_s = float(connect_timeout_s)
         self._server = None
-        if host is None and port is None:
+        server = server or ServerSettings()
+        if not server.external:
             from agent_gym.sql.server import AGENT_USER, acquire_server
 
             self._server = acquire_server(dump_path)
@@ -86,13 +82,13 @@ class MySQLBackend(SQLBackend):
             self.where = f"the private MariaDB server on 127.0.0.1:{self.port}"
         else:
             try:
-                self.host, self.port = host or "127.0.0.1", int(port or 3306)
+                self.host, self.port = server.host or "127.0.0.1", int(server.port or 3306)
             except (TypeError, ValueError):
-                raise ValueError(f"port must be an integer (e.g. 3306), got {port!r}") from None
-            if user is None:
+                raise ValueError(f"port must be an integer (e.g. 3306), got {server.port!r}") from None
+            if server.user is None:
                 raise BackendUnavailableError("backend='mysql' with host/port also needs user= and password=")
-            self._admin = (user, password or "")
-            self._agent = (agent_user, agent_password or "") if agent_user else self._admin
+            self._admin = (server.user, server.password or "")
+            self._agent = (server.agent_user, server.agent_password or "") if server.agent_user else self._admin
             self.where = f"the MySQL server at {self.host}:{self.port}"
         self._lock = threading.Lock()
         self._admin_cnx = self._connect(*self._admin)
@@ -103,7 +99,7 @@ class MySQLBackend(SQLBackend):
         self._agent_thread_id = self._agent_cnx.connection_id
         self._agent_dead = False  # set when the agent connection was killed or dropped
         self._kill_cnx: Any | None = None  # admin connection for KILL, opened on first use
-        if self._server is None and not agent_user:
+        if self._server is None and not server.agent_user:
             warnings.warn(
                 "InterCodeSQLEnv: agent statements run with the admin account you passed; give a read-only "
                 "account as agent_user=/agent_password= so agents cannot change the data",
