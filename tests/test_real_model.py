@@ -117,26 +117,23 @@ def test_hgpo_iteration_with_smollm2_lora(pi_ref, tmp_path):
 
     out, _ = pi_ref
     cfg = config_from_dict(
-        dict(
-            model=str(out),
-            device="cpu",
-            env_id=ENV,
-            env_kwargs=ENV_KWARGS,
-            max_steps=2,
-            num_envs=2,
-            history_k=1,
-            group_size=2,
-            tasks_per_iteration=1,
-            max_new_tokens=32,
-            iterations=1,
-            lr=1e-3,
-            kl_coef=0.01,
-            micro_batch_size=2,
-            max_length=2048,
-            run_dir=str(tmp_path / "run"),
-            progress=False,
-            lora=LORA,
-        )
+        {
+            "device": "cpu",
+            "env": {"env_id": ENV, "kwargs": ENV_KWARGS, "max_episode_steps": 2, "num_envs": 2},
+            "policy": {"model": str(out), "history_window": 1, "max_new_tokens": 32},
+            "rl": {
+                "group_size": 2,
+                "tasks_per_iteration": 1,
+                "iterations": 1,
+                "learning_rate": 1e-3,
+                "kl_coef": 0.01,
+                "micro_batch_size": 2,
+                "max_length": 2048,
+            },
+            "run_dir": str(tmp_path / "run"),
+            "progress": False,
+            "lora": LORA,
+        }
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     assert rows[0]["samples/trained_tokens"] > 0 and rows[0]["loss/optimizer_steps"] == 1

@@ -51,24 +51,22 @@ def test_hgpo_logs_every_iteration_with_its_step(tensorboard, tiny_model_dir, tm
     from trainers.hgpo.trainer import train
 
     cfg = config_from_dict(
-        dict(
-            model=str(tiny_model_dir),
-            device="cpu",
-            env_id=CORRIDOR_ID,
-            max_steps=2,
-            num_envs=4,
-            history_k=1,
-            group_size=2,
-            tasks_per_iteration=2,
-            max_new_tokens=6,
-            iterations=2,
-            lr=1e-4,
-            micro_batch_size=8,
-            run_dir=str(tmp_path / "run"),
-            progress=False,
-            save_every=0,
-            report_to="tensorboard",
-        )
+        {
+            "device": "cpu",
+            "env": {"env_id": CORRIDOR_ID, "max_episode_steps": 2, "num_envs": 4},
+            "policy": {"model": str(tiny_model_dir), "history_window": 1, "max_new_tokens": 6},
+            "rl": {
+                "group_size": 2,
+                "tasks_per_iteration": 2,
+                "iterations": 2,
+                "learning_rate": 1e-4,
+                "micro_batch_size": 8,
+            },
+            "run_dir": str(tmp_path / "run"),
+            "progress": False,
+            "save_every": 0,
+            "report_to": "tensorboard",
+        }
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     scalars = _scalars(tmp_path / "run" / "tracking" / "hgpo")
