@@ -224,3 +224,10 @@ def test_print_config_round_trips(capsys, tmp_path):
     assert cfg.env.train_tasks == ["a", "b"] and cfg.run_dir == str(tmp_path)
     assert main(["--set", "history_k=1"]) == 2
     assert "config key 'history_k' is now 'policy.history_window'" in capsys.readouterr().err
+
+
+def test_docs_list_every_renamed_key():
+    text = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
+    for cls in CONFIGS:
+        for old, new in cls.RENAMED.items():
+            assert f"`{old}`" in text, f"docs/config.md: the rename table lacks {old} -> {new}"
