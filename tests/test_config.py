@@ -231,3 +231,17 @@ def test_docs_list_every_renamed_key():
     for cls in CONFIGS:
         for old, new in cls.RENAMED.items():
             assert f"`{old}`" in text, f"docs/config.md: the rename table lacks {old} -> {new}"
+
+
+def test_policy_dtype_reaches_the_generation_policy_in_hpl(tiny_model_dir, tmp_path):
+    pytest.importorskip("torch")
+    from trainers.hpl.pipeline import Pipeline
+
+    for overrides, want in [
+        (["policy.dtype=bfloat16"], "bfloat16"),
+        (["policy.dtype=bfloat16", "policy.backend_kwargs={dtype: float32}"], "float32"),  # backend_kwargs win
+        ([], "float32"),  # the checkpoint's
+    ]:
+        cfg = load_config(HPLConfig, None, [*overrides, "device=cpu", f"run_dir={tmp_path}"])
+        policy = Pipeline(cfg, log=lambda _m: None)._hf_policy(tiny_model_dir)
+        assert policy.describe()["dtype"] == want, overrides

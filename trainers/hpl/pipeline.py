@@ -354,7 +354,7 @@ class Pipeline:
                 from trainers.policies import make_policy
 
                 sem_policy = make_policy(
-                    self.cfg.policy.backend, model=self.cfg.explore.semantic_model, **self.cfg.policy.backend_kwargs
+                    self.cfg.policy.backend, model=self.cfg.explore.semantic_model, **self.cfg.policy.policy_kwargs()
                 )
             args["generate"] = policy_chat_fn(sem_policy)
         seg = make_segmenter(name, **args)
