@@ -70,6 +70,7 @@ class SFTConfig:
     scheduler: str = setting("cosine", help="learning-rate schedule (transformers' lr_scheduler_type)")
     max_length: int = setting(6000, help="tokens per training sequence (longer ones are cut)")
     micro_batch_size: int = setting(4, help="sequences per forward/backward; gradient accumulation makes up batch_size")
+    max_grad_norm: float | None = setting(1.0, help="clip the global gradient norm (null: no clipping)")
     rft_epochs: float = setting(1.0, help="RFT: further epochs on D_expert + pi_ref's successes, starting from pi_ref")
     precision: str = setting(
         "auto",

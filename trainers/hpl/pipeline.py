@@ -329,6 +329,7 @@ class Pipeline:
             warmup_ratio=s.warmup_ratio,
             scheduler=s.scheduler,
             max_length=s.max_length,
+            max_grad_norm=s.max_grad_norm,
             seed=self.cfg.seed,
             device=self.cfg.device,
             precision=s.precision,
