@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -211,6 +212,14 @@ def test_help_config_lists_every_key_with_its_help(script, cls, capsys):
         text = f.metadata.get("help", "")
         assert text, f"{cls.__name__}: {key} has no help text"
         assert f"  {key}: " in out and text in out, key
+    sections = {key.rsplit(".", 1)[0] for key, _ in settings if "." in key}
+    for section in sections:  # a section's header is its field's help
+        node, f = cls, None
+        for part in section.split("."):
+            f = {g.name: g for g in dataclasses.fields(node)}[part]
+            node = f.default_factory
+        assert f is not None and f.metadata.get("help"), f"{cls.__name__}: section {section} has no help text"
+        assert f"[{section}] {f.metadata['help']}" in out
     # the defaults are printed as YAML would read them
     assert "  env.max_episode_steps: int | None = null" in out and "  lora.enabled: bool = false" in out
 

@@ -281,11 +281,15 @@ def config_reference(cls: type, title: str = "") -> str:
         head = key.rsplit(".", 1)[0] if "." in key else ""
         if head != section:
             section = head
-            doc = ""
             node: Any = cls
+            section_field = None
             for part in head.split(".") if head else []:
-                node = section_type({g.name: g for g in dataclasses.fields(node)}[part])
-            doc = (node.__doc__ or "").strip().splitlines()[0] if node.__doc__ else ""
+                section_field = {g.name: g for g in dataclasses.fields(node)}[part]
+                node = section_type(section_field)
+            if section_field is not None:  # a section: the help of its field
+                doc = str(section_field.metadata.get("help", ""))
+            else:
+                doc = (cls.__doc__ or "").strip().splitlines()[0].replace("``", "`") if cls.__doc__ else ""
             lines += ["", f"[{head or 'top level'}] {doc}".rstrip()]
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         lines.append(f"  {key}: {kind} = {_default_text(f)}")
