@@ -403,9 +403,9 @@ def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
         "--run-dir",
         str(run),
         "--set",
-        "backend=vllm",
+        "policy.backend=vllm",
         "--set",
-        "vllm_kwargs={dtype: float32}",
+        "policy.dtype=float32",
     ]
     env = {
         **os.environ,
