@@ -189,13 +189,12 @@ def test_train_and_eval_tasks_are_chosen_the_same_way_in_both_trainers(tiny_mode
 # ---------------------------------------------------------------- shipped YAMLs and --help-config
 def test_every_shipped_config_loads():
     assert len(SHIPPED) >= 9
+    trainer_of = {"hpl_": HPLConfig, "real_methods_": HPLConfig, "hgpo_": HGPOConfig, "real_rl_": HGPOConfig}
     for path in SHIPPED:
-        if path.name.startswith("hpl_"):
-            load_config(HPLConfig, path)
-        elif path.name.startswith("hgpo_"):
-            load_config(HGPOConfig, path)
-        else:
-            pytest.fail(f"{path.name}: a config of which trainer? (name it hpl_* or hgpo_*)")
+        cls = next((c for prefix, c in trainer_of.items() if path.name.startswith(prefix)), None)
+        if cls is None:
+            pytest.fail(f"{path.name}: a config of which trainer? (add its name prefix to this test)")
+        load_config(cls, path)
 
 
 @pytest.mark.parametrize("script,cls", [("hpl", HPLConfig), ("hgpo", HGPOConfig)])

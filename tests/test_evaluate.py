@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -361,3 +362,21 @@ def test_wilson_interval_matches_known_values():
     assert lo == pytest.approx(0.06567, abs=1e-4) and hi == pytest.approx(0.14941, abs=1e-4)
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_paired_comparison_counts_discordant_tasks_and_tests_them_exactly():
+    from trainers.evaluation import paired_comparison
+
+    a = [True] * 10 + [False] * 190
+    b = [True] * 6 + [False] * 4 + [True] * 14 + [False] * 176  # 4 tasks lost, 14 won
+    c = paired_comparison(a, b)
+    assert (c["tasks"], c["b_only"], c["a_only"]) == (200, 14, 4)
+    assert c["diff"] == pytest.approx(0.05)
+    # exact two-sided McNemar: 2 * P(X <= 4), X ~ Binomial(18, 1/2)
+    assert c["mcnemar_p"] == pytest.approx(2 * sum(math.comb(18, i) for i in range(5)) / 2**18)
+    lo, hi = c["diff_ci95"]
+    assert lo < 0.05 < hi and lo > 0.0  # 10 net wins of 200 are a significant paired difference
+    assert paired_comparison(a, a)["mcnemar_p"] == 1.0 and paired_comparison(a, a)["diff_ci95"] == (0.0, 0.0)
+    assert paired_comparison(b, a)["diff"] == pytest.approx(-0.05)
+    with pytest.raises(ValueError, match="same tasks"):
+        paired_comparison(a, b[:-1])

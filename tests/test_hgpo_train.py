@@ -224,12 +224,13 @@ def test_samples_train_exactly_the_step_output(tiny_model, tmp_path):
         trainer.close()
 
 
-@pytest.mark.parametrize("ppo_epochs", [1, 2])
-def test_update_moves_logprobs_with_advantage_sign(tiny_model, tmp_path, ppo_epochs):
+@pytest.mark.parametrize("ppo_epochs, precision", [(1, "auto"), (2, "auto"), (1, "bf16")])
+def test_update_moves_logprobs_with_advantage_sign(tiny_model, tmp_path, ppo_epochs, precision):
     """One ``update`` on a fixed batch: the positive-advantage action gets likelier, the negative one less likely.
 
     ``ppo_epochs=1`` is the single-step path (ratio 1, detached current log-probs);
-    ``ppo_epochs=2`` recomputes old log-probs first and takes two clipped steps.
+    ``ppo_epochs=2`` recomputes old log-probs first and takes two clipped steps; ``precision=bf16``
+    runs the update's forward passes under bf16 autocast on the CPU.
     """
     from trainers.hgpo.samples import StepSample
     from trainers.hgpo.trainer import HGPOTrainer
@@ -243,10 +244,12 @@ def test_update_moves_logprobs_with_advantage_sign(tiny_model, tmp_path, ppo_epo
             "rl.kl_coef": 0.0,
             "rl.mini_batch_size": None,
             "rl.ppo_epochs": ppo_epochs,
+            "rl.precision": precision,
             "env.num_envs": 1,
         },
     )
     trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
+    assert trainer.bf16 == (precision == "bf16")
     try:
         prompt = [{"role": "user", "content": "Task: reach cell 2 and stop. You are at cell 0."}]
         actions = {"go right": 1.0, "stop": -1.0}

@@ -124,6 +124,31 @@ def test_train_composite_clips_and_steps_the_schedule_once_per_update(tiny_model
     assert (copy / "model.safetensors").read_bytes() == (final / "model.safetensors").read_bytes()
 
 
+def test_composite_bf16_autocast_on_cpu(tiny_model_dir, tmp_path):
+    """``precision: bf16`` runs the composite's forward passes under bf16 autocast: the same first
+    loss up to bf16 rounding (not bit-equal to fp32); unknown precisions are refused."""
+    bc = [_conv(i) for i in range(2)]
+    schedule = build_schedule(bc, {"traj": [_pair(i) for i in range(2)]}, None, {"bc": 1.0, "traj": 1.0}, 1, 0)
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        _, metrics = train_composite(
+            tiny_model_dir,
+            schedule,
+            tmp_path / precision,
+            weights={"bc": 1.0, "traj": 1.0},
+            learning_rate=1e-3,
+            batch_size=4,
+            micro_batch_size=4,
+            device="cpu",
+            precision=precision,
+        )
+        assert metrics["precision"] == precision
+        losses[precision] = metrics["first_loss"]
+    assert losses["bf16"] != losses["fp32"] and losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
+    with pytest.raises(ValueError, match="dpo.precision must be one of"):
+        train_composite(tiny_model_dir, schedule, tmp_path / "x", weights={"bc": 1.0}, device="cpu", precision="fp8")
+
+
 @pytest.mark.parametrize("precision, want", [("auto", "fp32"), ("bf16", "bf16")])
 def test_sft_precision_on_cpu(tiny_model_dir, tmp_path, precision, want):
     from trainers.hpl.train import run_sft

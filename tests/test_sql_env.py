@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -189,3 +191,41 @@ def test_sqlite_emulates_mysql_commands():
     assert env.step("SHOW TABLES FROM nowhere")[0] == "Error executing query: Unknown database 'nowhere'"
     assert "doesn't exist" in env.step("DESC nothing")[0]
     env.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_schema_expert_looks_at_the_tables_the_gold_query_uses(backend):
+    env = InterCodeSQLEnv(backend=backend, expert=True, expert_style="schema", statement_timeout_s=2.0)
+    try:
+        for tid in env.task_ids:
+            _, info = env.reset(options={"task_id": tid})
+            actions, done = [], False
+            while not done:
+                actions.append(info["expert_action"])
+                _, reward, term, trunc, info = env.step(actions[-1])
+                done = term or trunc
+            gold = env.task.gold
+            assert reward == 1.0, tid
+            assert actions[0] == "SHOW TABLES" and actions[-2:] == [gold, "submit"], actions
+            described = actions[1:-2]
+            assert described and all(a.startswith("DESCRIBE ") for a in described), actions
+            for a in described:  # only tables the gold query names, each once
+                assert re.search(rf"\b{re.escape(a.split()[1])}\b", gold, re.IGNORECASE), (a, gold)
+            assert len(set(described)) == len(described)
+        # off the expert's path (an agent's own query) the plan goes on where it was; branching keeps it
+        task = _task(env, "shop", "home category")
+        _, info = env.reset(options={"task_id": task.task_id})
+        _, *_, info = env.step("show tables;")
+        assert info["expert_action"] == "DESCRIBE product"
+        _, *_, info = env.step("SELECT 1")
+        assert info["expert_action"] == "DESCRIBE product"
+        state = snapshot(env)
+        _, *_, info = env.step("DESCRIBE product")
+        assert info["expert_action"] == task.gold
+        restore(env, state)
+        _, *_, info = env.step("SELECT 2")
+        assert info["expert_action"] == "DESCRIBE product"
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match="expert_style must be one of"):
+        InterCodeSQLEnv(backend="sqlite", expert=True, expert_style="teacher")

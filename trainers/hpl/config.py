@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from trainers import configfile
 from trainers.config_sections import SHARED_RENAMES, PolicyConfig, RunConfig
 from trainers.configfile import build_config, setting
+from trainers.distributed import PRECISIONS
 
 TINY_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "vocab_size", "fit_tokenizer")
 
@@ -38,7 +39,7 @@ class HPLPolicyConfig(PolicyConfig):
             raise ValueError(f"unknown policy.tiny keys {bad}; known: {list(TINY_KEYS)}")
 
 
-SFT_PRECISIONS = ("auto", "bf16", "fp32")
+SFT_PRECISIONS = PRECISIONS  # trainers.distributed.PRECISIONS
 EXPERT_SOURCES = ("oracle", "teacher")
 
 
@@ -130,8 +131,13 @@ class DPOConfig:
     )
     warmup_ratio: float = setting(0.1, help="fraction of the steps with a linear warmup")
     max_grad_norm: float | None = setting(1.0, help="clip the global gradient norm (null: no clipping)")
+    precision: str = setting(
+        "auto", help="as sft.precision, for the reference log-probs and the composite objective (torch autocast)"
+    )
 
     def __post_init__(self) -> None:
+        if self.precision not in SFT_PRECISIONS:
+            raise ValueError(f"dpo.precision must be one of {SFT_PRECISIONS}, got {self.precision!r}")
         if self.beta <= 0:
             raise ValueError(f"dpo.beta must be > 0, got {self.beta}")
         if self.learning_rate is not None and self.learning_rate <= 0:

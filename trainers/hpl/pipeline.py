@@ -512,9 +512,11 @@ class Pipeline:
         return {"counts": counts, "pairs_per_phase": phases}
 
     def stage_reference(self) -> dict[str, Any]:
-        from trainers.hpl.train import load_model, precompute_reference, resolve_device
+        from trainers.hpl.train import load_model, precompute_reference, resolve_device, use_bf16
 
-        model, tok = load_model(self.run / "pi_ref", local_device(resolve_device(self.cfg.device)))
+        device = local_device(resolve_device(self.cfg.device))
+        bf16 = use_bf16(self.cfg.dpo.precision, resolve_device(self.cfg.device), "dpo.precision")
+        model, tok = load_model(self.run / "pi_ref", device)
         stats = {}
         shard, bs = Shard.current(), self.cfg.dpo.micro_batch_size
         for lv in self._levels():
@@ -532,6 +534,7 @@ class Pipeline:
                         batch_size=bs,
                         max_length=self.cfg.dpo.max_length,
                         shard=(shard.rank, shard.world),
+                        bf16=bf16,
                     ),
                     shard_file,
                     shard=shard,
@@ -583,6 +586,7 @@ class Pipeline:
             max_grad_norm=d.max_grad_norm,
             seed=self.cfg.seed,
             device=self.cfg.device,
+            precision=d.precision,
             lora=self.cfg.lora,
             report_to=self.cfg.report_to,
             logging_dir=self.run / "tracking",

