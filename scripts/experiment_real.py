@@ -422,7 +422,8 @@ def plot_methods(methods, results, path: Path, wilson_interval) -> None:
 
     from agent_gym.fileio import atomic_write_bytes
 
-    rates, errs = [], [[], []]
+    rates: list[float] = []
+    errs: list[list[float]] = [[], []]
     for m in methods:
         won = list(results[m]["success"].values())
         p = sum(won) / max(len(won), 1)
