@@ -45,7 +45,7 @@ ENV_KWARGS: dict[str, Any] = {
 }
 
 
-def warm_start(model_dir: Path, out_dir: Path, *, history_k: int, steps: int, seed: int, log=print) -> Path:
+def warm_start(model_dir: Path, out_dir: Path, *, history_window: int, steps: int, seed: int, log=print) -> Path:
     """Behaviour-clone a random policy (format + roughly uniform valid actions); returns the model folder."""
     if (out_dir / "config.json").exists():
         return out_dir
@@ -66,8 +66,8 @@ def warm_start(model_dir: Path, out_dir: Path, *, history_k: int, steps: int, se
         env_kwargs=ENV_KWARGS,
         num_envs=16,
         seed=seed,
-        prompt=PromptConfig(history_window=history_k),
-        history_k=history_k,
+        prompt=PromptConfig(history_window=history_window),
+        history_k=history_window,
         progress=False,
     )
     tok = AutoTokenizer.from_pretrained(str(model_dir))
@@ -109,34 +109,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     tiny = build_tiny_model(out / "tiny")
     t0 = time.perf_counter()
-    warm = warm_start(tiny, out / "warm", history_k=args.history_k, steps=args.warm_steps, seed=args.seed)
+    warm = warm_start(tiny, out / "warm", history_window=args.history_window, steps=args.warm_steps, seed=args.seed)
     summary: dict[str, Any] = {"warm_start_s": round(time.perf_counter() - t0, 1), "methods": {}}
     for method in args.methods:
         cfg = config_from_dict(
-            dict(
-                model=str(warm),
-                device="cpu",
-                env_id=ENV_ID,
-                env_kwargs=dict(ENV_KWARGS),
-                method=method,
-                history_k=args.history_k,
-                group_size=args.group_size,
-                tasks_per_iteration=args.tasks_per_iteration,
-                num_envs=32,
-                max_new_tokens=24,
-                iterations=args.iterations,
-                lr=args.lr,
-                kl_coef=args.kl_coef,
-                invalid_penalty=args.invalid_penalty,
-                micro_batch_size=32,
-                mini_batch_size=None,
-                ppo_epochs=1,
-                save_every=5,
-                keep_checkpoints=1,
-                run_dir=str(out / method),
-                seed=args.seed,
-                progress=True,
-            )
+            {
+                "method": method,
+                "device": "cpu",
+                "env": {"env_id": ENV_ID, "kwargs": dict(ENV_KWARGS), "num_envs": 32},
+                "policy": {"model": str(warm), "history_window": args.history_window, "max_new_tokens": 24},
+                "advantage": {"invalid_penalty": args.invalid_penalty},
+                "rl": {
+                    "group_size": args.group_size,
+                    "tasks_per_iteration": args.tasks_per_iteration,
+                    "iterations": args.iterations,
+                    "learning_rate": args.learning_rate,
+                    "kl_coef": args.kl_coef,
+                    "micro_batch_size": 32,
+                    "mini_batch_size": None,
+                    "ppo_epochs": 1,
+                },
+                "save_every": 5,
+                "keep_checkpoints": 1,
+                "run_dir": str(out / method),
+                "seed": args.seed,
+                "progress": True,
+            }
         )
         t1 = time.perf_counter()
         train(cfg, resume=True)
@@ -183,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--group-size", type=int, default=8)
     p.add_argument("--tasks-per-iteration", type=int, default=4)
-    p.add_argument("--history-k", type=int, default=2)
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--history-window", type=int, default=2, help="K: policy.history_window")
+    p.add_argument("--learning-rate", type=float, default=5e-4, help="rl.learning_rate")
     p.add_argument("--invalid-penalty", type=float, default=0.0)
     p.add_argument("--kl-coef", type=float, default=0.0)
     p.add_argument("--warm-steps", type=int, default=100)

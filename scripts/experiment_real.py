@@ -83,7 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="HGPO config of the RL runs (model, env, tasks, history window and seed come from the script)",
     )
     p.add_argument("--rl-seeds", default="0", help="comma-separated seeds of the RL runs")
-    p.add_argument("--rl-set", dest="rl_overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--rl-set",
+        dest="rl_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="HGPO config override, e.g. --rl-set rl.iterations=2 (docs/config.md)",
+    )
     return p
 
 
@@ -349,7 +356,6 @@ def run_methods(
 def _rl_runs(args: argparse.Namespace, out: Path, split: dict[str, list[str]], env_kwargs: dict[str, Any]):
     """Train each ``--rl-methods`` x ``--rl-seeds`` run from pi_ref (resumable); yields ``(name, run_dir)``."""
     from trainers.hgpo.config import load_config as load_rl_config
-    from trainers.hgpo.config import parse_overrides
     from trainers.hgpo.trainer import train
 
     rl = [m.strip() for m in args.rl_methods.split(",") if m.strip()]
@@ -358,19 +364,19 @@ def _rl_runs(args: argparse.Namespace, out: Path, split: dict[str, list[str]], e
         for seed in seeds:
             name = f"{m}_s{seed}"
             run_dir = out / "rl" / name
-            overrides = {
-                "model": str((out / "pi_ref").resolve()),
-                "env_id": args.env,
-                "env_kwargs": dict(env_kwargs),
-                "train_tasks": list(split["train"]),
-                "history_k": args.history_window,
-                "seed": seed,
-                "method": m,
-                "run_dir": str(run_dir),
-            }
-            cfg = load_rl_config(args.rl_config, {**overrides, **parse_overrides(args.rl_overrides)})
+            overrides = [  # values as JSON (valid YAML); --rl-set comes last and wins
+                f"policy.model={json.dumps(str((out / 'pi_ref').resolve()))}",
+                f"env.env_id={args.env}",
+                f"env.kwargs={json.dumps(env_kwargs)}",
+                f"env.train_tasks={json.dumps(list(split['train']))}",
+                f"policy.history_window={args.history_window}",
+                f"seed={seed}",
+                f"method={m}",
+                f"run_dir={json.dumps(str(run_dir))}",
+            ]
+            cfg = load_rl_config(args.rl_config, overrides + list(args.rl_overrides))
             log = run_dir / "metrics.jsonl"
-            finished = log.exists() and sum(1 for x in log.read_text().splitlines() if x.strip()) >= cfg.iterations
+            finished = log.exists() and sum(1 for x in log.read_text().splitlines() if x.strip()) >= cfg.rl.iterations
             if not finished:
                 train(cfg)
             yield name, run_dir

@@ -1,11 +1,12 @@
 """Train a policy with HGPO, GiGPO or GRPO: ``python -m scripts.hgpo --config CONFIG``.
 
     python -m scripts.hgpo --config assets/configs/hgpo_alfworld.yaml \\
-        [--set key=value ...] [--run-dir DIR] [--no-resume] [--iterations N]
+        [--set section.key=value ...] [--run-dir DIR] [--no-resume] [--iterations N]
 
 Re-running the same command resumes from the run's latest checkpoint. The run
 folder gets ``metrics.jsonl``, ``metrics.png``, ``checkpoints/iter_*/`` and
-``eval/iter_*.json`` reports. ``--print-config`` shows the resolved settings.
+``eval/iter_*.json`` reports. ``--print-config`` shows the resolved settings,
+``--help-config`` every key with its type, default and meaning (docs/config.md).
 """
 
 from __future__ import annotations
@@ -22,30 +23,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", default=None, help="YAML config (see assets/configs/hgpo_*.yaml); default: built-in defaults"
     )
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (YAML value)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set rl.learning_rate=1e-6 (YAML value; repeatable)",
+    )
     p.add_argument("--run-dir", default=None, help="output folder (overrides run_dir)")
-    p.add_argument("--iterations", type=int, default=None, help="total iterations (overrides iterations)")
+    p.add_argument("--iterations", type=int, default=None, help="total iterations (overrides rl.iterations)")
     p.add_argument(
         "--method", choices=["grpo", "gigpo", "hgpo"], default=None, help="advantage estimator (overrides method)"
     )
     p.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints in the run folder")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--help-config", action="store_true", help="list every config key (type, default, help) and exit")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from agent_gym.errors import AgentGymError
-    from trainers.hgpo.config import load_config, parse_overrides
+    from trainers.configfile import config_reference
+    from trainers.hgpo.config import HGPOConfig, load_config
 
+    if args.help_config:
+        print(config_reference(HGPOConfig, "Keys of an HGPO config (YAML sections; --set section.key=value):"), end="")
+        return 0
+    overrides = list(args.set)
+    if args.run_dir is not None:
+        overrides.append(f"run_dir={args.run_dir}")
+    if args.iterations is not None:
+        overrides.append(f"rl.iterations={args.iterations}")
+    if args.method is not None:
+        overrides.append(f"method={args.method}")
     try:
-        overrides = parse_overrides(args.set)
-        if args.run_dir is not None:
-            overrides["run_dir"] = args.run_dir
-        if args.iterations is not None:
-            overrides["iterations"] = args.iterations
-        if args.method is not None:
-            overrides["method"] = args.method
         config = load_config(args.config, overrides)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -72,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             f"success {last['train/success_rate']:.2f}; metrics in {config.run_dir}/metrics.jsonl"
         )
     else:
-        print(f"nothing to do: {config.run_dir} already has {config.iterations} iterations")
+        print(f"nothing to do: {config.run_dir} already has {config.rl.iterations} iterations")
     return 0
 
 

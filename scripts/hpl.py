@@ -6,6 +6,7 @@ done, so rerunning the same command resumes a killed run. Examples::
     python -m scripts.hpl --config assets/configs/hpl_tiny.yaml
     python -m scripts.hpl --config assets/configs/hpl_tiny.yaml --method eto --set run_dir=runs/eto
     python -m scripts.hpl --config assets/configs/hpl_alfworld.yaml --until explore
+    python -m scripts.hpl --help-config     # every config key: type, default, meaning (docs/config.md)
     # the whole method on several GPUs: training under DeepSpeed ZeRO-3, rollouts split per process
     accelerate launch --config_file assets/configs/accelerate/zero3.yaml \
         -m scripts.hpl --config assets/configs/hpl_alfworld.yaml
@@ -45,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. --set explore.mc_rollouts=3 (repeatable)",
+        help="override a config key, e.g. --set explore.mc_rollouts=3 (YAML value; repeatable)",
     )
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--help-config", action="store_true", help="list every config key (type, default, help) and exit")
     p.add_argument("--until", metavar="STAGE", help="stop after this stage")
     p.add_argument("--redo-from", metavar="STAGE", help="recompute this stage and the ones after it")
     p.add_argument("--list-methods", action="store_true", help="print the methods and exit")
@@ -62,8 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from agent_gym.errors import AgentGymError
-    from trainers.hpl.config import load_config
+    from trainers.configfile import config_reference, config_to_dict
+    from trainers.hpl.config import HPLConfig, load_config
     from trainers.hpl.methods import METHODS
+
+    if args.help_config:
+        print(config_reference(HPLConfig, "Keys of an HPL config (YAML sections; --set section.key=value):"), end="")
+        return 0
 
     if args.list_methods:
         for name, spec in METHODS.items():
@@ -76,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"run_dir={args.run_dir}")
     try:
         cfg = load_config(args.config, overrides)
+        if args.print_config:
+            print(json.dumps(config_to_dict(cfg), indent=2))
+            return 0
         from trainers.hpl.pipeline import run_pipeline
 
         state = run_pipeline(cfg, until=args.until, redo_from=args.redo_from)

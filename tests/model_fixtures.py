@@ -37,26 +37,20 @@ def smollm2_dir() -> Path:
     return load_smollm2()
 
 
-def hgpo_test_config(model: str | Path, run_dir: str | Path, **overrides: Any) -> dict[str, Any]:
+def hgpo_test_config(model: str | Path, run_dir: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The settings (a dict for ``config_from_dict``) of a seconds-long HGPO run on the corridor env
-    on CPU: 2 tasks x groups of 2, 2 steps, one iteration; ``overrides`` change or add fields."""
+    on CPU: 2 tasks x groups of 2, 2 steps, one iteration; ``overrides``: dotted keys
+    (``{"rl.learning_rate": 1e-3, "lora": {...}}``) that change or add settings."""
     from tests.toy_env import register_toy
+    from trainers.configfile import apply_overrides
 
     register_toy(HGPO_CORRIDOR_ID)
-    cfg: dict[str, Any] = dict(
-        model=str(model),
-        device="cpu",
-        env_id=HGPO_CORRIDOR_ID,
-        max_steps=2,
-        num_envs=4,
-        history_k=1,
-        group_size=2,
-        tasks_per_iteration=2,
-        max_new_tokens=8,
-        iterations=1,
-        micro_batch_size=8,
-        run_dir=str(run_dir),
-        progress=False,
-    )
-    cfg.update(overrides)
-    return cfg
+    cfg: dict[str, Any] = {
+        "device": "cpu",
+        "env": {"env_id": HGPO_CORRIDOR_ID, "max_episode_steps": 2, "num_envs": 4},
+        "policy": {"model": str(model), "history_window": 1, "max_new_tokens": 8},
+        "rl": {"group_size": 2, "tasks_per_iteration": 2, "iterations": 1, "micro_batch_size": 8},
+        "run_dir": str(run_dir),
+        "progress": False,
+    }
+    return apply_overrides(cfg, dict(overrides or {}))

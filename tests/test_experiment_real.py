@@ -105,9 +105,9 @@ def test_rl_runs_from_pi_ref_are_evaluated_like_the_methods(tiny_model_dir, tmp_
         "--backend", "hf", "--batch-size", "2", "--micro-batch-size", "2", "--max-new-tokens", "8",
         "--num-envs", "2", "--rl-methods", "grpo,hgpo", "--rl-seeds", "0",
         "--set", "policy.backend=hf", "--set", "policy.max_new_tokens=8", "--set", "env.num_envs=2",
-        "--rl-set", "backend=hf", "--rl-set", "iterations=1", "--rl-set", "group_size=2",
-        "--rl-set", "tasks_per_iteration=1", "--rl-set", "max_new_tokens=8", "--rl-set", "num_envs=2",
-        "--rl-set", "max_steps=2", "--rl-set", "skip_zero_advantage=false",
+        "--rl-set", "policy.backend=hf", "--rl-set", "rl.iterations=1", "--rl-set", "rl.group_size=2",
+        "--rl-set", "rl.tasks_per_iteration=1", "--rl-set", "policy.max_new_tokens=8", "--rl-set", "env.num_envs=2",
+        "--rl-set", "env.max_episode_steps=2", "--rl-set", "rl.skip_zero_advantage=false",
     ]  # fmt: skip
     assert main(argv) == 0
     split = json.loads((out / "split.json").read_text())

@@ -24,7 +24,8 @@ from tests.model_fixtures import hgpo_test_config
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from trainers.hgpo.config import HGPOConfig, config_from_dict, load_config, parse_overrides  # noqa: E402
+from trainers.configfile import apply_overrides  # noqa: E402
+from trainers.hgpo.config import HGPOConfig, config_from_dict, load_config  # noqa: E402
 from trainers.hgpo.loss import k3_kl, ppo_clip_loss  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,14 +36,14 @@ REPO = Path(__file__).resolve().parents[1]
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert cfg.method in ("grpo", "gigpo", "hgpo")
-    assert cfg.group_size >= 1
+    assert cfg.rl.group_size >= 1
 
 
 def test_config_errors_are_clear(tmp_path):
-    with pytest.raises(ValueError, match="unknown config key"):
-        config_from_dict({"learning_rate": 1e-6})
+    with pytest.raises(ValueError, match="unknown config key 'rl.learn_rate'"):
+        config_from_dict({"rl": {"learn_rate": 1e-6}})
     with pytest.raises(ValueError, match="must be an integer"):
-        config_from_dict({"group_size": "eight"})
+        config_from_dict({"rl": {"group_size": "eight"}})
     with pytest.raises(ValueError, match="method must be one of"):
         config_from_dict({"method": "ppo"})
     with pytest.raises(FileNotFoundError, match="not found"):
@@ -55,19 +56,23 @@ def test_config_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match=r"not valid YAML at line 2, column 1: expected ','") as info:
         load_config(bad)
     assert "\n" not in str(info.value)  # one line, not PyYAML's multi-line report
-    with pytest.raises(ValueError, match="override 'train_tasks=.1' is not a valid YAML value"):
-        parse_overrides(["train_tasks=[1"])
-    assert parse_overrides(["train_tasks=[0, 1]", "device=null"]) == {"train_tasks": [0, 1], "device": None}
-    cfg = load_config(None, ["iterations=2", "lr=3e-6"])  # YAML reads 3e-6 as a string; the config converts it
-    assert cfg.iterations == 2 and cfg.lr == 3e-6 and isinstance(cfg, HGPOConfig)
+    with pytest.raises(ValueError, match="override 'env.train_tasks=.1' is not a valid YAML value"):
+        load_config(None, ["env.train_tasks=[1"])
+    assert apply_overrides({}, ["env.train_tasks=[0, 1]", "policy.dtype=null"]) == {
+        "env": {"train_tasks": [0, 1]},
+        "policy": {"dtype": None},
+    }
+    # YAML reads 3e-6 as a string; the config converts it
+    cfg = load_config(None, ["rl.iterations=2", "rl.learning_rate=3e-6"])
+    assert cfg.rl.iterations == 2 and cfg.rl.learning_rate == 3e-6 and isinstance(cfg, HGPOConfig)
 
 
 def test_cli_print_config_and_bad_key(capsys):
     from scripts.hgpo import main
 
-    assert main(["--print-config", "--set", "group_size=4", "--method", "gigpo"]) == 0
+    assert main(["--print-config", "--set", "rl.group_size=4", "--method", "gigpo", "--iterations", "7"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["group_size"] == 4 and out["method"] == "gigpo"
+    assert out["rl"]["group_size"] == 4 and out["method"] == "gigpo" and out["rl"]["iterations"] == 7
     assert main(["--set", "nonsense=1"]) == 2
     assert "unknown config key" in capsys.readouterr().err
 
@@ -133,22 +138,23 @@ def tiny_model(tiny_model_dir) -> str:
     return str(tiny_model_dir)
 
 
-def _config(tiny_model, run_dir, **kw) -> HGPOConfig:
-    base = dict(
-        max_steps=3,
-        num_envs=8,
-        history_k=2,
-        group_size=4,
-        max_new_tokens=12,
-        iterations=2,
-        lr=1e-4,
-        kl_coef=0.05,
-        mini_batch_size=12,
-        ppo_epochs=2,
-        save_every=1,
-        keep_checkpoints=2,
-    )
-    return config_from_dict(hgpo_test_config(tiny_model, run_dir, **{**base, **kw}))
+def _config(tiny_model, run_dir, overrides: dict | None = None) -> HGPOConfig:
+    """A small corridor run; ``overrides``: ``{"section.key": value}``."""
+    base = {
+        "env.max_episode_steps": 3,
+        "env.num_envs": 8,
+        "policy.history_window": 2,
+        "policy.max_new_tokens": 12,
+        "rl.group_size": 4,
+        "rl.iterations": 2,
+        "rl.learning_rate": 1e-4,
+        "rl.kl_coef": 0.05,
+        "rl.mini_batch_size": 12,
+        "rl.ppo_epochs": 2,
+        "save_every": 1,
+        "keep_checkpoints": 2,
+    }
+    return config_from_dict(hgpo_test_config(tiny_model, run_dir, {**base, **(overrides or {})}))
 
 
 def _weights(path) -> dict:
@@ -179,7 +185,7 @@ def test_corridor_train_checkpoint_resume(tiny_model, tmp_path):
     assert (ckpts[-1] / "optimizer.pt").exists()
 
     # resume: only the new iteration runs; the metrics log has each iteration once
-    rows = train(_config(tiny_model, run, iterations=3), resume=True, log=lambda *_: None)
+    rows = train(_config(tiny_model, run, {"rl.iterations": 3}), resume=True, log=lambda *_: None)
     assert [r["iteration"] for r in rows] == [2]
     logged = [json.loads(line)["iteration"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert logged == [0, 1, 2]
@@ -192,7 +198,9 @@ def test_corridor_train_checkpoint_resume(tiny_model, tmp_path):
     assert sum(p.numel() for p in model.parameters()) > 0
 
     # starting over moves the old checkpoints out of the resume path and restarts the log
-    rows = train(_config(tiny_model, run, iterations=1, max_steps=1), resume=False, log=lambda *_: None)
+    rows = train(
+        _config(tiny_model, run, {"rl.iterations": 1, "env.max_episode_steps": 1}), resume=False, log=lambda *_: None
+    )
     assert [r["iteration"] for r in rows] == [0]
     assert [p.name for p in list_checkpoints(run)] == ["iter_000000"]
     assert len(list(run.glob("checkpoints.old-*"))) == 1
@@ -203,7 +211,7 @@ def test_samples_train_exactly_the_step_output(tiny_model, tmp_path):
     from trainers.hgpo.samples import build_samples, step_advantages
     from trainers.hgpo.trainer import HGPOTrainer
 
-    trainer = HGPOTrainer(_config(tiny_model, tmp_path / "run", kl_coef=0.0), resume=False, log=lambda *_: None)
+    trainer = HGPOTrainer(_config(tiny_model, tmp_path / "run", {"rl.kl_coef": 0.0}), resume=False, log=lambda *_: None)
     try:
         records = trainer.rollout(0)
         adv, stats = step_advantages(records, "hgpo", gamma=0.95)
@@ -235,12 +243,14 @@ def test_update_moves_logprobs_with_advantage_sign(tiny_model, tmp_path, ppo_epo
     cfg = _config(
         tiny_model,
         tmp_path / "run",
-        lr=1e-3,
-        kl_coef=0.0,
-        mini_batch_size=None,
-        ppo_epochs=ppo_epochs,
-        num_envs=1,
-        precision=precision,
+        {
+            "rl.learning_rate": 1e-3,
+            "rl.kl_coef": 0.0,
+            "rl.mini_batch_size": None,
+            "rl.ppo_epochs": ppo_epochs,
+            "rl.precision": precision,
+            "env.num_envs": 1,
+        },
     )
     trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
     assert trainer.bf16 == (precision == "bf16")
@@ -279,16 +289,18 @@ def test_sql_env_end_to_end(tiny_model, tmp_path):
     cfg = _config(
         tiny_model,
         tmp_path / "run",
-        env_id="InterCodeSQL-v0",
-        env_kwargs={"backend": "sqlite"},
-        iterations=1,
-        max_steps=2,
-        group_size=3,
-        max_new_tokens=16,
-        mini_batch_size=None,
-        ppo_epochs=1,
-        eval_every=1,
-        eval_episodes=2,
+        {
+            "env.env_id": "InterCodeSQL-v0",
+            "env.kwargs": {"backend": "sqlite"},
+            "env.max_episode_steps": 2,
+            "env.eval_tasks": 2,
+            "rl.iterations": 1,
+            "rl.group_size": 3,
+            "policy.max_new_tokens": 16,
+            "rl.mini_batch_size": None,
+            "rl.ppo_epochs": 1,
+            "eval_every": 1,
+        },
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     assert len(rows) == 1
@@ -307,16 +319,17 @@ def test_alfworld_generated_games_end_to_end(tiny_model, tmp_path):
     cfg = _config(
         tiny_model,
         tmp_path / "run",
-        env_id="ALFWorld-Text-v0",
-        env_kwargs={},
-        iterations=1,
-        max_steps=2,
-        group_size=2,
-        tasks_per_iteration=1,
-        num_envs=2,
-        max_new_tokens=16,
-        mini_batch_size=None,
-        ppo_epochs=1,
+        {
+            "env.env_id": "ALFWorld-Text-v0",
+            "env.max_episode_steps": 2,
+            "env.num_envs": 2,
+            "rl.iterations": 1,
+            "rl.group_size": 2,
+            "rl.tasks_per_iteration": 1,
+            "policy.max_new_tokens": 16,
+            "rl.mini_batch_size": None,
+            "rl.ppo_epochs": 1,
+        },
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     assert len(rows) == 1 and np.isfinite(rows[0]["loss/pg"])
@@ -330,14 +343,16 @@ def test_accelerate_single_process(tiny_model, tmp_path):
     cfg = _config(
         tiny_model,
         tmp_path / "run",
-        iterations=1,
-        max_steps=2,
-        group_size=2,
-        max_new_tokens=8,
-        micro_batch_size=2,
-        mini_batch_size=4,
-        ppo_epochs=1,
-        use_accelerate=True,
+        {
+            "rl.iterations": 1,
+            "env.max_episode_steps": 2,
+            "rl.group_size": 2,
+            "policy.max_new_tokens": 8,
+            "rl.micro_batch_size": 2,
+            "rl.mini_batch_size": 4,
+            "rl.ppo_epochs": 1,
+            "use_accelerate": True,
+        },
     )
     rows = train(cfg, resume=False, log=lambda *_: None)
     assert rows[0]["loss/optimizer_steps"] == 2 and np.isfinite(rows[0]["loss/pg"])
@@ -355,15 +370,17 @@ def test_vllm_backend_weights_follow_the_update(tiny_model, tmp_path):
     cfg = _config(
         tiny_model,
         tmp_path / "run",
-        backend="vllm",
-        vllm_kwargs={"dtype": "float32"},
-        iterations=1,
-        lr=1e-3,
-        kl_coef=0.0,
-        mini_batch_size=None,
-        ppo_epochs=1,
-        max_steps=2,
-        group_size=2,
+        {
+            "policy.backend": "vllm",
+            "policy.dtype": "float32",
+            "rl.iterations": 1,
+            "rl.learning_rate": 1e-3,
+            "rl.kl_coef": 0.0,
+            "rl.mini_batch_size": None,
+            "rl.ppo_epochs": 1,
+            "env.max_episode_steps": 2,
+            "rl.group_size": 2,
+        },
     )
     trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
     try:
@@ -383,12 +400,21 @@ def test_vllm_backend_weights_follow_the_update(tiny_model, tmp_path):
 def test_cli_unknown_env_fails_cleanly(tmp_path, capsys):
     from scripts.hgpo import main
 
-    code = main(["--set", "env_id=NoSuchEnv-v9", "--run-dir", str(tmp_path / "run"), "--set", "model=unused"])
+    code = main(
+        ["--set", "env.env_id=NoSuchEnv-v9", "--run-dir", str(tmp_path / "run"), "--set", "policy.model=unused"]
+    )
     assert code == 2
     assert "unknown env id" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # a typo leaves no empty run folder behind
     code = main(
-        ["--set", "env_id=InterCodeSQL-v0", "--run-dir", str(tmp_path / "run"), "--set", f"model={tmp_path / 'nope'}"]
+        [
+            "--set",
+            "env.env_id=InterCodeSQL-v0",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--set",
+            f"policy.model={tmp_path / 'nope'}",
+        ]
     )
     assert code == 2
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "run").exists()
@@ -424,13 +450,13 @@ from trainers.hgpo.config import load_config
 from trainers.hgpo.samples import build_samples, step_advantages
 from trainers.hgpo.trainer import HGPOTrainer
 
-cfg = load_config(sys.argv[1], ["use_accelerate=true", "eval_every=0", "skip_zero_advantage=true",
-                                "run_dir=" + sys.argv[2], "micro_batch_size=2", "mini_batch_size=2"])
+cfg = load_config(sys.argv[1], ["use_accelerate=true", "eval_every=0", "rl.skip_zero_advantage=true",
+                                "run_dir=" + sys.argv[2], "rl.micro_batch_size=2", "rl.mini_batch_size=2"])
 tr = HGPOTrainer(cfg, resume=False, log=lambda *a: None)
 rank = tr.accelerator.process_index
 records = tr.rollout(0)
-adv, _ = step_advantages(records, cfg.method, **cfg.advantage_options())
-samples, _ = build_samples(records, adv, tr.tokenizer, max_length=cfg.max_length, skip_zero_advantage=False)
+adv, _ = step_advantages(records, cfg.method, **cfg.advantage.options())
+samples, _ = build_samples(records, adv, tr.tokenizer, max_length=cfg.rl.max_length, skip_zero_advantage=False)
 for s in samples:
     s.advantage = 1.0  # nonzero: these are trained on
 stats = tr.update(samples if rank == 0 else [], 0)  # process 1 got no samples (as skip_zero_advantage can leave it)

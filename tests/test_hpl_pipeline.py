@@ -70,7 +70,7 @@ def test_config_types_are_coerced_and_checked_at_load(tmp_path):
 
 
 def test_select_task_ids():
-    from trainers.hpl.pipeline import select_task_ids
+    from trainers.task_selection import select_task_ids
 
     ids = [f"{t}-{i}" for t in "abc" for i in range(5)]
     types = {i: i[0] for i in ids}

@@ -122,16 +122,18 @@ def test_hgpo_iteration_with_smollm2_lora(pi_ref, tmp_path):
         hgpo_test_config(
             out,
             tmp_path / "run",
-            env_id=ENV,
-            env_kwargs=ENV_KWARGS,
-            num_envs=2,
-            tasks_per_iteration=1,
-            max_new_tokens=32,
-            lr=1e-3,
-            kl_coef=0.01,
-            micro_batch_size=2,
-            max_length=2048,
-            lora=LORA,
+            {
+                "env.env_id": ENV,
+                "env.kwargs": ENV_KWARGS,
+                "env.num_envs": 2,
+                "rl.tasks_per_iteration": 1,
+                "policy.max_new_tokens": 32,
+                "rl.learning_rate": 1e-3,
+                "rl.kl_coef": 0.01,
+                "rl.micro_batch_size": 2,
+                "rl.max_length": 2048,
+                "lora": LORA,
+            },
         )
     )
     rows = train(cfg, resume=False, log=lambda *_: None)

@@ -419,20 +419,20 @@ def test_hgpo_alfworld_config_asking_50_steps_plays_50(alfworld_data_root, tiny_
     cfg = load_config(
         repo / "assets/configs/hgpo_alfworld.yaml",
         [
-            f"model={tiny_model_dir}",
-            "backend=hf",
+            f"policy.model={tiny_model_dir}",
+            "policy.backend=hf",
             "device=cpu",
-            "dtype=null",
-            "num_envs=1",
-            "group_size=1",
-            "tasks_per_iteration=1",
-            "kl_coef=0",
-            f"env_kwargs={{data_dir: {alfworld_data_root}}}",
-            "train_tasks=[0]",
+            "policy.dtype=null",
+            "env.num_envs=1",
+            "rl.group_size=1",
+            "rl.tasks_per_iteration=1",
+            "rl.kl_coef=0",
+            f"env.kwargs={{data_dir: {alfworld_data_root}}}",
+            "env.train_tasks=[0]",
             f"run_dir={tmp_path / 'run'}",
         ],
     )
-    assert cfg.max_steps == 50
+    assert cfg.env.max_episode_steps == 50
     trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
     try:
         trainer.policy = ScriptPolicy(lambda i, info: "Action: look")  # a valid action that never wins

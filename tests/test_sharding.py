@@ -211,6 +211,7 @@ def test_whole_pipeline_under_one_launch_equals_one_process(tmp_path):
 
 # ---------------------------------------------------------------- vLLM parallelism settings
 def test_vllm_settings_map_to_policy_arguments_and_check_the_layout():
+    from trainers.configfile import build_config
     from trainers.sharding import VLLMSettings
 
     assert VLLMSettings().policy_kwargs(1) == {"gpu_memory_utilization": 0.8}
@@ -227,8 +228,8 @@ def test_vllm_settings_map_to_policy_arguments_and_check_the_layout():
         VLLMSettings(tensor_parallel_size=2).policy_kwargs(2)
     with pytest.raises(ValueError, match="gpu_memory_utilization must be in"):
         VLLMSettings(gpu_memory_utilization=1.5)
-    with pytest.raises(ValueError, match=r"unknown vllm key\(s\) \['tp'\]"):
-        VLLMSettings.from_value({"tp": 2})
+    with pytest.raises(ValueError, match=r"unknown config key 'tp'; valid keys: data_parallel_size"):
+        build_config(VLLMSettings, {"tp": 2})
 
 
 def test_vllm_settings_in_both_configs():
@@ -240,10 +241,10 @@ def test_vllm_settings_in_both_configs():
     assert cfg.policy.vllm.tensor_parallel_size == 2 and cfg.policy.vllm.enable_sleep_mode
     with pytest.raises(ValueError, match="policy.vllm.tp"):
         hpl_config({"policy": {"vllm": {"tp": 2}}})
-    h = hgpo_config({"backend": "vllm", "vllm": {"gpu_memory_utilization": 0.3}})
-    assert h.vllm.policy_kwargs(1) == {"gpu_memory_utilization": 0.3}
-    with pytest.raises(ValueError, match=r"unknown vllm key\(s\) \['tp'\]"):
-        hgpo_config({"vllm": {"tp": 2}})
+    h = hgpo_config({"policy": {"backend": "vllm", "vllm": {"gpu_memory_utilization": 0.3}}})
+    assert h.policy.vllm.policy_kwargs(1) == {"gpu_memory_utilization": 0.3}
+    with pytest.raises(ValueError, match="unknown config key 'policy.vllm.tp'"):
+        hgpo_config({"policy": {"vllm": {"tp": 2}}})
     for name in ("alfworld", "webshop", "sql"):  # the shipped configs document and set every field
         assert load_config(REPO / "assets" / "configs" / f"hpl_{name}.yaml").policy.vllm.gpu_memory_utilization == 0.9
         text = (REPO / "assets" / "configs" / f"hgpo_{name}.yaml").read_text()
@@ -313,7 +314,7 @@ def test_vllm_engine_per_process_under_a_launch(tmp_path, tiny_model_dir):
 def test_hgpo_with_a_vllm_engine_per_process_under_a_launch(tmp_path):
     """HGPO under `accelerate launch` with 2 CPU processes, each rolling out with its own vLLM engine."""
     run = tmp_path / "run"
-    args = hgpo_launch_args(run, "--set", "backend=vllm", "--set", "vllm_kwargs={dtype: float32}")
+    args = hgpo_launch_args(run, "--set", "policy.backend=vllm", "--set", "policy.dtype=float32")
     env = launch_env(VLLM_CPU_KVCACHE_SPACE="1", VLLM_LOGGING_LEVEL="INFO")
     res = launch(args, env=env, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]

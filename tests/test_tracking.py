@@ -50,11 +50,13 @@ def test_hgpo_logs_every_iteration_with_its_step(tensorboard, tiny_model_dir, tm
         hgpo_test_config(
             tiny_model_dir,
             tmp_path / "run",
-            max_new_tokens=6,
-            iterations=2,
-            lr=1e-4,
-            save_every=0,
-            report_to="tensorboard",
+            {
+                "policy.max_new_tokens": 6,
+                "rl.iterations": 2,
+                "rl.learning_rate": 1e-4,
+                "save_every": 0,
+                "report_to": "tensorboard",
+            },
         )
     )
     rows = train(cfg, resume=False, log=lambda *_: None)

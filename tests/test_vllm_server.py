@@ -100,28 +100,30 @@ def test_hgpo_with_a_shared_server_pushes_every_update(server, tmp_path):
 
     url, base = server
     cfg = config_from_dict(
-        dict(
-            model=str(base),
-            device="cpu",
-            env_id="Corridor-Text-v0",
-            max_steps=2,
-            num_envs=4,
-            history_k=2,
-            group_size=2,
-            tasks_per_iteration=2,
-            max_new_tokens=12,
-            iterations=1,
-            lr=1e-3,
-            kl_coef=0.0,
-            micro_batch_size=8,
-            mini_batch_size=None,
-            ppo_epochs=1,
-            save_every=1,
-            run_dir=str(tmp_path / "run"),
-            progress=False,
-            backend="vllm_server",
-            vllm_server_url=url,
-        )
+        {
+            "device": "cpu",
+            "env": {"env_id": "Corridor-Text-v0", "max_episode_steps": 2, "num_envs": 4},
+            "policy": {
+                "model": str(base),
+                "history_window": 2,
+                "max_new_tokens": 12,
+                "backend": "vllm_server",
+                "vllm_server_url": url,
+            },
+            "rl": {
+                "group_size": 2,
+                "tasks_per_iteration": 2,
+                "iterations": 1,
+                "learning_rate": 1e-3,
+                "kl_coef": 0.0,
+                "micro_batch_size": 8,
+                "mini_batch_size": None,
+                "ppo_epochs": 1,
+            },
+            "save_every": 1,
+            "run_dir": str(tmp_path / "run"),
+            "progress": False,
+        }
     )
     trainer = HGPOTrainer(cfg, resume=False, log=lambda *_: None)
     try:
@@ -133,5 +135,5 @@ def test_hgpo_with_a_shared_server_pushes_every_update(server, tmp_path):
         assert _greedy_text(trainer.policy) == after  # ... and the server plays the updated weights
     finally:
         trainer.close()
-    with pytest.raises(ValueError, match="needs vllm_server_url"):
-        config_from_dict({"backend": "vllm_server"})
+    with pytest.raises(ValueError, match="needs policy.vllm_server_url"):
+        config_from_dict({"policy": {"backend": "vllm_server"}})

@@ -21,7 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,13 +70,6 @@ class LoraSettings:
             raise ValueError(f"lora.target_modules must be 'all-linear' or a non-empty list of names, got {tm!r}")
         if not isinstance(self.merge, bool):
             raise ValueError(f"lora.merge must be true or false, got {self.merge!r}")
-
-    @classmethod
-    def from_value(cls, value: LoraSettings | Mapping[str, Any] | None, where: str = "lora") -> LoraSettings:
-        """Build from a config mapping (``None``: LoRA off); unknown keys name the valid ones."""
-        from trainers.configfile import settings_from_value
-
-        return settings_from_value(cls, value, where)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

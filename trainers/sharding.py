@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from agent_gym.fileio import atomic_write_json
+from trainers.configfile import setting
 from trainers.distributed import barrier
 
 T = TypeVar("T")
@@ -145,10 +146,16 @@ class VLLMSettings:
             it to sleep during each update and wakes it before the weight sync; GPU only).
     """
 
-    tensor_parallel_size: int = 1
-    data_parallel_size: int | None = None
-    gpu_memory_utilization: float = 0.8
-    enable_sleep_mode: bool = False
+    tensor_parallel_size: int = setting(1, help="GPUs per engine (1 under accelerate launch: one engine per process)")
+    data_parallel_size: int | None = setting(
+        None, help="number of engines; null: what the run gives (1, or one per process under a launch)"
+    )
+    gpu_memory_utilization: float = setting(
+        0.8, help="fraction of each GPU's memory for the engine (leave room when training shares the GPU)"
+    )
+    enable_sleep_mode: bool = setting(
+        False, help="free the engine's GPU memory between rollouts (HGPO: during each update; GPU only)"
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.tensor_parallel_size, bool) or int(self.tensor_parallel_size) < 1:
@@ -159,13 +166,6 @@ class VLLMSettings:
             raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization!r}")
         if not isinstance(self.enable_sleep_mode, bool):
             raise ValueError(f"vllm.enable_sleep_mode must be true or false, got {self.enable_sleep_mode!r}")
-
-    @classmethod
-    def from_value(cls, value: VLLMSettings | Mapping[str, Any] | None, where: str = "vllm") -> VLLMSettings:
-        """Build from a config mapping (``None``: defaults); unknown keys name the valid ones."""
-        from trainers.configfile import settings_from_value
-
-        return settings_from_value(cls, value, where)
 
     def policy_kwargs(self, world: int | None = None) -> dict[str, Any]:
         """Keyword arguments for ``VLLMPolicy`` in a run of ``world`` processes (default: this run's)."""

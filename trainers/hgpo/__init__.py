@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainers.hgpo.config import HGPOConfig, config_from_dict, load_config, parse_overrides
+from trainers.hgpo.config import HGPOConfig, config_from_dict, load_config
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +22,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["HGPOConfig", "HGPOTrainer", "config_from_dict", "load_config", "parse_overrides", "train"]
+__all__ = ["HGPOConfig", "HGPOTrainer", "config_from_dict", "load_config", "train"]

@@ -1,144 +1,90 @@
-"""Configuration of the HGPO/GiGPO/GRPO trainer: one flat dataclass, loaded from YAML.
+"""Configuration of the HGPO/GiGPO/GRPO trainer: sections on the shared base, loaded from YAML.
 
-``load_config(path, overrides)`` reads a YAML mapping whose keys are the field
-names of :class:`HGPOConfig`; unknown keys and wrong types are reported with
-the list of valid keys. ``overrides`` are ``"key=value"`` strings (values parsed
-as YAML), e.g. ``["iterations=3", "method=gigpo"]``.
+:class:`HGPOConfig` extends :class:`trainers.config_sections.RunConfig` (``method``,
+``run_dir``, ``seed``, ``device``, ``report_to``, ``env``, ``policy``, ``lora``; the same
+sections as HPL) with ``advantage`` (the estimator) and ``rl`` (rollout groups and the
+PPO-clip optimisation), plus the schedule keys at the top level. ``policy.history_window``
+is the grouping depth K as well as the prompt's history window.
+
+``load_config(path, overrides)`` is the one loader of both trainers
+(:func:`trainers.configfile.load_config`); ``overrides`` are ``"section.key=value"``
+strings (values parsed as YAML), e.g. ``["rl.iterations=3", "method=gigpo"]``. An old
+flat key (``lr``, ``env_kwargs``, ``history_k``, ...) is refused with its new name
+(:data:`RENAMES`). ``python -m scripts.hgpo --help-config`` lists every key.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from trainers import configfile
 from trainers.advantages import METHODS, MODES
-from trainers.configfile import coerce_value, parse_yaml_value, read_yaml_mapping
+from trainers.config_sections import SHARED_RENAMES, PolicyConfig, RunConfig
+from trainers.configfile import build_config, setting
 from trainers.distributed import PRECISIONS
-from trainers.lora import LoraSettings
-from trainers.sharding import VLLMSettings
-from trainers.tracking import resolve_report_to
+
+BACKENDS = ("hf", "vllm", "vllm_server")
 
 
 @dataclass
-class HGPOConfig:
-    """All settings of one training run (defaults follow the HGPO paper where it states them)."""
+class HGPOPolicyConfig(PolicyConfig):
+    """The policy being trained: model, rollout backend, sampling and prompt."""
 
-    # -- model and backend
-    model: str = "tiny"  #: model folder / hub id; "tiny" builds trainers.models.build_tiny_model in the cache
-    #: rollout backend: "hf" (generate with the training model), "vllm" (a colocated engine per process,
-    #: weights synced) or "vllm_server" (one shared OpenAI-compatible vLLM server, weights pushed to it)
-    backend: str = "hf"
-    device: str | None = None  #: training device (default: cuda if available, else cpu)
-    dtype: str | None = None  #: torch dtype name for loading (default: the checkpoint's)
-    #: update precision: "auto" (bf16 autocast on GPUs that support it, else fp32), "bf16" (autocast, also on
-    #: CPU: faster on CPUs with AVX512-BF16/AMX), "fp32"; the weights and the optimizer stay in ``dtype``
-    precision: str = "auto"
-    #: backend "vllm": tensor_parallel_size, data_parallel_size, gpu_memory_utilization, enable_sleep_mode
-    #: of the colocated engine (one per process under a launch; trainers.sharding.VLLMSettings, docs/scaling.md)
-    vllm: VLLMSettings = field(default_factory=VLLMSettings)
-    vllm_kwargs: dict[str, Any] = field(default_factory=dict)  #: extra VLLMPolicy arguments (win over ``vllm``)
-    #: backend "vllm_server": the server's API root (``http://host:8000/v1``; started with VLLM_SERVER_DEV_MODE=1)
-    vllm_server_url: str | None = None
-    #: backend "vllm_server": folder for weight pushes that the server can read (default: the system temp folder)
-    vllm_server_weights_dir: str | None = None
-    use_accelerate: bool = False  #: wrap model/optimizer with accelerate (multi-GPU data parallel)
-    #: LoRA: train an adapter instead of all weights (the KL reference is the same model with the adapter off)
-    lora: LoraSettings = field(default_factory=LoraSettings)
+    backend: str = setting(
+        "hf",
+        help="rollout backend: hf (generate with the training model), vllm (a colocated engine per process, "
+        "weights synced) or vllm_server (one shared OpenAI-compatible vLLM server, weights pushed to it)",
+    )
+    history_window: int | None = setting(
+        4, help="K: the context-hash depth of the grouping and the prompt's history window (past steps shown)"
+    )
+    vllm_server_url: str | None = setting(
+        None,
+        help="backend vllm_server: the server's API root (http://host:8000/v1; started with VLLM_SERVER_DEV_MODE=1)",
+    )
+    vllm_server_weights_dir: str | None = setting(
+        None, help="backend vllm_server: a folder the server can read for weight pushes (null: the system temp folder)"
+    )
 
-    # -- environment
-    env_id: str = "ALFWorld-Text-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  #: gym.make arguments for training
-    train_tasks: list[Any] | None = None  #: task ids/indices to train on (None: the whole split)
-    max_steps: int | None = None  #: agent steps per episode (None: the env's limit)
-    num_envs: int = 8  #: env instances stepped in parallel during rollouts
-
-    # -- advantage estimator
-    method: str = "hgpo"  #: "grpo", "gigpo" or "hgpo"
-    history_k: int = 4  #: K: context-hash levels and the prompt's history window
-    alpha: float = 1.0
-    gamma: float = 0.95
-    omega: float = 1.0
-    mode: str = "mean_std_norm"
-    invalid_penalty: float = 0.1
-    level_offset: int = 0
-    drop_zero: bool = False
-    episode_term: bool = False
-
-    # -- rollouts
-    group_size: int = 8  #: G rollouts per task (same task and reset seed)
-    tasks_per_iteration: int = 2
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 128
-
-    # -- optimisation
-    iterations: int = 100
-    lr: float = 1e-6
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    clip_ratio_low: float = 0.2
-    clip_ratio_high: float = 0.2
-    kl_coef: float = 0.01  #: weight of the k3 KL to the frozen reference (0 disables the reference)
-    ppo_epochs: int = 1
-    mini_batch_size: int | None = None  #: step samples per optimizer step (None: all of the iteration)
-    micro_batch_size: int = 8  #: step samples per forward/backward (gradient accumulation inside a mini batch)
-    max_length: int | None = 4096  #: tokens per step sample (longer ones are cut, losing completion tokens)
-    skip_zero_advantage: bool = False  #: drop step samples whose advantage is exactly 0 (KL-only samples)
-    gradient_checkpointing: bool = False  #: trade compute for memory in the update (large models)
-
-    # -- evaluation, checkpoints, logging
-    eval_every: int = 0  #: iterations between evaluations (0: never)
-    eval_episodes: int | None = 20
-    eval_env_kwargs: dict[str, Any] | None = None  #: default: env_kwargs
-    save_every: int = 10
-    keep_checkpoints: int = 2
-    run_dir: str = "runs/hgpo"
-    #: experiment tracking: none, tensorboard, wandb, trackio (comma-separated), or all installed ones;
-    #: TensorBoard writes to <run_dir>/tracking/hgpo (trainers.tracking)
-    report_to: str = "none"
-    seed: int = 0
-    progress: bool = True
-
-    def validate(self) -> HGPOConfig:
-        """Check values; raises ``ValueError`` naming the field."""
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.backend not in ("hf", "vllm", "vllm_server"):
-            raise ValueError(f"backend must be 'hf', 'vllm' or 'vllm_server', got {self.backend!r}")
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backend not in BACKENDS:
+            raise ValueError(f"policy.backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.backend == "vllm_server" and not self.vllm_server_url:
-            raise ValueError("backend 'vllm_server' needs vllm_server_url (e.g. http://127.0.0.1:8000/v1)")
-        positive = ("group_size", "tasks_per_iteration", "max_new_tokens", "micro_batch_size", "ppo_epochs", "num_envs")
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.iterations < 0:
-            raise ValueError(f"iterations must be >= 0, got {self.iterations}")
-        if self.history_k < 0:
-            raise ValueError(f"history_k must be >= 0, got {self.history_k}")
-        if self.mini_batch_size is not None and self.mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be >= 1 or null, got {self.mini_batch_size}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.kl_coef < 0:
-            raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
-        resolve_report_to(self.report_to)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise ValueError(
+                "policy.backend 'vllm_server' needs policy.vllm_server_url (e.g. http://127.0.0.1:8000/v1)"
+            )
+        if self.history_window is None:
+            raise ValueError("policy.history_window is K, the grouping depth of HGPO: give an integer >= 0")
         if self.temperature <= 0:
-            raise ValueError("temperature must be > 0 for on-policy RL (sampling, not greedy decoding)")
-        return self
+            raise ValueError("policy.temperature must be > 0 for on-policy RL (sampling, not greedy decoding)")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-    def advantage_options(self) -> dict[str, Any]:
+@dataclass
+class AdvantageConfig:
+    """The advantage estimator (trainers.advantages.compute_advantages); the method is the top-level ``method``."""
+
+    alpha: float = setting(1.0, help="HGPO: level weights w_k = (k + 1 + level_offset) ** alpha")
+    gamma: float = setting(0.95, help="discount of the step returns")
+    omega: float = setting(
+        1.0, help="GiGPO (and HGPO with episode_term): weight of the step term beside the episode term"
+    )
+    mode: str = setting("mean_std_norm", help=f"group normalisation: {', '.join(MODES)}")
+    invalid_penalty: float = setting(0.1, help="reward subtracted for an invalid action")
+    level_offset: int = setting(0, help="HGPO: added to the level index in the weights (1: the reference code's)")
+    drop_zero: bool = setting(False, help="HGPO: skip levels whose advantage is exactly 0 (true: the reference code)")
+    episode_term: bool = setting(False, help="HGPO: add the GRPO episode term and scale the hierarchy by omega")
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"advantage.mode must be one of {MODES}, got {self.mode!r}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"advantage.gamma must be in [0, 1], got {self.gamma}")
+
+    def options(self) -> dict[str, Any]:
         """Keyword options for :func:`trainers.advantages.compute_advantages`."""
         return {
             "gamma": self.gamma,
@@ -152,52 +98,136 @@ class HGPOConfig:
         }
 
 
-FIELDS = {f.name: f for f in dataclasses.fields(HGPOConfig)}
+@dataclass
+class RLConfig:
+    """Rollout groups and the PPO-clip optimisation (defaults follow the HGPO paper where it states them)."""
+
+    iterations: int = setting(100, help="training iterations (rollouts + update)")
+    group_size: int = setting(8, help="G: rollouts per task (same task and reset seed)")
+    tasks_per_iteration: int = setting(2, help="tasks drawn per iteration (seeded by seed and iteration)")
+    learning_rate: float = setting(1e-6, help="AdamW learning rate")
+    weight_decay: float = setting(0.0, help="AdamW weight decay")
+    max_grad_norm: float = setting(1.0, help="clip the global gradient norm")
+    clip_ratio_low: float = setting(0.2, help="PPO clip: lower ratio bound 1 - clip_ratio_low")
+    clip_ratio_high: float = setting(0.2, help="PPO clip: upper ratio bound 1 + clip_ratio_high")
+    kl_coef: float = setting(0.01, help="weight of the k3 KL to the frozen initial model (0: no reference)")
+    ppo_epochs: int = setting(1, help="passes over an iteration's samples")
+    mini_batch_size: int | None = setting(None, help="step samples per optimizer step (null: all of the iteration)")
+    micro_batch_size: int = setting(8, help="step samples per forward/backward (gradient accumulation)")
+    max_length: int | None = setting(
+        4096, help="tokens per step sample (longer ones are cut, losing completion tokens)"
+    )
+    skip_zero_advantage: bool = setting(False, help="drop step samples whose advantage is exactly 0 (KL-only samples)")
+    gradient_checkpointing: bool = setting(False, help="trade compute for memory in the update (large models)")
+    precision: str = setting(
+        "auto",
+        help="update precision: auto (bf16 autocast on GPUs that support it, else fp32), bf16 (autocast, also on CPU: "
+        "faster on CPUs with AVX512-BF16/AMX), fp32; the weights and the optimizer stay in policy.dtype",
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("group_size", "tasks_per_iteration", "micro_batch_size", "ppo_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"rl.{name} must be >= 1, got {getattr(self, name)}")
+        if self.iterations < 0:
+            raise ValueError(f"rl.iterations must be >= 0, got {self.iterations}")
+        if self.mini_batch_size is not None and self.mini_batch_size < 1:
+            raise ValueError(f"rl.mini_batch_size must be >= 1 or null, got {self.mini_batch_size}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"rl.learning_rate must be > 0, got {self.learning_rate}")
+        if self.kl_coef < 0:
+            raise ValueError(f"rl.kl_coef must be >= 0, got {self.kl_coef}")
+        if self.max_length is not None and self.max_length < 1:
+            raise ValueError(f"rl.max_length must be >= 1 or null, got {self.max_length}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"rl.precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
-def _check_type(name: str, value: Any) -> Any:
-    annotation = str(FIELDS[name].type)
-    if annotation.startswith("LoraSettings") and value is not None:
-        return LoraSettings.from_value(value, name)
-    if annotation.startswith("VLLMSettings") and value is not None:
-        return VLLMSettings.from_value(value, name)
-    return coerce_value(annotation, value, name)
+_ADVANTAGE_KEYS = ("alpha", "gamma", "omega", "mode", "invalid_penalty", "level_offset", "drop_zero", "episode_term")
+_RL_KEYS = (
+    "iterations",
+    "group_size",
+    "tasks_per_iteration",
+    "weight_decay",
+    "max_grad_norm",
+    "clip_ratio_low",
+    "clip_ratio_high",
+    "kl_coef",
+    "ppo_epochs",
+    "mini_batch_size",
+    "micro_batch_size",
+    "max_length",
+    "skip_zero_advantage",
+    "gradient_checkpointing",
+    "precision",
+)
+
+#: The flat keys of earlier HGPO configs (and a few misspellings) -> their names now.
+RENAMES: dict[str, str] = {
+    **SHARED_RENAMES,
+    "vllm_server_url": "policy.vllm_server_url",
+    "vllm_server_weights_dir": "policy.vllm_server_weights_dir",
+    **{k: f"advantage.{k}" for k in _ADVANTAGE_KEYS},
+    **{k: f"rl.{k}" for k in _RL_KEYS},
+    "lr": "rl.learning_rate",
+    "learning_rate": "rl.learning_rate",
+    "rl.lr": "rl.learning_rate",
+}
 
 
-def config_from_dict(data: Mapping[str, Any]) -> HGPOConfig:
-    """Build and validate a config from a mapping of field names."""
-    unknown = sorted(set(data) - set(FIELDS))
-    if unknown:
-        raise ValueError(f"unknown config key(s) {unknown}; valid keys: {', '.join(sorted(FIELDS))}")
-    values = {k: _check_type(k, v) for k, v in data.items()}
-    return HGPOConfig(**values).validate()
+@dataclass
+class HGPOConfig(RunConfig):
+    """All settings of one HGPO/GiGPO/GRPO training run."""
+
+    method: str = setting("hgpo", help=f"advantage estimator: {', '.join(METHODS)}")
+    run_dir: str = setting("runs/hgpo", help="the run folder: metrics.jsonl, checkpoints/, eval/ (resumable)")
+    policy: HGPOPolicyConfig = setting(factory=HGPOPolicyConfig, help="the policy: model, rollouts and prompt")
+    advantage: AdvantageConfig = setting(factory=AdvantageConfig, help="the advantage estimator")
+    rl: RLConfig = setting(factory=RLConfig, help="rollout groups and the PPO-clip optimisation")
+    use_accelerate: bool = setting(False, help="wrap model and optimizer with accelerate (multi-GPU data parallel)")
+    eval_every: int = setting(0, help="iterations between greedy evaluations on env.eval_tasks (0: never)")
+    save_every: int = setting(10, help="iterations between checkpoints (the last iteration is always saved)")
+    keep_checkpoints: int = setting(2, help="checkpoints kept in <run_dir>/checkpoints")
+    progress: bool = setting(True, help="show a progress bar")
+
+    RENAMED: ClassVar[dict[str, str]] = RENAMES
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        for name in ("eval_every", "save_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+
+    @property
+    def history_window(self) -> int:
+        """K (``policy.history_window``, checked to be set)."""
+        assert self.policy.history_window is not None  # HGPOPolicyConfig.__post_init__
+        return self.policy.history_window
+
+    def to_dict(self) -> dict[str, Any]:
+        return configfile.config_to_dict(self)
 
 
-def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
-    """``["key=value", ...]`` -> dict (values parsed as YAML: numbers, booleans, lists, null)."""
-    out: dict[str, Any] = {}
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not KEY=VALUE")
-        key, raw = item.split("=", 1)
-        out[key.strip()] = parse_yaml_value(raw, f"override {item!r}")
-    return out
+def config_from_dict(data: Mapping[str, Any] | None) -> HGPOConfig:
+    """Build and validate a config from a (nested) mapping with the shared loader."""
+    return build_config(HGPOConfig, data)
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] | Mapping[str, Any] = ()) -> HGPOConfig:
     """Read a YAML config (or start from defaults when ``path`` is None) and apply overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        data.update(read_yaml_mapping(path, "assets/configs/hgpo_*.yaml"))
-    for key, value in (dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)).items():
-        *sections, last = key.split(".")  # "lora.enabled=true" sets a key of a mapping field
-        node = data
-        for part in sections:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {key!r}: {part!r} is not a mapping")
-        node[last] = value
-    return config_from_dict(data)
+    return configfile.load_config(HGPOConfig, path, overrides, examples="assets/configs/hgpo_*.yaml")
 
 
-__all__ = ["HGPOConfig", "config_from_dict", "load_config", "parse_overrides"]
+__all__ = [
+    "RENAMES",
+    "AdvantageConfig",
+    "HGPOConfig",
+    "HGPOPolicyConfig",
+    "RLConfig",
+    "config_from_dict",
+    "load_config",
+]

@@ -2,11 +2,12 @@
 
 One iteration:
 
-1. sample ``tasks_per_iteration`` tasks (a NumPy generator seeded by
-   ``(seed, iteration)``, so a resumed run draws the same tasks);
-2. play ``group_size`` episodes of each with the current policy through
-   :func:`trainers.rollout.run_episodes` (prompt history window = ``history_k``
-   = the grouping depth K; the G episodes of a task share the reset seed);
+1. sample ``rl.tasks_per_iteration`` tasks of ``env.train_tasks`` (a NumPy generator
+   seeded by ``(seed, iteration)``, so a resumed run draws the same tasks);
+2. play ``rl.group_size`` episodes of each with the current policy through
+   :func:`trainers.rollout.run_episodes` (prompt history window =
+   ``policy.history_window`` = the grouping depth K; the G episodes of a task share
+   the reset seed);
 3. compute one advantage per step with :func:`trainers.advantages.compute_advantages`;
 4. tokenise each step (prompt masked, the step's output trained) with
    :mod:`trainers.sequences` and take PPO-clip steps on the token-mean loss with
@@ -29,17 +30,16 @@ import copy
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from agent_gym.core import text_env
 from trainers.distributed import use_bf16
 from trainers.hgpo.checkpoint import latest_checkpoint, load_optimizer_and_rng, read_state, save_checkpoint
-from trainers.hgpo.config import HGPOConfig
+from trainers.hgpo.config import RENAMES, HGPOConfig
 from trainers.hgpo.loss import ppo_clip_loss
 from trainers.hgpo.metrics import MetricsLog, plot_metrics
 from trainers.hgpo.samples import StepSample, build_samples, step_advantages
@@ -49,16 +49,35 @@ from trainers.rollout import EpisodeRecord, make_env, run_episodes, with_step_li
 from trainers.sequences import collate, token_logprobs
 from wrappers.prompting import PromptConfig
 
-#: Config fields that may change between a checkpoint and its resume without a warning.
+#: Config keys (dotted) that may change between a checkpoint and its resume without a warning.
 RESUMABLE_CHANGES = {
-    "iterations",
+    "rl.iterations",
     "progress",
     "eval_every",
-    "eval_episodes",
+    "env.eval_tasks",
+    "env.eval_kwargs",
     "save_every",
     "keep_checkpoints",
     "run_dir",
 }
+
+
+def changed_settings(saved: Mapping[str, Any], config: HGPOConfig) -> list[str]:
+    """Dotted keys whose value in ``config`` differs from the checkpoint's ``saved`` config.
+
+    A checkpoint of an earlier version holds a flat config (``lr``, ``env_kwargs``, ...): its
+    keys are mapped to their new names through :data:`trainers.hgpo.config.RENAMES` first, so
+    an old run resumes (its weights and optimizer do not depend on the config's layout).
+    """
+    from trainers.tracking import flat_config
+
+    before = flat_config({RENAMES.get(k, k): v for k, v in saved.items()})
+    now = flat_config(config.to_dict())
+    keys = sorted(set(before) | set(now))
+    resumable = tuple(RESUMABLE_CHANGES)
+    return [
+        k for k in keys if before.get(k) != now.get(k) and not any(k == r or k.startswith(r + ".") for r in resumable)
+    ]
 
 
 class HGPOTrainer:
@@ -73,23 +92,27 @@ class HGPOTrainer:
     def __init__(self, config: HGPOConfig, *, resume: bool = True, log: Callable[[str], None] = print):
         from trainers.lora import load_causal_lm
         from trainers.models import auto_dtype, check_model_source, resolve_device, resolve_model_path
+        from trainers.task_selection import choose_tasks
 
-        self.config = config.validate()
+        self.config = config  # validated when it was built (HGPOConfig.__post_init__)
         self.log = log
         self.run_dir = Path(config.run_dir)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % (2**32))
 
-        # environments first: a wrong env id or missing data fails before any model is loaded
-        env_kwargs = with_step_limit(config.env_kwargs, config.max_steps)  # the one step limit: gym.make's TimeLimit
-        self.envs = [make_env(config.env_id, env_kwargs, config.history_k) for _ in range(config.num_envs)]
-        base = text_env(self.envs[0])
-        ids = list(base.task_ids)
-        if config.train_tasks is not None:
-            ids = [base.resolve_task_id(t) for t in config.train_tasks]
-        if not ids:
-            raise ValueError(f"{config.env_id} has no training tasks (check env_kwargs / train_tasks)")
-        self.train_task_ids = ids
+        # environments and tasks first: a wrong env id, missing data or a bad task list fails before
+        # any model is loaded
+        env = config.env
+        env_kwargs = self.env_kwargs()  # the one step limit: gym.make's TimeLimit
+        self.envs = [make_env(env.env_id, env_kwargs, config.history_window) for _ in range(env.num_envs)]
+        self.train_task_ids = choose_tasks(self.envs[0], env, seed=config.seed)
+        self.eval_task_ids: list[str] = []
+        if config.eval_every:
+            probe = make_env(env.env_id, self.env_kwargs(evaluation=True), config.history_window)
+            try:
+                self.eval_task_ids = choose_tasks(probe, env, seed=config.seed, evaluation=True)
+            finally:
+                probe.close()
 
         self.accelerator = None
         if config.use_accelerate:
@@ -98,14 +121,14 @@ class HGPOTrainer:
             accelerate = require("accelerate", "train")
             self.accelerator = accelerate.Accelerator(cpu=(config.device == "cpu"))
         device = str(self.accelerator.device) if self.accelerator else resolve_device(config.device)
-        dtype = auto_dtype(config.dtype, device)
-        if self.accelerator is not None and config.tasks_per_iteration < self.accelerator.num_processes:
+        dtype = auto_dtype(config.policy.dtype, device)
+        if self.accelerator is not None and config.rl.tasks_per_iteration < self.accelerator.num_processes:
             raise ValueError(
-                f"tasks_per_iteration ({config.tasks_per_iteration}) must be >= the number of processes "
+                f"rl.tasks_per_iteration ({config.rl.tasks_per_iteration}) must be >= the number of processes "
                 f"({self.accelerator.num_processes}): each process plays whole groups"
             )
 
-        self.base_model_path = resolve_model_path(config.model)
+        self.base_model_path = resolve_model_path(config.policy.model)
         check_model_source(self.base_model_path)
         # the run folder is made only once the settings checked out (no empty folders from typos)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -114,10 +137,7 @@ class HGPOTrainer:
             _set_aside_old_checkpoints(self.run_dir, self.log)
         ckpt = latest_checkpoint(self.run_dir) if resume else None
         if ckpt is not None:
-            saved = read_state(ckpt).get("config", {})
-            changed = sorted(
-                k for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES and saved.get(k, v) != v
-            )
+            changed = changed_settings(read_state(ckpt).get("config", {}), config)
             if changed:
                 self.log(f"warning: resuming {ckpt} with changed settings: {', '.join(changed)}")
         lora = config.lora
@@ -136,15 +156,15 @@ class HGPOTrainer:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = next(self.model.parameters()).device
-        self.bf16 = use_bf16(config.precision, str(self.device), "precision")
-        if config.gradient_checkpointing:
+        self.bf16 = use_bf16(config.rl.precision, str(self.device), "rl.precision")
+        if config.rl.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
             self.model.config.use_cache = False
 
         # the KL reference: the initial model. With LoRA it is the same model with the adapter
         # disabled (trainers.lora.reference_mode); otherwise a frozen copy.
         self.ref_model = None
-        if config.kl_coef > 0 and not lora.enabled:
+        if config.rl.kl_coef > 0 and not lora.enabled:
             if ckpt is None:
                 self.ref_model = copy.deepcopy(self.model)
             else:
@@ -153,7 +173,7 @@ class HGPOTrainer:
             self.ref_model.requires_grad_(False)
 
         trainable = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(trainable, lr=config.rl.learning_rate, weight_decay=config.rl.weight_decay)
         self.start_iteration = 0
         if ckpt is not None:
             load_optimizer_and_rng(ckpt, self.optimizer)
@@ -164,7 +184,7 @@ class HGPOTrainer:
         if self.accelerator is not None:
             self.model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
 
-        self.prompt = PromptConfig(history_window=config.history_k)
+        self.prompt = PromptConfig(history_window=config.history_window, instruction=config.policy.instruction)
         self.policy = self._make_policy()
         from trainers.tracking import Tracker
 
@@ -173,6 +193,13 @@ class HGPOTrainer:
         )
 
     # ------------------------------------------------------------------ helpers
+    def env_kwargs(self, evaluation: bool = False) -> dict[str, Any]:
+        """``gym.make`` arguments: ``env.kwargs`` (with ``env.eval_kwargs`` merged over them for
+        evaluation) and the step limit ``env.max_episode_steps``."""
+        env = self.config.env
+        kw = {**env.kwargs, **(env.eval_kwargs if evaluation else {})}
+        return with_step_limit(kw, env.max_episode_steps)
+
     @property
     def is_main(self) -> bool:
         return self.accelerator is None or self.accelerator.is_main_process
@@ -182,25 +209,24 @@ class HGPOTrainer:
         return self.accelerator.unwrap_model(self.model) if self.accelerator else self.model
 
     def _make_policy(self) -> Policy:
-        if self.config.backend == "hf":
+        p = self.config.policy
+        if p.backend == "hf":
             from trainers.policies.hf import HFPolicy
 
-            return HFPolicy(self.unwrapped_model, self.tokenizer, batch_size=max(self.config.num_envs, 1))
-        if self.config.backend == "vllm_server":
+            kw = {"batch_size": self.config.env.num_envs, **p.backend_kwargs}
+            return HFPolicy(self.unwrapped_model, self.tokenizer, **kw)
+        if p.backend == "vllm_server":
             from trainers.vllm_server import VLLMServerPolicy
 
-            assert self.config.vllm_server_url is not None  # HGPOConfig.validate checked it
-            server = VLLMServerPolicy(self.config.vllm_server_url, weights_dir=self.config.vllm_server_weights_dir)
+            assert p.vllm_server_url is not None  # HGPOPolicyConfig.__post_init__ checked it
+            server = VLLMServerPolicy(p.vllm_server_url, weights_dir=p.vllm_server_weights_dir, **p.backend_kwargs)
             self._push_weights(server)
             return server
         from trainers.lora import materialize
         from trainers.policies import make_policy
 
         policy = make_policy(
-            "vllm",
-            model=str(materialize(self.base_model_path)),
-            tokenizer=self.tokenizer,
-            **{**self.config.vllm.policy_kwargs(), **self.config.vllm_kwargs},
+            "vllm", model=str(materialize(self.base_model_path)), tokenizer=self.tokenizer, **p.policy_kwargs()
         )
         policy.load_weights(self.unwrapped_model)
         return policy
@@ -215,7 +241,7 @@ class HGPOTrainer:
     def sample_tasks(self, iteration: int) -> list[str]:
         """The tasks of ``iteration`` (deterministic in ``(seed, iteration)``); sharded per process."""
         rng = np.random.default_rng([self.config.seed, iteration])
-        n = self.config.tasks_per_iteration
+        n = self.config.rl.tasks_per_iteration
         ids = self.train_task_ids
         picks = rng.choice(len(ids), size=n, replace=n > len(ids))
         tasks = [ids[int(i)] for i in picks]
@@ -227,9 +253,9 @@ class HGPOTrainer:
         c = self.config
         rank = self.accelerator.process_index if self.accelerator else 0
         return GenerationParams(
-            temperature=c.temperature,
-            top_p=c.top_p,
-            max_new_tokens=c.max_new_tokens,
+            temperature=c.policy.temperature,
+            top_p=c.policy.top_p,
+            max_new_tokens=c.policy.max_new_tokens,
             seed=(c.seed * 1_000_003 + iteration * 1009 + rank * 7919) % (2**31),
         )
 
@@ -241,14 +267,14 @@ class HGPOTrainer:
             return []
         return run_episodes(
             self.policy,
-            c.env_id,
+            c.env.env_id,
             tasks,
-            group_size=c.group_size,
+            group_size=c.rl.group_size,
             params=self.generation_params(iteration),
             prompt=self.prompt,
-            history_k=c.history_k,
+            history_k=c.history_window,
             seed=c.seed * 100_000 + iteration,
-            max_steps=c.max_steps,
+            max_steps=c.env.max_episode_steps,
             progress=False,
             envs=self.envs,
         )
@@ -264,9 +290,9 @@ class HGPOTrainer:
 
     def update(self, samples: list[StepSample], iteration: int) -> dict[str, float]:
         """PPO-clip epochs over ``samples``; returns loss statistics (token means)."""
-        c = self.config
+        c = self.config.rl
         stats = {"pg": 0.0, "kl": 0.0, "clipped": 0.0, "approx_kl": 0.0, "tokens": 0.0, "grad_norm": 0.0, "steps": 0}
-        rng = np.random.default_rng([c.seed, iteration, 1])
+        rng = np.random.default_rng([self.config.seed, iteration, 1])
         n_mb = 1 if c.mini_batch_size is None else math.ceil(len(samples) / c.mini_batch_size)
         if self.accelerator is not None and self.accelerator.num_processes > 1:
             # every process takes part in this gather and in the DDP backwards, also one with no
@@ -314,7 +340,7 @@ class HGPOTrainer:
         return contextlib.nullcontext()
 
     def _micro_step(self, samples, chunk, old, denom, stats) -> None:
-        c = self.config
+        c = self.config.rl
         if not chunk:  # an empty mini batch on this process (keeps DDP processes in step)
             if samples:
                 lp, _ = self._forward_logprobs(self.model, samples[:1])
@@ -337,7 +363,7 @@ class HGPOTrainer:
         if self.ref_model is not None:
             with torch.no_grad():
                 ref_lp, _ = self._forward_logprobs(self.ref_model, [samples[i] for i in chunk])
-        elif c.kl_coef > 0 and c.lora.enabled:
+        elif c.kl_coef > 0 and self.config.lora.enabled:
             from trainers.lora import reference_mode
 
             with torch.no_grad(), reference_mode(self.unwrapped_model) as ref:
@@ -355,7 +381,9 @@ class HGPOTrainer:
             denom=denom,
         )
         if not torch.isfinite(parts.loss):
-            raise FloatingPointError(f"non-finite loss {float(parts.loss)}; lower lr or check the model dtype")
+            raise FloatingPointError(
+                f"non-finite loss {float(parts.loss)}; lower rl.learning_rate or check policy.dtype"
+            )
         self._backward(parts.loss)
         stats["pg"] += parts.pg_sum
         stats["kl"] += parts.kl_sum
@@ -387,19 +415,19 @@ class HGPOTrainer:
         c = self.config
         t0 = time.perf_counter()
         records = self.rollout(iteration)
-        sleeping = c.backend == "vllm" and c.vllm.enable_sleep_mode
+        sleeping = c.policy.backend == "vllm" and c.policy.vllm.enable_sleep_mode
         if sleeping:  # free the engine's GPU memory (weights to CPU, KV cache dropped) for the update
             assert isinstance(self.policy, VLLMPolicy)
             self.policy.llm.sleep(level=1)
         t1 = time.perf_counter()
-        adv, group_stats = step_advantages(records, c.method, **c.advantage_options())
+        adv, group_stats = step_advantages(records, c.method, **c.advantage.options())
         samples, counts = build_samples(
-            records, adv, self.tokenizer, max_length=c.max_length, skip_zero_advantage=c.skip_zero_advantage
+            records, adv, self.tokenizer, max_length=c.rl.max_length, skip_zero_advantage=c.rl.skip_zero_advantage
         )
         loss_stats = self.update(samples, iteration)
-        if c.backend == "vllm_server":
+        if c.policy.backend == "vllm_server":
             self._push_weights(self.policy)
-        if c.backend == "vllm":
+        if c.policy.backend == "vllm":
             if sleeping:
                 assert isinstance(self.policy, VLLMPolicy)
                 self.policy.llm.wake_up()
@@ -423,14 +451,14 @@ class HGPOTrainer:
         c = self.config
         report = evaluate_policy(
             self.policy,
-            c.env_id,
-            env_kwargs=c.eval_env_kwargs if c.eval_env_kwargs is not None else c.env_kwargs,
-            episodes=c.eval_episodes,
+            c.env.env_id,
+            env_kwargs=self.env_kwargs(evaluation=True),
+            tasks=self.eval_task_ids,
             seed=c.seed,
-            params=GenerationParams(temperature=0.0, max_new_tokens=c.max_new_tokens),
+            params=GenerationParams(temperature=0.0, max_new_tokens=c.policy.max_new_tokens),
             prompt=self.prompt,
-            num_envs=c.num_envs,
-            max_steps=c.max_steps,
+            num_envs=c.env.num_envs,
+            max_steps=c.env.max_episode_steps,
             out=self.run_dir / "eval" / f"iter_{iteration:06d}.json",
             resume=False,
             progress=False,
@@ -465,12 +493,12 @@ class HGPOTrainer:
         c = self.config
         rows: list[dict[str, Any]] = []
         bar = tqdm(
-            range(self.start_iteration, c.iterations),
-            desc=f"{c.method} {c.env_id}",
+            range(self.start_iteration, c.rl.iterations),
+            desc=f"{c.method} {c.env.env_id}",
             unit="it",
             disable=not (c.progress and self.is_main),
             initial=self.start_iteration,
-            total=c.iterations,
+            total=c.rl.iterations,
         )
         try:
             for it in bar:
@@ -478,7 +506,7 @@ class HGPOTrainer:
                 row = self.iteration(it)
                 if self.accelerator is not None and self.accelerator.num_processes > 1:
                     row = _combine_over_processes(self.accelerator, row)
-                last = it == c.iterations - 1
+                last = it == c.rl.iterations - 1
                 if c.eval_every and ((it + 1) % c.eval_every == 0 or last):
                     if self.is_main:
                         row.update(self.evaluate(it))
@@ -490,7 +518,7 @@ class HGPOTrainer:
                 if self.is_main:
                     self.metrics.append(row)
                     self.tracker.log(row, step=it)
-                    plot_metrics(self.metrics.read(), self.run_dir / "metrics.png", f"{c.method} on {c.env_id}")
+                    plot_metrics(self.metrics.read(), self.run_dir / "metrics.png", f"{c.method} on {c.env.env_id}")
                 rows.append(row)
                 bar.set_postfix(reward=f"{row['train/avg_reward']:.3f}", succ=f"{row['train/success_rate']:.2f}")
         finally:

@@ -17,8 +17,6 @@ import dataclasses
 import json
 import logging
 import os
-import random
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,17 +24,11 @@ from typing import Any
 
 import yaml
 
-from agent_gym.core import text_env
 from agent_gym.fileio import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from trainers.configfile import config_to_dict
 from trainers.distributed import barrier, is_distributed, is_main_process, world_size
 from trainers.hpl import curriculum as cur
-from trainers.hpl.config import (
-    PAPER_DPO_LR,
-    HPLConfig,
-    config_to_dict,
-    env_family,
-    success_threshold,
-)
+from trainers.hpl.config import PAPER_DPO_LR, HPLConfig, env_family, success_threshold
 from trainers.hpl.methods import MethodSpec, get_method
 from trainers.sharding import Shard, close_policy, gather_rows, read_gathered, shard_done, wait_for
 
@@ -97,38 +89,6 @@ def check_stage(name: str) -> Stage:
     if name not in STAGE_REGISTRY:
         raise ValueError(f"unknown stage {name!r}; the stages are: {', '.join(STAGES)}")
     return STAGE_REGISTRY[name]
-
-
-# ---------------------------------------------------------------- task selection
-def select_task_ids(
-    ids: list[str], n: int, *, seed: int, types: dict[str, str] | None = None, how: str = "stratified"
-) -> list[str]:
-    """``n`` of ``ids`` (all when ``n`` is 0 or too large), in split order.
-
-    ``how``: ``"stratified"`` draws (seeded) the same number from each task type of ``types``
-    (types left with fewer tasks give their share to the others; a type that cannot get a
-    whole share is drawn by the seed), ``"random"`` draws ``n`` seeded, ``"first"`` takes the
-    first ``n`` sorted ids.
-    """
-    if not n or n >= len(ids):
-        return list(ids)
-    if how == "first":
-        return list(ids[:n])
-    rng = random.Random(seed)
-    strata: dict[str, list[str]] = {}
-    for t in ids:
-        strata.setdefault((types or {}).get(t, "") if how == "stratified" else "", []).append(t)
-    pools = [strata[k] for k in sorted(strata)]
-    for pool in pools:
-        rng.shuffle(pool)
-    rng.shuffle(pools)  # which types get one more when n is not a multiple of their number
-    picked: list[str] = []
-    while len(picked) < n:
-        for pool in pools:
-            if pool and len(picked) < n:
-                picked.append(pool.pop())
-    rank = {t: i for i, t in enumerate(ids)}
-    return sorted(picked, key=rank.__getitem__)
 
 
 # ---------------------------------------------------------------- atomic files
@@ -228,30 +188,15 @@ class Pipeline:
         return kw
 
     def _tasks(self, evaluation: bool) -> list[str]:
+        """``env.train_tasks`` (or ``env.eval_tasks``) of the split: :func:`trainers.task_selection.choose_tasks`."""
         from trainers.rollout import make_env
+        from trainers.task_selection import choose_tasks
 
         env = make_env(self.cfg.env.env_id, self.env_kwargs(evaluation), history_k=0)
         try:
-            ids = list(text_env(env).task_ids)
-            type_of = getattr(env.unwrapped, "task_type_of", lambda _t: "")
-            types = {t: type_of(t) for t in ids}
+            return choose_tasks(env, self.cfg.env, seed=self.cfg.seed, evaluation=evaluation)
         finally:
             env.close()
-        if self.cfg.env.task_pattern:
-            try:
-                rx = re.compile(self.cfg.env.task_pattern)
-            except re.error as exc:
-                raise ValueError(
-                    f"env.task_pattern {self.cfg.env.task_pattern!r} is not a valid regex: {exc}"
-                ) from None
-            ids = [t for t in ids if rx.search(str(t))]
-            if not ids:
-                raise ValueError(
-                    f"env.task_pattern {self.cfg.env.task_pattern!r} matches none of the "
-                    f"{'evaluation' if evaluation else 'training'} task ids"
-                )
-        n = self.cfg.env.eval_tasks if evaluation else self.cfg.env.train_tasks
-        return select_task_ids(ids, n, seed=self.cfg.seed, types=types, how=self.cfg.env.task_selection)
 
     def _params(self, greedy: bool = False):
         from trainers.policies.base import GenerationParams
@@ -268,11 +213,9 @@ class Pipeline:
         from trainers.models import resolve_device
         from trainers.policies import make_policy
 
-        kw = dict(self.cfg.policy.backend_kwargs)
+        kw = self.cfg.policy.policy_kwargs()  # dtype, the vllm section (one engine per process), backend_kwargs
         if self.cfg.policy.backend == "hf":  # under a launch: the GPU of this process (cuda:LOCAL_RANK)
             return make_policy("hf", model=str(path), device=resolve_device(self.cfg.device), **kw)
-        if self.cfg.policy.backend == "vllm":  # under a launch: one engine per process (backend_kwargs win)
-            return make_policy("vllm", model=str(path), **{**self.cfg.policy.vllm.policy_kwargs(), **kw})
         return make_policy(self.cfg.policy.backend, model=str(path), **kw)
 
     # -- run
@@ -419,6 +362,7 @@ class Pipeline:
             warmup_ratio=s.warmup_ratio,
             scheduler=s.scheduler,
             max_length=s.max_length,
+            max_grad_norm=s.max_grad_norm,
             seed=self.cfg.seed,
             device=self.cfg.device,
             precision=s.precision,
@@ -444,7 +388,7 @@ class Pipeline:
                 from trainers.policies import make_policy
 
                 sem_policy = make_policy(
-                    self.cfg.policy.backend, model=self.cfg.explore.semantic_model, **self.cfg.policy.backend_kwargs
+                    self.cfg.policy.backend, model=self.cfg.explore.semantic_model, **self.cfg.policy.policy_kwargs()
                 )
             args["generate"] = policy_chat_fn(sem_policy)
         seg = make_segmenter(name, **args)

@@ -182,6 +182,7 @@ def run_sft(
     warmup_ratio: float = 0.1,
     scheduler: str = "cosine",
     max_length: int | None = 6000,
+    max_grad_norm: float | None = 1.0,
     seed: int = 0,
     device: str = "auto",
     precision: str = "auto",
@@ -231,6 +232,7 @@ def run_sft(
         args = TRLSFTConfig(
             output_dir=str(work),
             learning_rate=learning_rate,
+            max_grad_norm=0.0 if max_grad_norm is None else max_grad_norm,  # 0: no clipping
             num_train_epochs=epochs,
             per_device_train_batch_size=micro,
             gradient_accumulation_steps=accum,
