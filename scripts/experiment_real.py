@@ -253,12 +253,6 @@ def run_methods(
             {"stages": {"demos": {"done": True, "kept": len(demos), **stats}, "sft": {"done": True, **stats}}},
         )
 
-    class SplitPipeline(Pipeline):
-        """The pipeline on this experiment's split (training tasks, held-out tasks) of one task list."""
-
-        def _tasks(self, evaluation: bool) -> list[str]:
-            return list(split["heldout"] if evaluation else split["train"])
-
     # the preference method with the most levels (HPL: all three) explores once for all the others;
     # a method needing a level it did not explore, or another segmenter, explores on its own
     explorers = sorted((m for m in methods if specs[m].kind == "preference"), key=lambda m: -len(specs[m].levels)) or [
@@ -274,6 +268,9 @@ def run_methods(
         f"policy.history_window={args.history_window}",
         f"seed={args.seed}",
         "device=cpu",
+        # the split's task lists (env.train_tasks / env.eval_tasks take ids as well as counts)
+        f"env.train_tasks={json.dumps(split['train'])}",
+        f"env.eval_tasks={json.dumps(split['heldout'])}",
     ]
     results: dict[str, dict[str, Any]] = {}
     for m in order:
@@ -283,7 +280,7 @@ def run_methods(
             reused = _REUSED.get(specs[m].kind, _PREFERENCE_REUSED)
             if specs[m].segmenter == specs[order[0]].segmenter and set(specs[m].levels) <= set(specs[order[0]].levels):
                 reuse_stages(runs / order[0], runs / m, [s for s in reused if s not in ("demos", "sft")])
-        state = SplitPipeline(cfg).run_all()
+        state = Pipeline(cfg).run_all()
         ev = state["stages"]["evaluate"]
         recs = read_jsonl(runs / m / "eval" / "episodes.jsonl")
         results[m] = {
@@ -308,7 +305,7 @@ def run_methods(
             st["stages"]["sft"] = {"done": True, "reused_from": str(final)}
             write_json(eval_run / "state.json", st)
         cfg = load_config(args.method_config, base + list(args.overrides) + ["method=sft", f"run_dir={eval_run}"])
-        state = SplitPipeline(cfg).run_all()
+        state = Pipeline(cfg).run_all()
         rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if x.strip()]
         results[name] = {
             "success": {

@@ -199,7 +199,10 @@ class Pipeline:
             env.close()
 
     def _params(self, greedy: bool = False):
+        """Exploration (sampling) or evaluation (greedy) settings; both stop at the prompt family's
+        stop strings, as ``scripts.evaluate`` does by default (the text after an action is wasted work)."""
         from trainers.policies.base import GenerationParams
+        from wrappers.prompting import stop_sequences
 
         p = self.cfg.policy
         return GenerationParams(
@@ -207,6 +210,7 @@ class Pipeline:
             top_p=p.top_p,
             max_new_tokens=p.max_new_tokens,
             seed=None if greedy else self.cfg.seed,
+            stop=stop_sequences(self.cfg.env.env_id),
         )
 
     def _hf_policy(self, path: Path):
@@ -439,7 +443,8 @@ class Pipeline:
         shard = Shard.current()  # chunk c is played by process c % world (a chunk's seeds do not depend on it)
         mine = [c for c in range(len(chunks)) if shard.owns(c)]
         try:
-            for c in tqdm(mine, desc="exploration chunks" + (f" (process {shard.rank})" if shard.sharded else "")):
+            bar = tqdm(mine, desc="exploration chunks" + (f" (process {shard.rank})" if shard.sharded else ""))
+            for c in bar:  # the postfix names the level in progress (a chunk can take many minutes)
                 chunk = chunks[c]
                 path = out / f"chunk_{c:04d}.json"
                 if not path.exists():
@@ -461,13 +466,16 @@ class Pipeline:
                             logger.warning("%s", exc)
                     data: dict[str, Any] = {"pairs": {}, "rft": [], "segments": {}}
                     if "traj" in levels:
+                        bar.set_postfix_str(f"chunk {c + 1}: trajectory level")
                         traj_pairs, recs = explorer.trajectory_level(walks)
                         data["pairs"]["traj"] = traj_pairs
                         data["rft"] = [r.to_dict() for r in recs if r.success]
                     if "step" in levels:
+                        bar.set_postfix_str(f"chunk {c + 1}: step level")
                         data["pairs"]["step"] = explorer.step_level(walks)
                     if "group" in levels:
                         assert segmenter is not None  # made above when the group level is on
+                        bar.set_postfix_str(f"chunk {c + 1}: group level")
                         segs = []
                         for w in walks:
                             kw = {"entropies": entropies.get(w.demo.episode_id)}
